@@ -1,0 +1,3 @@
+from lcm_tui.cli import main
+
+raise SystemExit(main())
