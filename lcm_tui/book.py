@@ -18,15 +18,22 @@ Nothing here does I/O or imports asyncio or Textual.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
-from operator import itemgetter
+from itertools import compress, filterfalse
+from operator import itemgetter, not_
+
+from orjson import loads as _loads
 
 BID = "bid"
 ASK = "ask"
 
 _size_of = itemgetter(0)
+_price_of = itemgetter(0)
+_qty_of = itemgetter(1)
 _INF = float("inf")
+# More new levels than this in one update are merged by sorting rather than inserted one by one.
+_BULK_INSERT = 32
 
 # A level as the wire sends it: at least a price string and a size string ([p, q, ...]).
 WireLevel = Sequence[str]
@@ -54,27 +61,89 @@ class BookSide:
         self.version += 1
 
     def apply(self, updates: Iterable[WireLevel]) -> None:
-        """Apply absolute sizes: size 0 deletes; deleting an absent level is a no-op."""
+        """Apply absolute sizes: size 0 deletes; deleting an absent level is a no-op.
+
+        All or nothing: an invalid level (nan, inf, negative or zero price, negative size, not a number)
+        raises ValueError before anything changes. Within one call the last update of a price wins,
+        exactly as if the levels were applied one by one.
+        """
+        if type(updates) is not list:
+            updates = list(updates)
+        if updates:
+            try:
+                keys, sizes, ps, qs = self._parse_fast(updates)
+            except (TypeError, ValueError):
+                keys, sizes, ps, qs = self._parse_exact(updates)
+            self._commit(keys, sizes, ps, qs)
+        self.version += 1
+
+    def _parse_fast(self, updates: list[WireLevel]) -> tuple[list[float], list[float], list[str], list[str]]:
+        """Parse all prices and sizes with ONE orjson call instead of 2 float() calls per level.
+
+        float() on a string costs ~170 ns here, ~4x orjson's number parser (also correctly rounded,
+        and it refuses nan/inf). The joined text ``[k1,k2,...,q1,q2,...]`` (bid prices written as "-p"
+        so the keys come out negated) yields exactly 2n numbers only if every string is one plain JSON
+        number: a comma inside a string changes the count, quotes/brackets/null make the comparisons
+        below raise TypeError, and true/false are caught by looking for their letters. Anything odd
+        raises and falls back to :meth:`_parse_exact`, which gives the precise error.
+        """
+        ps = list(map(_price_of, updates))
+        qs = list(map(_qty_of, updates))
+        n = len(ps)
+        text = ("[-" + ",-".join(ps) if self._sign < 0 else "[" + ",".join(ps)) + "," + ",".join(qs) + "]"
+        if "t" in text or "f" in text:
+            raise ValueError("not plain numbers")
+        vals = _loads(text)
+        if len(vals) != 2 * n:
+            raise ValueError("not one number per string")
+        keys = vals[:n]
+        sizes = vals[n:]
+        # orjson never returns nan or inf, so: prices > 0 (keys of bids < 0) and sizes >= 0.
+        if not ((max(keys) < 0.0) if self._sign < 0 else (min(keys) > 0.0)) or min(sizes) < 0.0:
+            raise ValueError("out of range")
+        return keys, sizes, ps, qs
+
+    def _parse_exact(self, updates: list[WireLevel]) -> tuple[list[float], list[float], list[str], list[str]]:
         sign = self._sign
-        keys = self.keys
-        levels = self.levels
+        keys: list[float] = []
+        sizes: list[float] = []
         for lv in updates:
             p = lv[0]
             q = lv[1]
-            price = float(p)
-            size = float(q)
+            try:
+                price = float(p)
+                size = float(q)
+            except (TypeError, ValueError):
+                raise ValueError(f"invalid level {p!r} {q!r}") from None
             # Rejects nan, inf, negatives and zero prices (float() accepts "nan" and "inf").
             if not (0.0 < price < _INF and 0.0 <= size < _INF):
                 raise ValueError(f"invalid level {p!r} {q!r}")
-            k = sign * price
-            if size:
-                if k not in levels:
-                    # Most inserts land near the top: bisect is C, insert is a memmove.
-                    keys.insert(bisect_left(keys, k), k)
-                levels[k] = (size, p, q)
-            elif levels.pop(k, None) is not None:
-                del keys[bisect_left(keys, k)]
-        self.version += 1
+            keys.append(sign * price)
+            sizes.append(size)
+        return keys, sizes, [lv[0] for lv in updates], [lv[1] for lv in updates]
+
+    def _commit(self, keys: list[float], sizes: list[float], ps: list[str], qs: list[str]) -> None:
+        levels = self.levels
+        book_keys = self.keys
+        # A dict keeps the last update per price: the same end state as applying them in order.
+        upd = dict(zip(keys, zip(sizes, ps, qs, strict=False), strict=False))
+        if 0.0 in sizes:
+            for k in compress(keys, map(not_, sizes)):
+                v = upd.get(k)
+                if v is not None and not v[0]:
+                    del upd[k]
+                    if levels.pop(k, None) is not None:
+                        del book_keys[bisect_left(book_keys, k)]
+        new = list(filterfalse(levels.__contains__, upd))
+        levels.update(upd)
+        if len(new) > _BULK_INSERT or not book_keys:
+            # Snapshots: one sort (Timsort merges the runs) instead of O(n) memmoves per level.
+            book_keys += new
+            book_keys.sort()
+        else:
+            for k in new:
+                # Most inserts land near the top: bisect is C, insert is a memmove.
+                insort(book_keys, k)
 
     def set_level(self, price: str, size: str) -> None:
         self.apply(((price, size),))
@@ -116,9 +185,13 @@ class BookSide:
             return list(self.keys)
         return [-k for k in self.keys]
 
-    def sizes(self) -> list[float]:
-        """Sizes as floats in book order (best first)."""
-        return list(map(_size_of, map(self.levels.__getitem__, self.keys)))
+    def sizes(self, n: int | None = None) -> list[float]:
+        """Sizes as floats in book order (best first), of the best ``n`` levels if given."""
+        keys = self.keys if n is None else self.keys[:n]
+        if len(keys) > 1:
+            # itemgetter(*keys) does every dict lookup in one C call (it returns a bare value for one key).
+            return list(map(_size_of, itemgetter(*keys)(self.levels)))
+        return [self.levels[k][0] for k in keys]
 
     def size_at(self, price: str | float) -> str | None:
         lv = self.levels.get(self._sign * float(price))

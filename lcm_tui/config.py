@@ -123,6 +123,9 @@ class RecorderConfig:
 @dataclass(slots=True)
 class ConsolidatedConfig:
     quote_rates: dict[str, float] = field(default_factory=lambda: {"USD": 1.0, "USDT": 1.0, "USDC": 1.0})
+    # A market-wide depth alert needs at least this many LIVE venues, and this fraction of them, draining at once.
+    market_min_venues: int = 2
+    market_min_fraction: float = 0.5
 
 
 @dataclass(slots=True)
@@ -243,6 +246,8 @@ _RULES: dict[str, dict[str, Any]] = {
     "recorder.spill_max_bytes": {"lo": 1024, "integer": True},
     "recorder.book_snapshot_interval_s": {"lo": 0.0},
     "recorder.book_snapshot_levels": {"lo": 1, "integer": True},
+    "consolidated.market_min_venues": {"lo": 1, "integer": True},
+    "consolidated.market_min_fraction": {"lo": 0.0, "hi": 1.0},
     "demo.seed": {"integer": True},
 }
 
@@ -370,6 +375,37 @@ def apply_env(s: Settings, env: dict[str, str] | None = None) -> Settings:
     return s
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: PyYAML would silently keep the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"{key}: duplicate key (line {key_node.start_mark.line + 1}); each key may appear once")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, source: str = "<memory>") -> Settings:
+    """Parse and validate settings YAML text."""
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    try:
+        return parse_settings(raw, source=source)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
 def bundled_settings_path() -> Path:
     """The settings.yaml shipped in the package (a copy of the top-level config/settings.yaml)."""
     return Path(str(resources.files("lcm_tui").joinpath("config/settings.yaml")))
@@ -380,11 +416,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     candidates = [Path(path)] if path else [Path("config/settings.yaml"), bundled_settings_path()]
     for p in candidates:
         if p.is_file():
-            try:
-                raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{p}: not valid YAML: {e}") from None
-            return apply_env(parse_settings(raw, source=str(p)), env)
+            return apply_env(parse_yaml(p.read_text(encoding="utf-8"), source=str(p)), env)
         if path:
             raise ConfigError(f"{p}: config file not found")
     return apply_env(Settings(), env)

@@ -1,0 +1,97 @@
+"""Model objects -> plain records, and records -> per-table rows.
+
+A record is ``(kind, enqueued_at, payload)`` built only from str/int/float/None/lists, so the same
+value sits in the memory queue, goes through the spill file as one JSON line and comes back equal
+(orjson writes floats in shortest round-trip form). It is built at enqueue time because alerts are
+mutated in place by the detector: the row must hold the values of the moment it was reported.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from lcm_tui.model import Alert, FeedEvent, MetricSample, Severity
+
+SAMPLE = "s"
+ALERT = "a"
+EVENT = "e"
+BOOK = "b"
+
+Record = Sequence[Any]  # (kind, enqueued_at_wall_s, payload)
+
+_SEVERITY_RANK = {str(s): i for i, s in enumerate(Severity)}
+
+
+def _num(x: float | None) -> float | None:
+    """NaN/inf have no JSON spelling and no meaning as a recorded metric: store them as NULL."""
+    return x if x is None or math.isfinite(x) else None
+
+
+def sample_payload(s: MetricSample, status: str) -> tuple[Any, ...]:
+    bands = list(s.depth_bid)
+    bands += [b for b in s.depth_ask if b not in s.depth_bid]
+    depth = [
+        (b, _num(s.depth_bid.get(b)), _num(s.depth_ask.get(b)), _num(s.imbalance.get(b))) for b in bands
+    ]
+    slips = [
+        (x.side, x.notional, _num(x.vwap), _num(x.slippage_bps), x.levels, _num(x.filled_quote)) for x in s.slippage
+    ]
+    return (s.venue, s.symbol, s.ts_ns, status, s.best_bid, s.best_ask, _num(s.mid), _num(s.spread_bps),
+            depth, slips)
+
+
+def alert_payload(a: Alert) -> tuple[Any, ...]:
+    return (a.venue, a.symbol, a.signal, a.opened_ns, a.closed_ns, str(a.severity), _num(a.peak_z))
+
+
+def event_payload(ev: FeedEvent, now_ns: int) -> tuple[Any, ...]:
+    """Adapters may leave ``ts_ns`` at 0; the receive time is then the best we know. NULs are not valid text."""
+    return (str(uuid.uuid4()), ev.ts_ns or now_ns, ev.venue, ev.symbol, str(ev.kind), ev.detail.replace("\x00", ""))
+
+
+def book_payload(venue: str, symbol: str, ts_ns: int, bids: list[tuple[str, str]],
+                 asks: list[tuple[str, str]]) -> tuple[Any, ...]:
+    return (venue, symbol, ts_ns, [p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks],
+            [q for _, q in asks])
+
+
+def _merge_alert(old: Sequence[Any], new: Sequence[Any]) -> tuple[Any, ...]:
+    """Same rule as the SQL upsert, so one batch may carry both the open and the close of an alert."""
+    closed = old[4] if old[4] is not None else new[4]
+    sev = old[5] if _SEVERITY_RANK.get(old[5], -1) >= _SEVERITY_RANK.get(new[5], -1) else new[5]
+    peak = old[6] if new[6] is None or (old[6] is not None and abs(old[6]) >= abs(new[6])) else new[6]
+    return (*old[:4], closed, sev, peak)
+
+
+class Tables:
+    """One batch of records split into the rows of each staging table."""
+
+    __slots__ = ("alerts", "books", "depth", "events", "samples", "slippage")
+
+    def __init__(self, records: Iterable[Record]) -> None:
+        self.samples: list[tuple[Any, ...]] = []
+        self.depth: list[tuple[Any, ...]] = []
+        self.slippage: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.books: list[tuple[Any, ...]] = []
+        alerts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for kind, _, p in records:
+            if kind == SAMPLE:
+                v, sym, ts = p[0], p[1], p[2]
+                self.samples.append(tuple(p[:8]))
+                self.depth.extend((v, sym, ts, *d) for d in p[8])
+                self.slippage.extend((v, sym, ts, *x) for x in p[9])
+            elif kind == ALERT:
+                key = tuple(p[:4])
+                prev = alerts.get(key)
+                alerts[key] = tuple(p) if prev is None else _merge_alert(prev, p)
+            elif kind == EVENT:
+                self.events.append(tuple(p))
+            elif kind == BOOK:
+                self.books.append(tuple(p))
+            else:
+                raise ValueError(f"unknown record kind {kind!r}")
+        self.alerts = list(alerts.values())

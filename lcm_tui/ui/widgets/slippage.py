@@ -1,0 +1,57 @@
+"""Slippage for a market buy and sell of every configured notional (metrics.md), from the latest sample."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
+
+from lcm_tui.model import MetricSample
+from lcm_tui.ui import fmt
+
+
+def slippage_table(sample: MetricSample | None, notionals: list[float]) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, padding=(0, 1), show_edge=False)
+    t.add_column("side", no_wrap=True)
+    t.add_column("VWAP", justify="right", no_wrap=True)
+    t.add_column("bps", justify="right", no_wrap=True)
+    t.add_column("lv", justify="right", no_wrap=True)
+    for side, style in (("buy", "green"), ("sell", "red")):
+        for n in notionals:
+            s = sample.slip(side, n) if sample is not None else None
+            label = Text(f"{side} {fmt.notional(n)}", style=style)
+            if s is None:
+                t.add_row(label, "-", "-", "-")
+            elif not s.fillable:
+                t.add_row(label, Text("n/a", style="bold red"),
+                          Text(f"n/a ({fmt.compact(s.filled_quote)})", style="bold red"), str(s.levels))
+            else:
+                t.add_row(label, fmt.price(s.vwap), fmt.bps(s.slippage_bps), str(s.levels))
+    return t
+
+
+class SlippageTable(Widget):
+    DEFAULT_CSS = """
+    SlippageTable { height: auto; }
+    """
+
+    def __init__(self, notionals: list[float], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._notionals = list(notionals)
+        self._sample: MetricSample | None = None
+        self._key: object = ()
+
+    def show(self, sample: MetricSample | None) -> None:
+        # Samples arrive once per sample interval; redraw only then, not at every UI tick.
+        key = (id(sample), sample.ts_ns if sample else None)
+        if key != self._key:
+            self._key = key
+            self._sample = sample
+            self.refresh(layout=False)
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+        return 2 * len(self._notionals) + 2
+
+    def render(self) -> Table:
+        return slippage_table(self._sample, self._notionals)

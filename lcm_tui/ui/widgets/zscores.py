@@ -1,0 +1,89 @@
+"""One sparkline per detector signal with its current z, the threshold, and the severity as a colour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from lcm_tui.config import DetectorConfig
+
+SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
+LABELS = {"depth": "depth", "spread": "spread", "slip_buy": "slip buy", "slip_sell": "slip sell"}
+SEVERITY_CLASSES = ("-ok", "-warning", "-high", "-critical", "-warmup")
+
+
+def severity_class(signal: str, z: float | None, cfg: DetectorConfig) -> str:
+    """A crunch is depth falling (z <= -open_z) or spread/slippage rising (z >= open_z)."""
+    if z is None:
+        return "-warmup"
+    d = -z if signal == "depth" else z
+    if d >= cfg.critical_z:
+        return "-critical"
+    if d >= cfg.high_z:
+        return "-high"
+    if d >= cfg.open_z:
+        return "-warning"
+    return "-ok"
+
+
+def z_text(signal: str, z: float | None, cfg: DetectorConfig) -> str:
+    thr = f"{'≤-' if signal == 'depth' else '≥'}{cfg.open_z:g}"
+    if z is None:
+        return f"warm-up {thr}".rjust(13)
+    return f"{z:+6.2f} {thr}".rjust(13)
+
+
+class ZRow(Horizontal):
+    DEFAULT_CSS = """
+    ZRow { height: 1; }
+    ZRow > .zname { width: 10; }
+    ZRow > Sparkline { width: 1fr; height: 1; margin: 0 1 0 0; }
+    ZRow > .zvalue { width: 13; }
+    """
+
+    def __init__(self, signal: str) -> None:
+        super().__init__(id=f"z-{signal}", classes="-warmup")
+        self.signal = signal
+
+    def compose(self) -> ComposeResult:
+        yield Label(LABELS[self.signal], classes="zname")
+        yield Sparkline([], id=f"spark-{self.signal}")
+        yield Label("", classes="zvalue")
+
+
+class ZScorePanel(Vertical):
+    """Reads a Detector (duck-typed: ``z`` and ``history`` dicts); None shows warm-up."""
+
+    DEFAULT_CSS = """
+    ZScorePanel { height: auto; }
+    """
+
+    def __init__(self, cfg: DetectorConfig, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cfg = cfg
+        self._last: dict[str, tuple[Any, ...]] = {}
+
+    def compose(self) -> ComposeResult:
+        for s in SIGNALS:
+            yield ZRow(s)
+
+    def show(self, detector: Any) -> None:
+        zs: Mapping[str, float | None] = getattr(detector, "z", {}) if detector is not None else {}
+        hist: Mapping[str, Iterable[float]] = getattr(detector, "history", {}) if detector is not None else {}
+        for s in SIGNALS:
+            z = zs.get(s)
+            data = list(hist.get(s, ()))
+            key = (z, len(data), data[-1] if data else None, data[0] if data else None)
+            if self._last.get(s) == key:
+                continue
+            self._last[s] = key
+            row = self.query_one(f"#z-{s}", ZRow)
+            cls = severity_class(s, z, self.cfg)
+            row.remove_class(*SEVERITY_CLASSES)
+            row.add_class(cls)
+            row.query_one(Sparkline).data = data
+            row.query_one(".zvalue", Label).update(z_text(s, z, self.cfg))

@@ -1,0 +1,271 @@
+"""Every key binding, the runner crash path, the timers and the command palette, driven with Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from textual.widgets import ContentSwitcher
+from ui_fakes import NOW_NS, CrashingRunner, filled_monitor, settings
+
+from lcm_tui.config import ConfigError
+from lcm_tui.model import FeedEventKind, StreamStatus
+from lcm_tui.ui.app import LcmApp
+from lcm_tui.ui.commands import StreamProvider
+from lcm_tui.ui.screens.help import HelpScreen
+
+SIZE = (100, 30)
+
+
+def make_app(monitor: Any = None, **kw: Any) -> LcmApp:
+    ui = kw.pop("ui", {})
+    s = settings(**ui)
+    kw.setdefault("clock", lambda: NOW_NS)
+    kw.setdefault("timers", False)
+    return LcmApp(s, monitor or filled_monitor(s), **kw)
+
+
+def status_text(app: LcmApp) -> str:
+    return str(app.status_line.render())
+
+
+async def until(pilot: Any, cond: Any, what: str, steps: int = 500) -> None:
+    """Let the app run until ``cond()`` holds (bounded, so a broken app fails instead of hanging)."""
+    for _ in range(steps):
+        if cond():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_symbol_keys_cycle_within_the_venue() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert (app.venue, app.symbol) == ("binance", "BTCUSDT")
+        await pilot.press("down")
+        assert (app.venue, app.symbol) == ("binance", "ETHUSDT")
+        await pilot.press("down")
+        assert app.symbol == "BTCUSDT"
+        await pilot.press("up")
+        assert app.symbol == "ETHUSDT"
+        assert "ETHUSDT" in status_text(app)
+
+
+async def test_venue_keys_keep_the_asset() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # binance ETHUSDT
+        await pilot.press("right")
+        assert (app.venue, app.symbol) == ("bybit-spot", "ETHUSDT")
+        await pilot.press("right")
+        assert (app.venue, app.symbol) == ("okx", "ETH-USDT")
+        await pilot.press("right")  # kraken has ETH/USD only: same base asset
+        assert (app.venue, app.symbol) == ("kraken", "ETH/USD")
+        await pilot.press("left", "left", "left")
+        assert (app.venue, app.symbol) == ("binance", "ETHUSDT")
+        await pilot.press("left")  # wraps around
+        assert app.venue == "coinbase"
+
+
+async def test_digits_pick_venues_and_ignore_missing_ones() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        for digit, venue in (("3", "okx"), ("5", "coinbase"), ("1", "binance"), ("4", "kraken")):
+            await pilot.press(digit)
+            assert app.venue == venue
+        await pilot.press("9")  # only five venues: nothing happens
+        assert app.venue == "kraken"
+
+
+async def test_pause_freezes_the_display_until_resumed() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        book = app.monitor.states[("binance", "BTCUSDT")].book
+        await pilot.press("space")
+        assert app.paused and "PAUSED" in status_text(app)
+        best = book.best_ask()
+        assert best is not None
+        book.asks.apply([(best[0], "0")])  # the best ask goes away
+        app.refresh_views()
+        assert app.ladder._asks[0].price.rstrip("0") == best[0].rstrip("0")  # still the old book
+        await pilot.press("space")
+        assert not app.paused and "PAUSED" not in status_text(app)
+        assert app.ladder._asks[0].price.rstrip("0") != best[0].rstrip("0")
+
+
+async def test_page_keys_switch_and_return() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        pages = app.query_one("#pages", ContentSwitcher)
+        await pilot.press("v")
+        assert pages.current == "venues" and app.venues_table._rows
+        await pilot.press("c")
+        assert pages.current == "consolidated"
+        await pilot.press("c")
+        assert pages.current == "book"
+        await pilot.press("v", "v")
+        assert pages.current == "book"
+
+
+@pytest.mark.parametrize("key,panel", [("g", "chart"), ("z", "zscores"), ("a", "alerts"), ("s", "slippage")])
+async def test_panel_toggles(key: str, panel: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(130, 40)) as pilot:
+        w = app.query_one(f"#{panel}")
+        before = w.display
+        await pilot.press(key)
+        assert w.display is not before
+        await pilot.press(key)
+        assert w.display is before
+
+
+async def test_chart_is_off_at_80_columns_and_on_when_wider() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert not app.chart.display
+        await pilot.resize_terminal(130, 40)
+        await until(pilot, lambda: app.chart.display, "chart shown after resize")
+        assert app.chart.draws >= 1
+        await pilot.resize_terminal(200, 60)
+        await until(pilot, lambda: app.venues_strip.display, "venues strip in the wide layout")
+
+
+async def test_theme_key_cycles_through_ansi_themes() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = []
+        for _ in range(4):
+            await pilot.press("t")
+            seen.append(app.theme)
+        assert seen == ["textual-light", "ansi-dark", "ansi-light", "nord"]
+
+
+async def test_help_opens_and_closes() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_quit() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_keys_are_remappable_and_help_shows_the_new_key() -> None:
+    app = make_app(ui={"keys": {"next_symbol": "n", "quit": "ctrl+q"}})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # no longer bound
+        assert app.symbol == "BTCUSDT"
+        await pilot.press("n")
+        assert app.symbol == "ETHUSDT"
+        assert ("n / ↑", "next / previous symbol on this venue") in app.help_rows()
+        await pilot.press("q")
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, "exit on the remapped key")
+
+
+def test_unknown_action_in_keymap_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"ui\.keys\.next_symbl"):
+        make_app(ui={"keys": {"next_symbl": "n"}})
+
+
+def test_unknown_theme_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"ui\.theme"):
+        make_app(ui={"theme": "no-such-theme"})
+
+
+async def test_palette_provider_lists_and_selects_streams() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        provider = StreamProvider(app.screen)
+        hits = [h async for h in provider.search("krakeneth")]
+        assert [str(h.text) for h in hits] == ["kraken ETH/USD"]
+        hits[0].command()
+        assert (app.venue, app.symbol) == ("kraken", "ETH/USD")
+        found = [str(h.text) async for h in _discover(provider)]
+        assert len(found) == 10
+
+
+async def _discover(provider: StreamProvider) -> Any:
+    async for h in provider.discover():
+        yield h
+
+
+async def test_a_crashing_runner_shows_down_and_the_app_lives_on() -> None:
+    m = filled_monitor()
+    st = m.states[("okx", "BTC-USDT")]
+    runner = CrashingRunner(st)
+    app = make_app(m, runners=[runner], restart_delay_s=60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: app.runner_crashes.get(0) == 1, "the crash to be handled")
+        assert st.status is StreamStatus.DOWN and "RuntimeError: boom" in st.status_detail
+        app.refresh_views()
+        assert "DOWN" in status_text(app)
+        assert any(ev.kind is FeedEventKind.DISCONNECT and ev.venue == "okx" for ev in m.events)
+        await pilot.press("down")  # the app still reacts to keys
+        assert app.symbol == "ETH-USDT" and app.is_running
+
+
+async def test_a_crashed_runner_is_restarted_after_the_delay() -> None:
+    m = filled_monitor()
+    runner = CrashingRunner(m.states[("okx", "BTC-USDT")])
+    app = make_app(m, runners=[runner], restart_delay_s=0.05)
+    async with app.run_test(size=SIZE):
+        await asyncio.wait_for(runner.restarted.wait(), 10)
+        assert runner.calls == 2
+        assert runner.status_at_restart is StreamStatus.DOWN
+        assert app.is_running
+
+
+async def test_timers_sample_and_refresh() -> None:
+    """With timers on, the monitor is sampled on its clock and frames reach the ladder on the refresh tick."""
+    m = filled_monitor()
+    s = settings(fps=50)
+    s.metrics.sample_interval_s = 0.02
+    ticks = iter(range(NOW_NS, NOW_NS + 10**15, 10**8))
+    app = LcmApp(s, m, clock=lambda: next(ticks), timers=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(m.sample_calls) >= 2, "two samples")
+        assert m.sample_calls == sorted(m.sample_calls)
+        book = m.states[("binance", "BTCUSDT")].book
+        best = book.best_bid()
+        assert best is not None
+        book.bids.apply([(best[0], "0")])
+        new_best = book.best_bid()
+        assert new_best is not None
+        await until(pilot, lambda: app.ladder._bids[0].price.rstrip("0") == new_best[0].rstrip("0"),
+                    "the ladder to show the new best bid")
+
+
+async def test_frames_per_second_from_the_counters() -> None:
+    m = filled_monitor()
+    now = [NOW_NS]
+    app = make_app(m, clock=lambda: now[0])
+    async with app.run_test(size=SIZE):
+        st = m.states[("binance", "BTCUSDT")]
+        app.refresh_views()
+        now[0] += 10**9
+        st.counters.frames += 250
+        app.refresh_views()
+        assert "250 frames/s" in status_text(app)
+
+
+async def test_recorder_status_in_the_header() -> None:
+    class Rec:
+        def status(self) -> Any:
+            from types import SimpleNamespace
+
+            return SimpleNamespace(rows_written=42, queue_depth=3, lag_s=0.5, spilled_rows=0, down_since=None,
+                                   last_error="")
+
+    app = make_app(recorder=Rec())
+    async with app.run_test(size=(120, 30)):
+        assert "rec 42 rows q3 lag 0.5s" in status_text(app)

@@ -1,0 +1,67 @@
+"""Screens as a user sees them, from seeded data with a frozen clock and no timers (see ui_fakes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ui_fakes import NOW_NS, filled_monitor, settings
+
+from lcm_tui.model import Alert, Severity
+from lcm_tui.ui.app import LcmApp
+
+
+def make_app(monitor: Any = None, **ui: Any) -> LcmApp:
+    s = settings(**ui)
+    return LcmApp(s, monitor or filled_monitor(s), clock=lambda: NOW_NS, timers=False)
+
+
+def test_main_screen(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(120, 40))
+
+
+def test_main_screen_80x24(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24))
+
+
+def test_main_screen_200x60(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(200, 60))
+
+
+def test_venues_overview(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), press=["v"], terminal_size=(100, 30))
+
+
+def test_venues_overview_80x24(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), press=["v"], terminal_size=(80, 24))
+
+
+def test_open_alert(snap_compare: Any) -> None:
+    """One alert just opened on okx BTC-USDT: red in the alerts panel, the spread row critical."""
+    s = settings()
+    m = filled_monitor(s)
+    m.alerts = [Alert("okx", "BTC-USDT", "spread", NOW_NS - 4 * 10**9, 5.6, Severity.CRITICAL)]
+    m.detectors[("okx", "BTC-USDT")].z["spread"] = 5.6
+    m.detectors[("okx", "BTC-USDT")].history["spread"].append(5.6)
+    assert snap_compare(make_app(m), press=["3"], terminal_size=(120, 40))
+
+
+def test_unfillable_slippage(snap_compare: Any) -> None:
+    """kraken ETH/USD cannot fill a 1M sell: n/a with how much could be filled."""
+    assert snap_compare(make_app(), press=["4", "down"], terminal_size=(100, 30))
+
+
+def test_down_stream(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), press=["5", "down"], terminal_size=(100, 30))
+
+
+def test_help(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), press=["question_mark"], terminal_size=(80, 24))
+
+
+def test_switch_symbol_and_exchange(snap_compare: Any) -> None:
+    """right: bybit-spot (still BTC), down: its next symbol (ETHUSDT)."""
+    assert snap_compare(make_app(), press=["right", "down"], terminal_size=(80, 24))
+
+
+def test_ansi_theme(snap_compare: Any) -> None:
+    assert snap_compare(make_app(theme="ansi-dark"), terminal_size=(80, 24))

@@ -1,0 +1,141 @@
+"""OrderBook against a plain reference model (dict of Decimal) on random snapshot + delta streams."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lcm_tui.book import OrderBook
+
+
+class RefSide:
+    """The obvious model: Decimal price -> the last (price string, size string) the wire sent."""
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self.levels: dict[Decimal, tuple[str, str]] = {}
+
+    def apply(self, updates: list[tuple[str, str]]) -> None:
+        for p, q in updates:
+            if Decimal(q) == 0:
+                self.levels.pop(Decimal(p), None)
+            else:
+                self.levels[Decimal(p)] = (p, q)
+
+    def ordered(self) -> list[tuple[str, str]]:
+        return [self.levels[k] for k in sorted(self.levels, reverse=self.is_bid)]
+
+    def truncate(self, n: int) -> None:
+        keep = sorted(self.levels, reverse=self.is_bid)[:n]
+        self.levels = {k: self.levels[k] for k in keep}
+
+
+# Prices on a 0.1 grid spelled with 1..8 decimals ("2.5", "2.50000000"): the same level may arrive in
+# different spellings and the book must keep the latest one. Bid and ask grids overlap so books cross.
+def _price(lo: int, hi: int):
+    return st.builds(lambda t, nd: f"{Decimal(t) / 10:.{nd}f}", st.integers(lo, hi), st.integers(1, 8))
+
+
+_size = st.one_of(
+    st.sampled_from(["0", "0.00000000", "0.0"]),  # deletes, also of absent levels
+    st.builds(lambda q, nd: f"{Decimal(q) / 1000:.{nd}f}", st.integers(1, 10**7), st.integers(3, 8)),
+)
+_bids = st.lists(st.tuples(_price(1, 60), _size), max_size=25)
+_asks = st.lists(st.tuples(_price(40, 100), _size), max_size=25)
+_op = st.one_of(
+    st.tuples(st.just("snapshot"), _bids, _asks),
+    st.tuples(st.just("delta"), _bids, _asks),
+    st.tuples(st.just("delta"), _bids, _asks),
+    st.tuples(st.just("delta"), _bids, _asks),
+    st.tuples(st.just("truncate"), st.integers(0, 30), st.just(None)),
+)
+
+
+def check(book: OrderBook, rb: RefSide, ra: RefSide) -> None:
+    bids, asks = rb.ordered(), ra.ordered()
+    assert list(book.bids) == bids  # full ordering, exact strings
+    assert list(book.asks) == asks
+    assert book.to_dict() == {"bids": bids, "asks": asks}
+    assert book.best_bid() == (bids[0] if bids else None)
+    assert book.best_ask() == (asks[0] if asks else None)
+    assert book.depth() == (len(bids), len(asks))
+    assert book.bids.prices() == [float(p) for p, _ in bids]
+    assert book.asks.prices() == [float(p) for p, _ in asks]
+    assert book.bids.sizes() == [float(q) for _, q in bids]
+    assert book.asks.sizes() == [float(q) for _, q in asks]
+    assert book.bids.sizes(3) == [float(q) for _, q in bids[:3]]
+    assert book.asks.top(5) == asks[:5]
+    crossed = bool(bids and asks) and Decimal(bids[0][0]) >= Decimal(asks[0][0])
+    assert book.is_crossed() == crossed
+    if bids and asks:
+        assert book.mid() == pytest.approx((float(Decimal(bids[0][0]) + Decimal(asks[0][0]))) / 2)
+    else:
+        assert book.mid() is None
+    for p, q in bids[:3]:
+        assert book.bids.size_at(p) == q
+    assert book.is_empty() == (not bids and not asks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=st.lists(_op, min_size=1, max_size=12))
+def test_book_matches_reference_model(ops) -> None:
+    book = OrderBook("v", "s")
+    rb, ra = RefSide(True), RefSide(False)
+    for kind, a, b in ops:
+        version = book.version
+        if kind == "snapshot":
+            book.load_snapshot(a, b)
+            rb.levels.clear()
+            ra.levels.clear()
+            rb.apply(a)
+            ra.apply(b)
+        elif kind == "delta":
+            book.apply(a, b)
+            rb.apply(a)
+            ra.apply(b)
+        else:
+            book.truncate(a)
+            rb.truncate(a)
+            ra.truncate(a)
+        check(book, rb, ra)
+        if kind != "truncate" and (a or b):
+            assert book.version > version  # metrics caches can tell the book changed
+
+
+def test_generator_style_updates_and_extra_fields() -> None:
+    # Venues send [price, size, ...more]; adapters may pass generators.
+    book = OrderBook()
+    book.apply(iter([["10.0", "1", "extra"], ["9.5", "2", "x", "y"]]), (lv for lv in [["11", "3"]]))
+    assert list(book.bids) == [("10.0", "1"), ("9.5", "2")]
+    assert list(book.asks) == [("11", "3")]
+
+
+BAD = ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "-0.00000001", "1e999"]
+
+
+@pytest.mark.parametrize("bad", BAD + ["0", "-0", "0.0"])
+def test_rejects_bad_prices(bad: str) -> None:
+    book = OrderBook()
+    book.load_snapshot([("1", "1")], [("2", "1")])
+    with pytest.raises(ValueError, match="invalid level"):
+        book.apply([(bad, "1")], [])
+    with pytest.raises(ValueError, match="invalid level"):
+        book.apply([], [(bad, "1")])
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_rejects_bad_sizes(bad: str) -> None:
+    book = OrderBook()
+    with pytest.raises(ValueError, match="invalid level"):
+        book.apply([("1", bad)], [])
+    with pytest.raises(ValueError, match="invalid level"):
+        book.load_snapshot([], [("2", bad)])
+
+
+def test_not_a_number_at_all_is_rejected() -> None:
+    book = OrderBook()
+    with pytest.raises(ValueError):
+        book.apply([("abc", "1")], [])

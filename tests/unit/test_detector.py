@@ -1,0 +1,198 @@
+"""Crunch detector: EWMA/z arithmetic by hand, warm-up, K-consecutive open, hysteresis close, severities."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lcm_tui.config import DetectorConfig
+from lcm_tui.detector import Detector, Ewma, signal_values
+from lcm_tui.model import MetricSample, Severity, Slippage
+
+approx = pytest.approx
+S = 1_000_000_000  # ns per second
+
+
+def sample(spread: float | None = 1.0, depth: float | None = 1000.0, slip_buy: float | None = 2.0,
+           slip_sell: float | None = 2.0, notional: float = 100_000.0) -> MetricSample:
+    """A sample carrying just the detector's inputs (depth split evenly over the two sides of band 50)."""
+    s = MetricSample("v", "s", 0, "1", "2", 1.5, spread)
+    if depth is not None:
+        s.depth_bid[50] = depth / 2
+        s.depth_ask[50] = depth / 2
+    s.slippage = [
+        Slippage("buy", notional, None if slip_buy is None else 1.0, slip_buy, 1, 1.0),
+        Slippage("sell", notional, None if slip_sell is None else 1.0, slip_sell, 1, 1.0),
+    ]
+    return s
+
+
+def test_ewma_by_hand_with_alpha_one_half() -> None:
+    # H = 1 s and dt = 1 s: alpha = 1 - exp(-ln2) = 0.5.
+    e = Ewma(half_life_s=1.0)
+    e.update(0.0, 0)  # first sample: mean 0, var 0
+    assert (e.mean, e.var) == (0.0, 0.0)
+    assert e.z(2.0) is None  # variance 0: no z, no division by zero
+    e.update(2.0, 1 * S)  # d = 2: mean = 0 + 0.5*2 = 1; var = 0.5 * (0 + 0.5*4) = 1
+    assert e.mean == approx(1.0) and e.var == approx(1.0)
+    assert e.z(4.0) == approx(3.0)  # (4 - 1) / sqrt(1), pre-sample stats
+    e.update(4.0, 2 * S)  # d = 3: mean = 2.5; var = 0.5 * (1 + 0.5*9) = 2.75
+    assert e.mean == approx(2.5) and e.var == approx(2.75)
+    assert e.z(0.0) == approx(-2.5 / math.sqrt(2.75))  # -1.5076
+    e.update(0.0, 3 * S)  # d = -2.5: mean = 1.25; var = 0.5 * (2.75 + 0.5*6.25) = 2.9375
+    assert e.mean == approx(1.25) and e.var == approx(2.9375)
+
+
+def test_ewma_alpha_follows_elapsed_time() -> None:
+    # H = 1 s, dt = 2 s: alpha = 1 - exp(-2 ln2) = 0.75. From mean 0, var 0, x = 4:
+    # mean = 3, var = 0.25 * (0 + 0.75 * 16) = 3.
+    e = Ewma(half_life_s=1.0)
+    e.update(0.0, 0)
+    e.update(4.0, 2 * S)
+    assert e.mean == approx(3.0) and e.var == approx(3.0)
+
+
+def test_detector_z_sequence_and_warmup() -> None:
+    cfg = DetectorConfig(half_life_s=1.0, warmup_samples=2, consecutive=3)
+    d = Detector(cfg, "v", "s", notional=100_000.0)
+    # Spread 0, 2, 4, 0 at 1 s steps: as in the Ewma test; z is reported from the 3rd sample (2 folded in).
+    zs = []
+    for i, x in enumerate([0.0, 2.0, 4.0, 0.0]):
+        d.update(sample(spread=x), i * S)
+        zs.append(d.z["spread"])
+    assert zs[:2] == [None, None]
+    assert zs[2] == approx(3.0)
+    assert zs[3] == approx(-2.5 / math.sqrt(2.75))
+    assert list(d.history["spread"]) == [approx(3.0), approx(-2.5 / math.sqrt(2.75))]
+
+
+def test_no_z_during_warmup_even_with_variance() -> None:
+    d = Detector(DetectorConfig(half_life_s=1.0, warmup_samples=5), "v", "s")
+    for i, x in enumerate([0.0, 2.0, 4.0, 0.0, 9.0]):
+        d.update(sample(spread=x), i * S)
+        assert d.z["spread"] is None
+    d.update(sample(spread=1.0), 5 * S)
+    assert d.z["spread"] is not None
+
+
+def test_signal_values_and_missing_values() -> None:
+    v = signal_values(sample(spread=3.0, depth=200.0, slip_buy=4.0, slip_sell=None), 50, 100_000.0)
+    assert v == {"depth": approx(math.log(200.0)), "spread": 3.0, "slip_buy": 4.0, "slip_sell": None}
+    # Wrong notional or an empty band: no value (log 0 does not exist).
+    v = signal_values(sample(depth=0.0), 50, 5.0)
+    assert v["depth"] is None and v["slip_buy"] is None
+
+
+def test_missing_value_is_skipped_without_touching_stats() -> None:
+    cfg = DetectorConfig(half_life_s=1.0, warmup_samples=2)
+    d = Detector(cfg, "v", "s")
+    for i, x in enumerate([0.0, 2.0]):
+        d.update(sample(slip_buy=x), i * S)
+    before = (d.stats["slip_buy"].mean, d.stats["slip_buy"].var, d.stats["slip_buy"].count)
+    d.update(sample(slip_buy=None), 2 * S)  # unfillable: skipped
+    assert d.z["slip_buy"] is None
+    assert (d.stats["slip_buy"].mean, d.stats["slip_buy"].var, d.stats["slip_buy"].count) == before
+    # Next value: dt is measured from the last folded sample (t=1 s), 2 s ago: alpha = 0.75.
+    d.update(sample(slip_buy=4.0), 3 * S)
+    assert d.z["slip_buy"] == approx(3.0)  # (4 - 1) / sqrt(1)
+    assert d.stats["slip_buy"].mean == approx(1 + 0.75 * 3)
+
+
+def test_repeated_timestamp_is_ignored() -> None:
+    d = Detector(DetectorConfig(half_life_s=1.0, warmup_samples=1), "v", "s")
+    d.update(sample(spread=1.0), S)
+    d.update(sample(spread=5.0), S)
+    assert d.stats["spread"].count == 1
+
+
+# ------------------------------------------------------------------------- the alert state machine
+
+
+def machine(**kw) -> Detector:
+    return Detector(DetectorConfig(**kw), "binance", "BTCUSDT")
+
+
+def test_opens_only_after_k_consecutive_samples_beyond_threshold() -> None:
+    d = machine(consecutive=3)
+    assert d.step("spread", 3.5, 1) == (None, None)
+    assert d.step("spread", 3.1, 2) == (None, None)
+    opened, closed = d.step("spread", 3.2, 3)
+    assert closed is None and opened is not None
+    assert (opened.venue, opened.symbol, opened.signal, opened.opened_ns) == ("binance", "BTCUSDT", "spread", 3)
+    assert opened.peak_z == 3.5  # the streak's peak
+    assert opened.severity is Severity.WARNING and opened.is_open
+    assert d.open_alerts == [opened]
+
+
+def test_one_noisy_tick_resets_the_streak() -> None:
+    d = machine(consecutive=3)
+    for t, z in enumerate([4.0, 4.0, 2.9, 4.0, 4.0]):  # 2.9 is below open_z: streak starts over
+        assert d.step("spread", z, t) == (None, None)
+    assert d.step("spread", 4.0, 5)[0] is not None
+
+
+def test_depth_opens_on_negative_z_only() -> None:
+    d = machine(consecutive=1)
+    assert d.step("depth", 3.5, 1) == (None, None)  # more depth is no crunch
+    opened, _ = d.step("depth", -3.0, 2)  # z <= -open_z
+    assert opened is not None and opened.signal == "depth" and opened.peak_z == -3.0
+    # Spread/slippage open on positive z only.
+    assert d.step("slip_sell", -6.0, 3) == (None, None)
+
+
+def test_hysteresis_close_and_no_flapping() -> None:
+    d = machine(consecutive=1, open_z=3.0, close_z=1.5)
+    opened, _ = d.step("slip_buy", 3.0, 1)
+    assert opened is not None
+    # Between close_z and open_z the alert stays open: no flapping around the threshold.
+    for t, z in enumerate([2.9, 1.6, 2.5, 1.5, -1.5], start=2):
+        assert d.step("slip_buy", z, t) == (None, None)
+    _, closed = d.step("slip_buy", 1.49, 10)
+    assert closed is opened and closed.closed_ns == 10 and not closed.is_open
+    assert d.open_alerts == []
+    # After closing, a new alert needs a full new streak.
+    assert d.step("slip_buy", 2.0, 11) == (None, None)
+
+
+def test_severity_and_peak_tracked_while_open() -> None:
+    d = machine(consecutive=1, open_z=3.0, high_z=4.0, critical_z=5.0)
+    a, _ = d.step("spread", 3.0, 1)
+    assert a is not None and a.severity is Severity.WARNING
+    d.step("spread", 4.0, 2)
+    assert (a.peak_z, a.severity) == (4.0, Severity.HIGH)
+    d.step("spread", 3.5, 3)  # lower z: peak and severity do not drop
+    assert (a.peak_z, a.severity) == (4.0, Severity.HIGH)
+    d.step("spread", 5.0, 4)
+    assert (a.peak_z, a.severity) == (5.0, Severity.CRITICAL)
+    assert d.severity(-4.2) is Severity.HIGH
+
+
+def test_end_to_end_spread_crunch_opens_and_closes() -> None:
+    # Default config: H 300 s, W 60, K 3. A calm spread alternating 1.0/1.2 bps for 100 s, a crunch to
+    # 5 bps for 3 s, then calm again.
+    cfg = DetectorConfig()
+    d = Detector(cfg, "v", "s", notional=100_000.0)
+    t = 0
+    calm = [1.0 + 0.2 * (i % 2) for i in range(100)]
+    for x in calm:
+        t += S
+        o, c = d.update(sample(spread=x), t)
+        assert (o, c) == ([], [])
+    # One noisy tick opens nothing.
+    t += S
+    assert d.update(sample(spread=5.0), t) == ([], [])
+    t += S
+    assert d.update(sample(spread=1.1), t) == ([], [])
+    opened = []
+    for _ in range(3):
+        t += S
+        o, _ = d.update(sample(spread=5.0), t)
+        opened += o
+    assert [a.signal for a in opened] == ["spread"]
+    assert opened[0].opened_ns == t and opened[0].severity is Severity.CRITICAL
+    t += S
+    o, closed = d.update(sample(spread=1.1), t)
+    assert o == [] and closed == opened and closed[0].closed_ns == t
+    # Flat depth and slippage have variance 0: never a z, never an alert.
+    assert d.z["depth"] is None and d.z["slip_buy"] is None
