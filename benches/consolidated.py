@@ -16,7 +16,7 @@ from typing import Any
 
 from lcm_tui.book import OrderBook
 from lcm_tui.config import Settings, default_venue
-from lcm_tui.consolidated import consolidate
+from lcm_tui.consolidated import ConsolidatedBook, classify, consolidate
 from lcm_tui.feeds.base import SymbolState
 from lcm_tui.model import StreamStatus
 
@@ -88,16 +88,21 @@ def run(quick: bool = False) -> dict[str, Any]:
     deep = _settings([10_000.0, 1_000_000.0, 125_000_000.0])  # ~half of each venue's ~50M per side
     lazy_typ = _per_call_us(lambda: consolidate(states, typical), quick)
     naive_typ = _per_call_us(lambda: _naive(states, typical), quick)
+    members, excluded = classify(states, typical)["BTC"]
+    bands = typical.metrics.depth_bands_bps
+    depth_only = _per_call_us(lambda: ConsolidatedBook("BTC", members, excluded).depth(bands), quick)
     lazy_deep = _per_call_us(lambda: consolidate(states, deep), quick)
     naive_deep = _per_call_us(lambda: _naive(states, deep), quick)
     return {
         "rows": [
             ("consolidated tick 5x1000 lv, 10k/100k/1M", lazy_typ, naive_typ, "us"),
+            ("  of which depth bands (4 bands, whole books)", depth_only, None, "us"),
             ("consolidated tick 5x1000 lv, deep walk 125M", lazy_deep, naive_deep, "us"),
         ],
         "json": {
             "consolidated_tick_us": lazy_typ,
             "consolidated_tick_naive_us": naive_typ,
+            "consolidated_depth_us": depth_only,
             "consolidated_tick_deep_us": lazy_deep,
             "consolidated_tick_deep_naive_us": naive_deep,
         },
@@ -106,4 +111,5 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 if __name__ == "__main__":
     for label, v, base, unit in run()["rows"]:
-        print(f"{label:48s} {v:10.1f} {unit}   baseline {base:10.1f} {unit}")
+        baseline = f"   baseline {base:10.1f} {unit}" if base is not None else ""
+        print(f"{label:48s} {v:10.1f} {unit}{baseline}")

@@ -36,7 +36,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, repeat
-from operator import itemgetter, mul, neg
+from operator import itemgetter, mul, ne, neg
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lcm_tui.model import VENUES, Alert, Severity, Slippage, StreamStatus
@@ -268,7 +268,7 @@ class ConsolidatedMetrics:
 
 # ----------------------------------------------------------------------------- grouping
 @dataclass(slots=True)
-class _Member:
+class Member:
     """A LIVE, convertible venue+symbol of an asset, before its ladders are built."""
 
     label: str
@@ -283,7 +283,7 @@ def _sort_key(st: SymbolState) -> tuple[int, str, str]:
 
 
 def classify(states: Iterable[SymbolState], settings: Settings,
-             assets: Iterable[str] | None = None) -> dict[str, tuple[list[_Member], list[Excluded]]]:
+             assets: Iterable[str] | None = None) -> dict[str, tuple[list[Member], list[Excluded]]]:
     """Group states by base asset and decide who takes part; the excluded ones carry the reason.
 
     Assets come out sorted by name and members in ``VENUES`` order, so output never depends on the order
@@ -291,7 +291,7 @@ def classify(states: Iterable[SymbolState], settings: Settings,
     """
     rates = settings.consolidated.quote_rates
     wanted = {a.upper() for a in assets} if assets is not None else None
-    groups: dict[str, tuple[list[_Member], list[Excluded]]] = {}
+    groups: dict[str, tuple[list[Member], list[Excluded]]] = {}
     seen: set[tuple[str, str]] = set()
     for st in sorted(states, key=_sort_key):
         if st.key in seen:
@@ -315,7 +315,7 @@ def classify(states: Iterable[SymbolState], settings: Settings,
             excluded.append(Excluded(st.venue, st.symbol, "book empty"))
         else:
             fee = settings.venue(st.venue).taker_fee_bps / 1e4
-            members.append(_Member(st.venue, st, quote, rates[quote], fee))
+            members.append(Member(st.venue, st, quote, rates[quote], fee))
     for members, _ in groups.values():
         counts: dict[str, int] = {}
         for m in members:
@@ -339,7 +339,7 @@ class _Ladder:
     signed like the keys (negative on the bid side) to spare a negation pass.
     """
 
-    __slots__ = ("_total", "cum", "sizes", "keys", "levels", "orig", "rate", "sign")
+    __slots__ = ("_total", "cum", "keys", "levels", "orig", "rate", "sign", "sizes")
 
     def __init__(self, keys: list[float], levels: dict[float, tuple[float, str, str]], rate: float,
                  sign: float) -> None:
@@ -355,8 +355,12 @@ class _Ladder:
     def entries(self, i: int) -> Iterator[tuple[float, int, float]]:
         return zip(self.keys, repeat(i), self.orig)
 
-    def _sizes_of(self, lo: int, hi: int | None = None) -> Iterator[float]:
-        return map(_size_of, map(self.levels.__getitem__, self.orig[lo:hi]))
+    def _sizes_of(self, lo: int, hi: int | None = None) -> list[float]:
+        """Sizes of levels [lo, hi): ``itemgetter(*keys)`` does every dict lookup in one C call."""
+        keys = self.orig[lo:hi]
+        if len(keys) > 1:
+            return list(map(_size_of, itemgetter(*keys)(self.levels)))
+        return [self.levels[k][0] for k in keys]
 
     def extend(self, upto: int) -> None:
         """Grow the prefix sums to at least the best ``upto`` levels (at least doubling)."""
@@ -364,7 +368,7 @@ class _Ladder:
         if upto <= have or have == len(self.keys):
             return
         upto = min(len(self.keys), max(upto, 2 * have, 16))
-        sizes = list(self._sizes_of(have, upto))
+        sizes = self._sizes_of(have, upto)
         self.sizes += sizes
         cum = accumulate(map(mul, self.keys[have:upto], sizes), initial=self.cum[-1] if have else 0.0)
         next(cum)
@@ -435,7 +439,7 @@ def _fill(ladders: Sequence[_Ladder], mults: Sequence[float], targets: Sequence[
     sign = ladders[0].sign if ladders else 1.0
     goal = targets[-1] * (1.0 - _FILL_TOL)
     scale = [c * sign for c in mults]  # adjusted cash of a level = scale * key * size
-    cums = [ld.cum for ld in ladders]  # grown in place by _extend
+    cums = [ld.cum for ld in ladders]  # grown in place by extend()
     adj: list[list[float]] = [[] for _ in ladders]  # adjusted keys of the prefix considered so far
 
     def cash_within(v: int, k: int) -> float:
@@ -464,7 +468,8 @@ def _fill(ladders: Sequence[_Ladder], mults: Sequence[float], targets: Sequence[
         bound = min(frontier)
         if cash_at(bound) >= goal:
             break
-    candidates = sorted(set(chain.from_iterable(a[: bisect_right(a, bound)] for a in adj)))
+    # Sorting already-sorted runs is a C-level merge; duplicates (venues quoting the same price) stay in.
+    candidates = sorted(chain.from_iterable(a[: bisect_right(a, bound)] for a in adj))
     out = []
     for t in targets:
         g = t * (1.0 - _FILL_TOL)
@@ -487,8 +492,10 @@ def _fill(ladders: Sequence[_Ladder], mults: Sequence[float], targets: Sequence[
                     base[v] += take / price
                     levels[v] += 1
                     rest -= take
-        out.append(_Fill(t if complete else sum(cash), cash, base, levels,
-                         idx + 1 if complete else len(candidates), complete))
+        # Distinct prices up to λ* (inclusive): 1 + the number of steps in the sorted candidates.
+        upto = idx + 1 if complete else len(candidates)
+        distinct = 1 + sum(map(ne, candidates[1:upto], candidates[: upto - 1])) if upto else 0
+        out.append(_Fill(t if complete else sum(cash), cash, base, levels, distinct, complete))
     return out
 
 
@@ -510,7 +517,7 @@ class ConsolidatedBook:
     venues' books only as far as a walk or band reaches.
     """
 
-    def __init__(self, asset: str, members: Sequence[_Member], excluded: Sequence[Excluded] = ()) -> None:
+    def __init__(self, asset: str, members: Sequence[Member], excluded: Sequence[Excluded] = ()) -> None:
         self.asset = asset
         self.members = list(members)
         self.excluded = list(excluded)
@@ -608,8 +615,9 @@ class ConsolidatedBook:
         ladders = self._side(side)[0]
         targets = sorted(notionals)
         fills = _fill(ladders, [1.0] * len(ladders), targets)
-        by_n = {t: ((sum(f.base) if f.complete else None), f.filled, f.distinct) for t, f in zip(targets, fills,
-                                                                                                    strict=True)}
+        by_n: dict[float, _WalkResult] = {}
+        for t, f in zip(targets, fills, strict=True):
+            by_n[t] = (sum(f.base) if f.complete else None, f.filled, f.distinct)
         return [_slippage(side, n, by_n[n], mid) for n in notionals]
 
     def venue_slippage(self, side: str, notionals: Sequence[float],
@@ -714,7 +722,7 @@ class ConsolidatedBook:
 
 
 # ----------------------------------------------------------------------------- market-wide crunch
-def market_signal(members: Sequence[_Member], detectors: Mapping[tuple[str, str], HasZ], settings: Settings,
+def market_signal(members: Sequence[Member], detectors: Mapping[tuple[str, str], HasZ], settings: Settings,
                   threshold_z: float | None = None) -> MarketSignal:
     """Depth draining on several LIVE venues of one asset at the same sample.
 

@@ -99,6 +99,8 @@ def _sizes(levels: dict[float, Level], keys: list[float]) -> list[float]:
 
 def _walk(view: _SideView, notional: float) -> tuple[float | None, int, float]:
     """(vwap or None if unfillable, levels touched, quote filled) for spending/receiving ``notional``."""
+    if not notional > 0.0:
+        return None, 0, 0.0  # no trade to price (settings only allow positive notionals)
     keys = view.keys
     sign = view.sign
     n = len(keys)

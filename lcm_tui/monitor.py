@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any, NamedTuple
 
 from lcm_tui.config import Settings
+from lcm_tui.consolidated import MarketCrunchDetector
 from lcm_tui.detector import Detector
 from lcm_tui.feeds.base import SymbolState
 from lcm_tui.metrics import compute_sample
@@ -45,6 +46,8 @@ class Monitor:
         self.alerts: list[Alert] = []
         self.events: deque[FeedEvent] = deque(maxlen=EVENTS_LEN)
         self.series: dict[Key, deque[Point]] = {}
+        # Cross-venue: depth draining on several LIVE venues of one asset at the same sample.
+        self.market = MarketCrunchDetector(settings)
         self._on_sample: list[Any] = []
         self._on_alert: list[Any] = []
         self._on_event: list[Any] = []
@@ -86,12 +89,16 @@ class Monitor:
             opened, closed = self.detectors[key].update(s, t_ns)
             out.append(s)
             self._notify(self._on_sample, s, state)
-            for alert in opened:
-                self.alerts.append(alert)
-                self._notify(self._on_alert, alert)
-            for alert in closed:
-                self._notify(self._on_alert, alert)
+            self._record_alerts(opened, closed)
+        self._record_alerts(*self.market.update(self.states.values(), self.detectors, t_ns))
         return out
+
+    def _record_alerts(self, opened: list[Alert], closed: list[Alert]) -> None:
+        for alert in opened:
+            self.alerts.append(alert)
+            self._notify(self._on_alert, alert)
+        for alert in closed:
+            self._notify(self._on_alert, alert)
 
     def open_alerts(self) -> list[Alert]:
         return [a for a in self.alerts if a.is_open]

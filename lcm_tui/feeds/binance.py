@@ -227,8 +227,10 @@ class BinanceAdapter(Adapter):
         sync = self._sync[sym]
         self.last_frame_symbol = sym
         st.counters.frames += 1
-        if not sync.awaiting:
-            return []  # a late reply to a request a reconnect made obsolete
+        if sync.book_id is not None:
+            return []  # a duplicate or late reply: this symbol is already synced
+        # Accepted even when no request is out (keepalive retries are not in a capture): the
+        # bridge rules decide whether this snapshot fits the buffered deltas.
         sync.awaiting = False
         lid = result.get("lastUpdateId") if type(result) is dict else None
         if type(lid) is not int or type(result.get("bids")) is not list or type(result.get("asks")) is not list:

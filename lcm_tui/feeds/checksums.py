@@ -31,15 +31,14 @@ def plain_decimal(s: str) -> str:
     return s
 
 
-def _kraken_field(s: str) -> str:
-    return plain_decimal(s).replace(".", "").lstrip("0")
-
-
 def kraken_string(asks: Sequence[Level], bids: Sequence[Level]) -> str:
     """The string Kraken CRCs: top-10 asks then top-10 bids, each price+qty without '.' and leading zeros."""
-    parts = [_kraken_field(lv[0]) + _kraken_field(lv[1]) for lv in asks[:KRAKEN_LEVELS]]
-    parts.extend(_kraken_field(lv[0]) + _kraken_field(lv[1]) for lv in bids[:KRAKEN_LEVELS])
-    return "".join(parts)
+    fields = [f for lv in (*asks[:KRAKEN_LEVELS], *bids[:KRAKEN_LEVELS]) for f in (lv[0], lv[1])]
+    joined = "".join(fields)
+    if "e" in joined or "E" in joined:  # rare: render exponents positionally first
+        fields = [plain_decimal(f) for f in fields]
+    # This runs on every Kraken update: one pass of C string methods per field, no per-field Python call.
+    return "".join([f.replace(".", "").lstrip("0") for f in fields])
 
 
 def kraken_checksum(asks: Sequence[Level], bids: Sequence[Level]) -> int:

@@ -6,7 +6,8 @@ the only integrity check, and it is computed over the exact digits Kraken printe
 loses, so frames are parsed with ``json.loads(parse_float=str)``: the C scanner hands over the number
 token exactly as it appears on the wire (measured as fast as ``parse_float=Decimal`` and 3x faster than
 re-quoting the numbers for orjson on a 1000-level snapshot; exactness is tested against Kraken's own
-worked example). Exponent tokens are rendered positionally (``format(Decimal, 'f')``).
+worked example). Exponent tokens are rendered positionally (``format(Decimal, 'f')``). A number sent
+as a JSON string is accepted as well: its digits are just as exact.
 
 Book maintenance order matters (§4.3): apply every level, truncate each side to the subscribed depth
 (Kraken sends no deletes for levels pushed out), then verify the checksum.
@@ -15,7 +16,6 @@ Book maintenance order matters (§4.3): apply every level, truncate each side to
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from lcm_tui.config import DEFAULT_DEPTH, ConfigError, VenueConfig
@@ -27,8 +27,7 @@ DEPTHS = (10, 25, 100, 500, 1000)
 PING_EVERY_NS = 20 * 1_000_000_000
 
 _loads = json.JSONDecoder(parse_float=str).decode
-_BOOK = re.compile(r'"channel"\s*:\s*"book"')
-_OTHER = re.compile(r'"(?:channel|method)"\s*:')
+_BOOK_HEAD = '{"channel":"book"'
 
 
 def _num(v: Any) -> str:
@@ -91,28 +90,30 @@ class KrakenAdapter(Adapter):
             return self._frame(text, t_ns)
         except Exception as e:  # the contract: a bad frame is counted, never raised
             st = self.states.get(self.last_frame_symbol)
-            victims = [st] if st is not None else self._lost_books(text)
-            owner = victims[0] if len(victims) == 1 else None
-            self.malformed(owner, text, f"{type(e).__name__}: {e}", t_ns)
+            named, victims = (True, [st]) if st is not None else self._lost_books(text)
+            self.malformed(victims[0] if named and len(victims) == 1 else None, text, f"{type(e).__name__}: {e}", t_ns)
             out: list[Action] = []
             for victim in victims:
                 out.extend(self._resync(victim, FeedEventKind.MALFORMED, "malformed book frame", t_ns))
             return out
 
-    def _lost_books(self, text: str | bytes) -> list[SymbolState]:
+    def _lost_books(self, text: str | bytes) -> tuple[bool, list[SymbolState]]:
         """The books an unparseable frame may have been an update for.
 
         Kraken has no sequence numbers, so a lost update that only touched levels below the top 10
         would never show up in a checksum: resync every book the frame may have belonged to, unless it
-        is recognisably something else (heartbeat, status, a reply).
+        is recognisably something else (heartbeat, status, a reply). Also says whether the frame named
+        its symbol, so the malformed count can be put on it.
         """
         raw = text if type(text) is str else text.decode("utf-8", "replace")
+        head = raw.lstrip()[:40].replace(" ", "")
+        is_book = head.startswith(_BOOK_HEAD) or _BOOK_HEAD.startswith(head)
+        if not is_book and head.startswith(('{"channel"', '{"method"', '{"error"')):
+            return False, []
         named = [st for sym, st in self.states.items() if f'"{sym}"' in raw]
         if named:
-            return [st for st in named if self._synced[st.symbol]]
-        if not _BOOK.search(raw) and _OTHER.search(raw):
-            return []
-        return [st for sym, st in self.states.items() if self._synced[sym]]
+            return True, [st for st in named if self._synced[st.symbol]]
+        return False, [st for sym, st in self.states.items() if self._synced[sym]]
 
     # ---- internals -------------------------------------------------------------------------
     def _request(self, method: str, symbols: list[str], snapshot: bool | None = None) -> str:

@@ -16,6 +16,7 @@ pre-open and call auctions, and the sequence chain already proves the book is co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from lcm_tui.feeds.checksums import okx_matches
 from lcm_tui.model import FeedEventKind, StreamStatus
 
 CHANNEL = "books"
+BOOKS_DEPTH = 400  # levels of the public books channel (and the most REST books returns)
 PING_IDLE_NS = 20 * 1_000_000_000  # OKX closes a connection after 30 s without traffic
 MAX_BUFFER = 5000  # updates buffered while a REST snapshot is in flight
 REFETCH_PAUSE_NS = 1_000_000_000  # after a failed REST bootstrap, wait before the next one
@@ -91,8 +93,8 @@ class OkxAdapter(Adapter):
         return self.cfg.ws_url
 
     def snapshot_request(self, symbol: str) -> FetchSnapshot:
-        sz = self.cfg.depth or 400
-        return FetchSnapshot(symbol, f"{self.cfg.snapshot_url}?instId={symbol}&sz={sz}")
+        # Always the channel's full 400 levels: a shallower REST book would leave holes the updates never fill.
+        return FetchSnapshot(symbol, f"{self.cfg.snapshot_url}?instId={symbol}&sz={BOOKS_DEPTH}")
 
     def on_open(self, t_ns: int) -> list[Action]:
         self._last_rx_ns = self._last_ping_ns = t_ns
@@ -167,7 +169,7 @@ class OkxAdapter(Adapter):
             self.malformed(None, text, "not a books push", t_ns)
             return []
         sym = arg.get("instId")
-        st = self.states.get(sym)  # type: ignore[arg-type]
+        st = self.states.get(sym)
         if st is None:
             self.malformed(None, text, f"unsubscribed instId {sym!r:.40}", t_ns)
             return []
@@ -181,12 +183,12 @@ class OkxAdapter(Adapter):
                 check_levels(d["bids"]), check_levels(d["asks"]), _int(d.get("checksum", 0), "checksum"),
             )
             if action == "snapshot":
-                out = self._ws_snapshot(st, up, t_ns)
+                out.extend(self._ws_snapshot(st, up, t_ns))
             elif action == "update":
-                out = self._update(st, up, t_ns)
+                out.extend(self._update(st, up, t_ns))
             else:
                 raise ValueError(f"unknown action {action!r:.20}")
-            if st.status is StreamStatus.RESYNCING and out:
+            if st.status is StreamStatus.RESYNCING:
                 break  # this symbol is being resubscribed: the rest of the frame is moot
         return out
 
@@ -243,7 +245,8 @@ class OkxAdapter(Adapter):
             return []  # before the ack these are leftovers of a subscription we dropped
         self._boot[sym] = _Bootstrap(up.prev, [up])
         self.rest_bootstraps += 1
-        self.set_status(st, StreamStatus.SYNCING, "no WS snapshot: fetching REST books", t_ns)
+        self.set_status(st, StreamStatus.SYNCING, "", t_ns)
+        st.status_detail = "no WS snapshot: bootstrapping from REST books"
         return self._fetch(sym)
 
     def _fetch(self, sym: str) -> list[Action]:
@@ -305,11 +308,16 @@ class OkxAdapter(Adapter):
             arg = msg.get("arg") or {}
             sym = arg.get("instId") if type(arg) is dict else None
             if ev == "subscribe" and sym in self._acked:
-                self._acked[sym] = True  # type: ignore[index]
+                self._acked[sym] = True
             return []
         if ev == "error":
             self.errors += 1
-            log.warning("okx: error %s: %.200s", msg.get("code"), msg.get("msg"))
+            why = str(msg.get("msg", ""))[:300]
+            log.warning("okx: error %s: %.200s", msg.get("code"), why)
+            # Errors carry no arg; a rejected subscribe names the instrument in its message.
+            for sym, st in self.states.items():
+                if re.search(r"(?<![-\w])" + re.escape(sym) + r"(?![-\w])", why) and self._seq[sym] is None:
+                    self.set_status(st, StreamStatus.DOWN, f"rejected: {why}", t_ns)
             return []
         if ev == "notice":
             log.warning("okx: notice %s: %.200s", msg.get("code"), msg.get("msg"))

@@ -92,7 +92,7 @@ class _Link:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     reason: str = ""
     synced: bool = False  # every symbol was LIVE at some point
-    synced_evt: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # a rollover link may replace the old one
     detached: bool = False  # replaced by a rollover: frames are no longer used
     adapter_failed: bool = False
 
@@ -152,29 +152,41 @@ class StreamRunner:
         mode = "fresh"
         try:
             while True:
-                link = await self._connect(self.adapter, mode)
-                if link is None:
+                try:
+                    mode = await self._session(mode)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a runner or adapter-constructor bug: never the end of the feed
+                    log.exception("%s: runner error", self.venue)
                     self.attempts += 1
-                else:
-                    await self._drive(link)
-                    mode = "reuse"
-                    if self._link is not None and self._link.adapter_failed:
-                        self.adapter = self.factory()
-                        transplant(self.states, self.adapter, synced=False)
-                        mode = "fresh"
-                    link = self._link
                     self._link = None
-                    self.attempts = 0 if link is not None and link.synced else self.attempts + 1
                 self.last_delay = self.backoff()
                 await asyncio.sleep(self.last_delay)
         finally:
             await self._shutdown()
 
+    async def _session(self, mode: str) -> str:
+        """One connection (and its rollovers) until it ends; returns how the next one opens."""
+        link = await self._connect(self.adapter, mode)
+        if link is None:
+            self.attempts += 1
+            return mode
+        await self._drive(link)
+        link = self._link
+        self._link = None
+        self.attempts = 0 if link is not None and link.synced else self.attempts + 1
+        if link is not None and link.adapter_failed:
+            self.adapter = self.factory()
+            transplant(self.states, self.adapter, synced=False)
+            return "fresh"
+        return "reuse"
+
     # ---- connections -------------------------------------------------------------------------
     async def _connect(self, adapter: Adapter, mode: str) -> _Link | None:
-        url = adapter.url()
         t0 = time.time_ns()
+        url = ""
         try:
+            url = adapter.url()
             ws = await connect(url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_interval_s,
                                close_timeout=2, proxy=_proxy_for(url), max_queue=256)
@@ -232,6 +244,10 @@ class StreamRunner:
                 self._rollover.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._rollover
+            if self._link is not None and self._link is not link:
+                # Cancelled right after a rollover switched: the new link is the one to close.
+                await self._close_link(link)
+                link = self._link
             await self._close_link(link)
             t = time.time_ns()
             reason = link.reason or "closed"
@@ -294,6 +310,12 @@ class StreamRunner:
             link.request_close(f"adapter error: {type(e).__name__}: {e}")
             raise _Closed from e
 
+    def _call_quiet(self, link: _Link, fn: Callable[[], list[Action]]) -> list[Action]:
+        try:
+            return self._call(link, fn)
+        except _Closed:
+            return []
+
     def _feed(self, link: _Link, text: str | bytes, t_ns: int) -> list[Action]:
         """One received frame (or snapshot reply) through the adapter."""
         if link.detached or link.reason:
@@ -314,7 +336,8 @@ class StreamRunner:
                 adapter.set_status(st, StreamStatus.LIVE, "frames resumed", t_ns)
         if not link.synced and all(st.status is StreamStatus.LIVE for st in adapter.states.values()):
             link.synced = True
-            link.synced_evt.set()
+        if link is self._rollover_link and not link.ready.is_set() and self._ready_to_switch(link):
+            link.ready.set()
         return actions
 
     async def _perform(self, link: _Link, actions: list[Action]) -> None:
@@ -372,23 +395,38 @@ class StreamRunner:
             link = self._link
             if link is None:
                 continue
-            t_ns = time.time_ns()
-            now = time.monotonic()
-            for lk in (link, self._rollover_link):
-                if lk is not None and not lk.reason:
-                    with contextlib.suppress(_Closed, ConnectionClosed):
-                        await self._perform(lk, self._call(lk, lambda lk=lk, t_ns=t_ns: lk.adapter.keepalive(t_ns)))
-            stale = self.cfg.stale_after_s
-            for sym, st in self.states.items():
-                if st.status is StreamStatus.LIVE and now - link.last_rx_sym.get(sym, link.opened) > stale:
-                    link.adapter.set_status(st, StreamStatus.STALE, f"no frames for {stale:g}s", t_ns)
-                    link.adapter.emit(st, FeedEventKind.STALE, f"no frames for {stale:g}s", t_ns)
-            if now - link.last_rx > 3 * stale and not link.reason:
-                link.request_close(f"silent for {3 * stale:g}s")
-            elif now - link.opened > self.cfg.rollover_s:
-                self.request_rollover("connection age")
+            try:
+                self._tick(link)
+                for lk in (link, self._rollover_link):
+                    if lk is not None and not lk.reason:
+                        t_ns = time.time_ns()
+                        keep = self._call_quiet(lk, lambda lk=lk, t_ns=t_ns: lk.adapter.keepalive(t_ns))
+                        with contextlib.suppress(_Closed, ConnectionClosed):
+                            await self._perform(lk, keep)
+            except Exception:
+                log.exception("%s: timer error", self.venue)
+
+    def _tick(self, link: _Link) -> None:
+        """Stale marking, the silence watchdog and the age-based rollover."""
+        t_ns = time.time_ns()
+        now = time.monotonic()
+        stale = self.cfg.stale_after_s
+        for sym, st in self.states.items():
+            if st.status is StreamStatus.LIVE and now - link.last_rx_sym.get(sym, link.opened) > stale:
+                link.adapter.set_status(st, StreamStatus.STALE, f"no frames for {stale:g}s", t_ns)
+                link.adapter.emit(st, FeedEventKind.STALE, f"no frames for {stale:g}s", t_ns)
+        if now - link.last_rx > 3 * stale and not link.reason:
+            link.request_close(f"silent for {3 * stale:g}s")
+        elif now - link.opened > self.cfg.rollover_s:
+            self.request_rollover("connection age")
 
     _rollover_link: _Link | None = None
+
+    def _ready_to_switch(self, new: _Link) -> bool:
+        """The new connection has every book the old one has (a symbol the venue never serves,
+        e.g. a typo in the config, must not block the rollover forever)."""
+        needed = [s for s, st in self.states.items() if st.status in (StreamStatus.LIVE, StreamStatus.STALE)]
+        return all(new.adapter.states[s].status is StreamStatus.LIVE for s in needed or self.states)
 
     async def _do_rollover(self, old: _Link, reason: str) -> None:
         log.info("%s: rolling over (%s)", self.venue, reason)
@@ -400,13 +438,13 @@ class StreamRunner:
         self._rollover_link = link
         try:
             assert link.done is not None
-            waiter = asyncio.ensure_future(link.synced_evt.wait())
+            waiter = asyncio.ensure_future(link.ready.wait())
             try:
                 await asyncio.wait([waiter, link.done], timeout=self.rollover_timeout_s,
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
-            if not link.synced or link.reason:
+            if not link.ready.is_set() or link.reason:
                 await self._close_link(link)
                 old.request_close(f"rollover did not sync ({reason})")
                 return

@@ -67,6 +67,7 @@ _DATA_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,  # includes asyncpg's client-side DataError (a value its codec cannot encode)
     ArithmeticError,  # decimal.InvalidOperation: a price string that is not a number
     TypeError,
+    LookupError,  # a malformed record (e.g. an edited spill file line) that Tables cannot split
 )
 # Configuration mistakes that reconnecting cannot fix: reported by start() instead of retried.
 _FATAL_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
@@ -93,6 +94,7 @@ class RecorderStatus:
     last_error: str | None  # the last database error, password removed
     dropped_rows: int = 0  # records lost: queue full, spill file full or torn, or rejected by the server
     spill_bytes: int = 0
+    spilled_total: int = 0  # records that went through the spill file since start (slow or down database)
     target: str = ""
 
     def describe(self, now: float | None = None) -> str:
@@ -108,7 +110,8 @@ class RecorderStatus:
         if self.dropped_rows:
             text += f" | {self.dropped_rows:,} DROPPED"
         if self.down_since is not None and self.last_error:
-            text += f" | {self.last_error}"
+            err = " ".join(self.last_error.split())
+            text += f" | {err[:77]}..." if len(err) > 80 else f" | {err}"
         return text
 
 
@@ -127,7 +130,12 @@ class _RateLimited:
 
 
 class Recorder:
-    """Records samples, alerts, feed events and book snapshots to PostgreSQL (see module docstring)."""
+    """Records samples, alerts, feed events and book snapshots to PostgreSQL (see module docstring).
+
+    Wiring: ``await rec.start()`` then ``monitor.add_listener(rec)``; show ``rec.describe()``; and
+    ``await rec.close()`` on the way out. The listener methods must be called from the event loop's
+    thread (the Monitor runs there); they only append to a deque.
+    """
 
     def __init__(
         self,
@@ -161,6 +169,7 @@ class Recorder:
         self._closing = False
         self._closed = False
         self._rows_written = 0
+        self._spilled_total = 0
         self._dropped = 0  # queue full, after close, rejected; spill-full drops are counted by SpillFile
         self._down_since: float | None = None
         self._last_error: str | None = None
@@ -231,6 +240,12 @@ class Recorder:
         self._started = True
         self._task = asyncio.create_task(self._run(), name="lcm-recorder")
         self._task.add_done_callback(self._on_task_done)
+        self._notify()
+
+    @property
+    def running(self) -> bool:
+        """start() succeeded and the writer is working (close() not called)."""
+        return self._task is not None and not self._task.done()
 
     async def close(self) -> None:
         """Write what can be written within ``close_timeout_s``; spill the rest for the next start."""
@@ -238,23 +253,32 @@ class Recorder:
             return
         self._closing = True
         self._wake.set()
-        if self._task is not None:
+        task = self._task
+        graceful = True
+        if task is not None and not task.done():  # done: it crashed (logged) or was cancelled (spilled)
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self._close_timeout)
+                await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
             except TimeoutError:
-                self._task.cancel()
+                graceful = False
+                log.warning("recorder: could not finish writing within %.1f s; the rest stays in %s",
+                            self._close_timeout, self._spill.path)
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            except Exception:  # the writer crashed; _on_task_done logged it
-                log.debug("recorder: writer had failed before close()")
+                    await task
         self._closed = True
         if self._started:
             self._spill_memory()
             self._spill.close()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._conn.close(), 2.0)
-            self._conn = None
+        elif self._queue:
+            self._drop(len(self._queue), "closed without a successful start()")
+            self._queue.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if graceful:  # a write was cut off mid-protocol otherwise: nothing to say goodbye over
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2.0)
+            if not conn.is_closed():
+                conn.terminate()
         self._notify()
 
     async def run(self) -> None:
@@ -297,6 +321,7 @@ class Recorder:
             last_error=self._last_error,
             dropped_rows=self._dropped + self._spill.dropped + self._spill.corrupt,
             spill_bytes=self._spill.size,
+            spilled_total=self._spilled_total,
             target=self.target,
         )
 
@@ -387,7 +412,14 @@ class Recorder:
                 await self._wait_for_work()
                 if self._closing and (self._conn is None or not (self._queue or self._spill.pending)):
                     return
-                await self._step()
+                try:
+                    await self._step()
+                except Exception as e:
+                    # A bug or an unreadable spill file must not kill the writer: the queue would fill
+                    # up and every later record be dropped. Say so, pause, and carry on.
+                    self._last_error = self._error_text(e)
+                    self._ratelog.warn("step", "recorder: writer error: %s", self._last_error)
+                    await asyncio.sleep(self.cfg.flush_interval_s)
         except asyncio.CancelledError:
             self._spill_memory()
             raise
@@ -434,8 +466,17 @@ class Recorder:
             return
         if not self._spill.pending:
             self._spill_head_t = recs[0][1]
-        dropped = self._spill.append(recs)
-        self._spill.flush()
+        try:
+            dropped = self._spill.append(recs)
+            self._spill.flush()
+        except OSError as e:  # disk full, file removed, ...: the records are lost, and it shows
+            dropped = len(recs)
+            self._dropped += dropped
+            self._last_error = self._error_text(e)
+            self._ratelog.warn("spill-error", "recorder: cannot write spill file %s (%s): dropped %d record(s)",
+                               self._spill.path, self._last_error, dropped)
+            return
+        self._spilled_total += len(recs) - dropped
         if dropped:
             self._ratelog.warn(
                 "spill-full", "recorder: spill file %s is full (%d bytes): dropped %d record(s), %d in total",

@@ -147,9 +147,13 @@ class SpillFile:
             self.pending = 0
 
     def close(self) -> None:
+        """Sync and close; an empty file is removed (unlinked while still locked) so none lingers."""
         if self._w is not None:
             self._w.flush()
-            os.fsync(self._w.fileno())
+            if self.size == 0:
+                self.path.unlink(missing_ok=True)
+            else:
+                os.fsync(self._w.fileno())
             self._w.close()  # also releases the flock
             self._w = None
         if self._r is not None:

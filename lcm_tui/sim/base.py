@@ -33,7 +33,8 @@ Fault hooks (the generic ones, drop/malformed/truncated/disconnect/stall, need n
 * ``reset_sequence(symbol) -> bool``: restart the venue's sequence (Bybit ``u=1`` snapshot, OKX
   ``seqId < prevSeqId``); return False when the venue has no such thing.
 
-Register the class in ``sim/server.py:VENUE_SIMS`` (it is imported defensively by module name).
+No registration is needed: ``sim/server.py:venue_sims()`` imports ``lcm_tui.sim.<module>`` for every
+module in ``SIM_MODULES`` (skipping one that does not import) and picks up its concrete classes.
 
 How a loopback test is written (fixtures in ``tests/feeds/conftest.py``)::
 

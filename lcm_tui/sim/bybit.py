@@ -3,7 +3,8 @@
 ``/v5/public/spot`` and ``/v5/public/linear`` accept ``op: subscribe|unsubscribe|ping`` and answer
 with each market's own ack and pong shape. ``orderbook.{depth}.{SYMBOL}`` sends a snapshot of the top
 ``depth`` levels on subscribe, then deltas with ``u`` + 1 that keep a client's book exactly at that
-depth (levels leaving the top are deleted, levels entering are sent). Depth 1 is snapshots only.
+depth (levels leaving the top are deleted, levels entering are sent). Depth 1 is snapshots only,
+re-pushed with the same ``u`` when nothing changed for 3 s.
 Key order copies Bybit byte for byte: spot (and level 1 everywhere) writes ``ts`` before ``type``.
 A sequence reset is a ``u = 1`` snapshot, as after a Bybit service restart.
 """
@@ -180,11 +181,27 @@ class BybitSim(VenueSim):
             elif bids or asks:
                 self.u[key] += 1
                 frames[depth] = self._frame(sym, depth, "delta", self.u[key], bids, asks, ts)
-        return frames or None
+        return {"t_ns": t_ns, **frames} if frames else None
 
     def frames_for(self, conn: SimConn, symbol: str, payload: Any) -> list[str]:
-        fr = payload.get(conn.state.get("depth", {}).get(symbol))
-        return [fr] if fr is not None else []
+        depth = conn.state.get("depth", {}).get(symbol)
+        fr = payload.get(depth)
+        if fr is None:
+            return []
+        if depth == 1:
+            conn.state.setdefault("l1_ns", {})[symbol] = payload["t_ns"]
+        return [fr]
+
+    def on_idle(self, conn: SimConn, t_ns: int) -> list[str]:
+        """Level 1 re-pushes an unchanged snapshot, same ``u``, after 3 s without a change."""
+        out = []
+        last: dict[str, int] = conn.state.setdefault("l1_ns", {})
+        for sym, depth in sorted(conn.state.get("depth", {}).items()):
+            if depth == 1 and t_ns - last.get(sym, conn.connected_ns) >= 3_000_000_000:
+                last[sym] = t_ns
+                b, a = self.views[(sym, 1)].levels()
+                out.append(self._frame(sym, 1, "snapshot", self.u[(sym, 1)], b, a, t_ns // 1_000_000))
+        return out
 
     def reset_sequence(self, symbol: str) -> bool:
         """A Bybit service restart: the next push is a snapshot with ``u = 1``."""

@@ -163,6 +163,10 @@ class SimServer:
             s.venues[venue] = vc
         return s
 
+    def latencies(self, venue: str | None = None) -> list[float]:
+        """Ping round-trips per connection (0 until a client answered a ping)."""
+        return [h.ws.latency for h in self._handles if venue is None or h.conn.venue == venue]
+
     def conns(self, venue: str | None = None) -> list[SimConn]:
         return [h.conn for h in self._handles if venue is None or h.conn.venue == venue]
 
@@ -322,6 +326,8 @@ class SimServer:
             h.writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await h.writer
+            conn.outbox.clear()
+            h.empty.set()  # nobody waits for frames that can no longer be sent
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":

@@ -134,6 +134,10 @@ class LcmApp(App[int]):
     COMMANDS = App.COMMANDS | {StreamProvider}
     BINDINGS: ClassVar[list[Binding]] = [Binding(k.key, k.action, k.description, show=k.show, id=k.id) for k in KEYS]
     EXTRA_KEYS: tuple[KeySpec, ...] = ()  # a subclass's remappable keys (it binds them in its BINDINGS)
+    SAMPLE_ON_TIMER = True  # replay samples on the capture's clock instead
+    # Nothing takes focus on its own: a focused scrollable (the consolidated view) would take the
+    # arrow keys, which switch venue and symbol.
+    AUTO_FOCUS = None
 
     def __init__(
         self,
@@ -231,7 +235,8 @@ class LcmApp(App[int]):
         for i, runner in enumerate(self.runners):
             self._start_runner(i, runner)
         if self.timers:
-            self.set_interval(self.settings.metrics.sample_interval_s, self.sample_now, name="sample")
+            if self.SAMPLE_ON_TIMER:
+                self.set_interval(self.settings.metrics.sample_interval_s, self.sample_now, name="sample")
             self.set_interval(1.0 / self.settings.ui.fps, self.refresh_views, name="refresh")
         self.refresh_views()
 
@@ -327,7 +332,7 @@ class LcmApp(App[int]):
             if self.zscores.display:
                 self.zscores.show(m.detectors.get(key))
             if self.chart.display:
-                self.chart.show(st.book if st else None, f"{self.venue} {self.symbol} cumulative depth")
+                self.chart.show(st.book if st else None, f"cumulative depth {self.venue} {self.symbol}")
             if self.alerts.display:
                 self.alerts.show(m.alerts)
             if self.venues_strip.display:
@@ -403,6 +408,10 @@ class LcmApp(App[int]):
     def action_toggle_page(self, page: str) -> None:
         self.page = "book" if self.page == page else page
         self.query_one("#pages", ContentSwitcher).current = self.page
+        if self.page == "consolidated" and self.consolidated.can_focus:
+            self.consolidated.focus()  # its own keys (notional [ ], scrolling) work while it is shown
+        else:
+            self.set_focus(None)
         self._refresh()
 
     def action_toggle_panel(self, name: str) -> None:
@@ -477,3 +486,10 @@ async def _start_recorder(settings: Settings, monitor: Any, stack: AsyncExitStac
 def run_app(settings: Settings, demo: bool = False, capture: str | None = None) -> int:
     """``lcm-tui [--demo] [--capture F]``: the live monitor until the user quits."""
     return asyncio.run(_live(settings, demo, capture))
+
+
+def run_replay_app(settings: Settings, path: str, speed: float = 1.0) -> int:
+    """``lcm-tui replay FILE``: the TUI over a capture, paced by its timestamps."""
+    from lcm_tui.ui.replay import run_replay
+
+    return run_replay(settings, path, speed)

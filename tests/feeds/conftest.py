@@ -97,6 +97,15 @@ class SimHarness:
         """Stop the market and wait until the client's books equal the true books exactly."""
         await poll_until(lambda: self.books_match(runner), timeout, f"{runner.venue} books match the simulator")
 
+    async def stop_runners(self) -> None:
+        """Cancel every runner (what Ctrl-C does); their capture lines are complete afterwards."""
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.tasks.clear()
+
     async def close(self) -> None:
         for t in self.tasks:
             t.cancel()
@@ -125,3 +134,8 @@ async def sim_factory() -> AsyncIterator[Callable[..., Awaitable[SimHarness]]]:
 @pytest.fixture
 def wait_until() -> Callable[..., Awaitable[None]]:
     return poll_until
+
+
+@pytest.fixture(name="fast_feeds")
+def fast_feeds_fixture() -> Callable[..., FeedsConfig]:
+    return fast_feeds

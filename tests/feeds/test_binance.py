@@ -6,6 +6,7 @@ true book string for string, with counters that say what happened.
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from lcm_tui.feeds.base import FetchSnapshot, Reconnect
@@ -102,8 +103,11 @@ async def test_stall_goes_stale_then_live_without_loss(live, wait_until):
     assert any(e.kind is FeedEventKind.STALE for e in sim.events)
 
 
-async def test_long_silence_reconnects(live):
-    venue, sim, runner = live
+@pytest.mark.parametrize("venue", VENUES)
+async def test_long_silence_reconnects(sim_factory, venue):
+    sim = await sim_factory({venue: SYMS})
+    runner = sim.start_runner(venue, stale_after_s=0.15)
+    await sim.step_until_live(runner)
     sim.faults.schedule(FaultKind.STALL, venue, duration_s=30)  # beyond 3 x stale_after_s
     await sim.step_until(lambda: runner.connects == 2 and sim.live(runner), msg="reconnected after silence")
     await sim.step(3)
@@ -112,9 +116,14 @@ async def test_long_silence_reconnects(live):
 
 async def test_server_shutdown_rolls_over_without_a_gap(live):
     venue, sim, runner = live
+    sim.server.shutdown_grace_s = 3.0  # Binance gives minutes; the rollover must not need them all
     sim.faults.schedule(FaultKind.SERVER_SHUTDOWN, venue)
     await sim.step_until(lambda: runner.rollovers == 1, msg="rolled over")
-    await sim.step_until(lambda: len(sim.server.conns(venue)) <= 2, msg="old connection closed")
+    streams = [c for c in sim.server.conns(venue) if not c.control]
+    await sim.step_until(lambda: len([c for c in sim.server.conns(venue) if not c.control]) == 1,
+                         msg="the client closed the old connection itself")
+    (survivor,) = [c for c in sim.server.conns(venue) if not c.control]
+    assert survivor.id == max(c.id for c in streams)  # the new connection stayed, the old one went
     await sim.step(5)
     await sim.settle(runner)
     for sym in SYMS:
@@ -148,15 +157,12 @@ def _delta(sym, U, u, b=(), a=(), pu=None):
     ev = {"e": "depthUpdate", "E": 1, "s": sym, "U": U, "u": u, "b": [list(x) for x in b], "a": [list(x) for x in a]}
     if pu is not None:
         ev["pu"] = pu
-    import orjson
-
     return orjson.dumps({"stream": sym.lower() + "@depth@100ms", "data": ev}).decode()
 
 
 def _snap(rid, lid, bids, asks):
-    import orjson
-
-    return orjson.dumps({"id": rid, "status": 200, "result": {"lastUpdateId": lid, "bids": bids, "asks": asks}}).decode()
+    result = {"lastUpdateId": lid, "bids": bids, "asks": asks}
+    return orjson.dumps({"id": rid, "status": 200, "result": result}).decode()
 
 
 def _adapter(venue, snapshot_url="ws://x/ws-api/v3"):

@@ -200,6 +200,13 @@ def test_inmemory_depth_one_is_snapshots_only() -> None:
     lb.step(30)
     assert lb.all_match()
     assert all('"type":"snapshot"' in f for f in lb.delivered if '"topic"' in f)
+    last = json.loads(lb.delivered[-1])
+    for _ in range(3):
+        lb.idle()  # 3 quiet seconds
+    again = json.loads(lb.delivered[-1])
+    assert again["type"] == "snapshot" and again["data"]["u"] == last["data"]["u"]
+    assert again["data"]["b"] == last["data"]["b"]
+    assert lb.all_match() and lb.adapter.states["BTCUSDT"].counters.resyncs == 0
 
 
 def test_wire_key_order_per_market() -> None:
@@ -234,3 +241,24 @@ async def test_socket_faults_recover_exactly(sim_factory, wait_until, kind: Faul
     elif kind is FaultKind.TRUNCATED:
         assert (c.malformed, c.resyncs) == (1, 1)
     assert runner.states["ETHUSDT"].counters.gaps == 0
+
+
+def test_sim_rejects_more_than_ten_spot_args_and_bad_topics() -> None:
+    from lcm_tui.sim.base import SimConn
+    from lcm_tui.sim.bybit import BybitLinearSim, BybitSpotSim
+
+    spot = BybitSpotSim(["BTCUSDT"])
+    conn = SimConn("bybit-spot", "/v5/public/spot")
+    (rej,) = spot.on_message(conn, json.dumps({"op": "subscribe", "args": ["orderbook.50.BTCUSDT"] * 11}))
+    assert json.loads(rej)["success"] is False and "args" in json.loads(rej)["ret_msg"]
+    (rej,) = spot.on_message(conn, json.dumps({"op": "subscribe", "args": ["orderbook.500.BTCUSDT"]}))
+    assert json.loads(rej)["ret_msg"] == "Invalid symbol :[orderbook.500.BTCUSDT]"
+    assert not conn.subs
+    # The adapter reads that rejection as "this symbol is down".
+    a, _ = make(depth=50)
+    a.on_frame(rej.replace("orderbook.500", "orderbook.50"), T)
+    assert a.states["BTCUSDT"].status is StreamStatus.DOWN
+    linear = BybitLinearSim(["BTCUSDT"])
+    out = linear.on_message(SimConn("bybit-linear", "/v5/public/linear"),
+                            json.dumps({"op": "subscribe", "args": ["orderbook.50.BTCUSDT"] * 11}))
+    assert json.loads(out[0])["success"] is True

@@ -6,7 +6,6 @@ CI=true, where they fail: CI must really run them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -14,9 +13,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from recnet import PG_HOST, PG_PORT, TcpProxy
 
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
 ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 
 
@@ -40,6 +38,13 @@ def pg_available() -> None:
         if _in_ci():
             pytest.fail(f"{why}; CI=true, so the recorder tests must run", pytrace=False)
         pytest.skip(f"{why}; the recorder tests need it (they fail instead under CI=true)")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_marker(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``postgres`` get the skip-or-fail rule without asking for a database."""
+    if request.node.get_closest_marker("postgres") is not None:
+        request.getfixturevalue("pg_available")
 
 
 @pytest.fixture
@@ -72,52 +77,6 @@ async def pg_conn(pg_db: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-class TcpProxy:
-    """A loopback TCP forwarder the test can stop and restart, to make the server unreachable for the
-    recorder only (the real server keeps running for everyone else)."""
-
-    def __init__(self, target_port: int = PG_PORT) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, PG_HOST, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        """Stop listening and cut every open connection."""
-        assert self._server is not None
-        self._server.close()
-        for w in list(self._writers):
-            w.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _handle(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        try:
-            sr, sw = await asyncio.open_connection(PG_HOST, self.target_port)
-        except OSError:
-            cw.transport.abort()
-            return
-        self._writers.update((cw, sw))
-
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            try:
-                while data := await r.read(65536):
-                    w.write(data)
-                    await w.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                w.transport.abort()
-                self._writers.discard(w)
-
-        await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
-
-
 @pytest.fixture
 async def proxy(pg_available: None) -> AsyncIterator[TcpProxy]:
     p = TcpProxy()
@@ -125,12 +84,5 @@ async def proxy(pg_available: None) -> AsyncIterator[TcpProxy]:
     try:
         yield p
     finally:
-        if p._server is not None:
+        if p.listening:
             await p.stop()
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released), for an unreachable server."""
-    with socket.socket() as s:
-        s.bind((PG_HOST, 0))
-        return s.getsockname()[1]

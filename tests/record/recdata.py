@@ -1,14 +1,31 @@
-"""Seeded, deterministic metric samples for the recorder tests and bench."""
+"""Seeded, deterministic metric samples and recorder settings for the recorder tests."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+from lcm_tui.config import RecorderConfig
 from lcm_tui.model import MetricSample, Slippage
+from lcm_tui.record import Recorder
 
 T0_NS = 1_764_028_800_000_000_000  # 2025-11-25 00:00:00 UTC
 BANDS = [10, 50, 100, 200]
 NOTIONALS = [10_000.0, 100_000.0, 1_000_000.0]
+SECRET = "Sup3r-S3cret-pw"
+
+
+def cfg_for(dsn: str, tmp_path: Path, **kw: object) -> RecorderConfig:
+    """Small batches and a short flush interval keep the tests fast."""
+    base: dict[str, object] = {"enabled": True, "dsn": dsn, "batch_size": 100, "flush_interval_s": 0.05,
+                               "spill_path": str(tmp_path / "spill.jsonl")}
+    base.update(kw)
+    return RecorderConfig(**base)  # type: ignore[arg-type]
+
+
+def fast(cfg: RecorderConfig) -> Recorder:
+    """Short backoff and timeouts: failures and recoveries happen within a test's time budget."""
+    return Recorder(cfg, backoff_min_s=0.02, backoff_max_s=0.2, connect_timeout_s=2.0, write_timeout_s=5.0)
 
 
 def make_sample(rng: random.Random, venue: str, symbol: str, ts_ns: int) -> MetricSample:

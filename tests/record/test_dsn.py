@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
+from recdata import SECRET, cfg_for, fast, make_samples
+from recnet import free_port
 
 from lcm_tui.record.dsn import Secrets, describe_target, redact_dsn
 
@@ -38,3 +43,25 @@ def test_describe_target_without_dsn_names_pg_variables_but_not_the_password() -
     text = describe_target("", env)
     assert text == "PG* environment (host=db.internal port=6432 user=lcm dbname=market)"
     assert describe_target("postgresql://u:x9@h/db", env) == "postgresql://u:***@h/db"
+
+
+async def test_unreachable_server_status_and_logs_hide_password_from_dsn_and_pgpassword(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(port))
+    monkeypatch.setenv("PGUSER", "postgres")
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    for dsn in ("", f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/postgres"):
+        rec = fast(cfg_for(dsn, tmp_path))
+        await rec.start()  # unreachable is not a configuration error: it spills and retries
+        rec.on_sample(make_samples(1)[0], None)
+        await rec.wait_until(lambda s: s.down_since is not None and s.spilled_rows == 1, 10)
+        st = rec.status()
+        assert st.last_error and ("refused" in st.last_error.lower() or "connect" in st.last_error.lower())
+        for text in (str(st), st.describe(), rec.target):
+            assert SECRET not in text
+        assert str(port) in rec.target
+        await rec.close()
+    assert SECRET not in caplog.text and "unavailable" in caplog.text

@@ -18,6 +18,8 @@ from lcm_tui.config import RecorderConfig
 from lcm_tui.model import Alert, FeedEvent, FeedEventKind, Severity
 from lcm_tui.record import Recorder
 
+pytestmark = pytest.mark.postgres
+
 HOURLY_MEDIAN_DEPTH_2PCT = """
 SELECT s.venue,
        date_trunc('hour', s.ts, 'UTC') AS hour,

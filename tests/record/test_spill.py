@@ -32,6 +32,7 @@ def test_append_read_commit_in_order_then_truncate(tmp_path: Path) -> None:
     assert rest == list(range(4, 12))
     assert sp.size == 0 and (tmp_path / "s.jsonl").stat().st_size == 0
     sp.close()
+    assert not (tmp_path / "s.jsonl").exists()
 
 
 def test_full_file_drops_and_counts(tmp_path: Path) -> None:

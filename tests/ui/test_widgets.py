@@ -67,6 +67,15 @@ def test_ladder_flags_changed_and_new_levels_only() -> None:
     assert not any(r.changed for r in bids)
 
 
+def test_levels_that_only_scroll_into_view_are_not_flagged() -> None:
+    book = simple_book()
+    _, _, seen = ladder_rows(book, 2, [10], None)  # a short ladder shows two levels a side
+    book.bids.apply([("99.93", "5")])  # a new level inside the shown range
+    asks, bids, _ = ladder_rows(book, 10, [10], seen)  # the ladder grew
+    assert not any(r.changed for r in asks)
+    assert [r.price for r in bids if r.changed] == ["99.93"]
+
+
 def test_trim_common_zeros_keeps_exact_aligned_decimals() -> None:
     assert trim_common_zeros(["1.50000000", "1.25000000"]) == ["1.50", "1.25"]
     assert trim_common_zeros(["100.00000000", "99.00000000"]) == ["100.0", "99.0"]
@@ -101,7 +110,7 @@ async def test_ladder_draws_asks_over_bids_with_the_spread_between() -> None:
     spread = next(ln for ln in lines if "spread" in ln)
     assert "10.00 bps" in spread and "mid 100.0000" in spread
     assert lines.index(spread) == 6  # header, one blank (5 rows per side, 4 asks), 4 asks
-    assert lines[3].split()[-2:] == ["50", "█" * 19 + "▌"]  # 100.4 ends the 50 bps band; size 3 of 4
+    assert lines[3].split()[-2:] == ["50", "█" * 18 + "▊"]  # 100.4 ends the 50 bps band; size 3 of 4 (25 cells)
 
 
 def test_slippage_table_shows_na_and_filled_amount_when_unfillable() -> None:
@@ -109,15 +118,15 @@ def test_slippage_table_shows_na_and_filled_amount_when_unfillable() -> None:
     book = make_book("kraken", "ETH/USD", random.Random(1))
     sample = make_sample("kraken", "ETH/USD", book, random.Random(1), s.metrics.notionals,
                          s.metrics.depth_bands_bps, unfillable_from=1_000_000.0)
-    text = plain(slippage_table(sample, s.metrics.notionals))
+    text = plain(slippage_table(sample, s.metrics.notionals, 40))
     sell_1m = next(ln for ln in text.splitlines() if "sell 1M" in ln)
-    assert "n/a" in sell_1m and "600.0k" in sell_1m
+    assert "fills 600.0k" in sell_1m and "n/a" in sell_1m
     buy_1m = next(ln for ln in text.splitlines() if "buy 1M" in ln)
     assert "n/a" not in buy_1m
 
 
 def test_slippage_table_without_sample() -> None:
-    text = plain(slippage_table(None, [10_000.0]))
+    text = plain(slippage_table(None, [10_000.0], 40))
     assert "buy 10k" in text and "sell 10k" in text
 
 
@@ -136,7 +145,7 @@ def test_alerts_open_first_newest_first() -> None:
     m = filled_monitor()
     got = ordered(m.alerts, 10)
     assert [a.signal for a in got] == ["slip_sell", "depth", "spread"]
-    text = plain(alerts_table(m.alerts, 10, wide=True), width=120)
+    text = plain(alerts_table(m.alerts, 10, 120), width=120)
     assert "CRITICAL" in text and "open" in text and "15:05:00" in text
 
 

@@ -116,7 +116,7 @@ def test_generator_style_updates_and_extra_fields() -> None:
 BAD = ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "-0.00000001", "1e999"]
 
 
-@pytest.mark.parametrize("bad", BAD + ["0", "-0", "0.0"])
+@pytest.mark.parametrize("bad", [*BAD, "0", "-0", "0.0"])
 def test_rejects_bad_prices(bad: str) -> None:
     book = OrderBook()
     book.load_snapshot([("1", "1")], [("2", "1")])
@@ -139,3 +139,47 @@ def test_not_a_number_at_all_is_rejected() -> None:
     book = OrderBook()
     with pytest.raises(ValueError):
         book.apply([("abc", "1")], [])
+
+
+@pytest.mark.parametrize("bad", ["null", '"5"', "[1]", "{}", "true", "false", "1,2", "5]", "", "--5", "0x10", "1 2"])
+def test_non_numbers_are_rejected_and_leave_the_book_unchanged(bad: str) -> None:
+    book = OrderBook()
+    book.load_snapshot([("1", "1"), ("0.5", "2")], [("2", "1")])
+    before = book.to_dict()
+    for bids, asks in (([(bad, "1")], []), ([], [(bad, "1")]), ([("0.9", bad)], []), ([], [("3", bad)]),
+                       ([("0.9", "1"), (bad, "1")], [("3", "1")]), ([("0.9", "1")], [("3", "1"), ("4", bad)])):
+        with pytest.raises(ValueError):
+            book.apply(bids, asks)
+        assert book.to_dict() == before  # all or nothing, on both sides
+
+
+@pytest.mark.parametrize(("price", "size"), [("1e-5", "2"), ("2.5E+1", "1e-3"), (" 7", "1"), ("+7.5", "+1"),
+                                             ("3", "4"), ("0003.5", "0.5")])
+def test_unusual_but_valid_spellings_are_kept(price: str, size: str) -> None:
+    book = OrderBook()
+    book.apply([(price, size)], [(price, size)])
+    assert list(book.bids) == [(price, size)] and list(book.asks) == [(price, size)]
+    assert book.bids.prices() == [float(price)] and book.asks.sizes() == [float(size)]
+
+
+# Decimal strings as exchanges write them, up to 17 significant digits: the fast parser must give
+# exactly float(text) (correct rounding), or float keys would stop being an identity for prices.
+_decimal_text = st.builds(
+    lambda i, f, nd: f"{i}.{f:0{nd}d}" if nd else str(i),
+    st.integers(0, 10**9), st.integers(0, 10**8 - 1), st.integers(0, 8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prices=st.lists(_decimal_text, min_size=1, max_size=30), sizes=st.lists(_decimal_text, min_size=1, max_size=30))
+def test_fast_parse_equals_float(prices, sizes) -> None:
+    levels = [(p, q) for p, q in zip(prices, sizes, strict=False) if float(p) > 0]
+    book = OrderBook()
+    book.apply(levels, levels)
+    expect = {}
+    for p, q in levels:
+        expect[float(p)] = float(q)
+    for side, sign in ((book.bids, -1.0), (book.asks, 1.0)):
+        got = {sign * k: v[0] for k, v in side.levels.items()}
+        assert got == {p: q for p, q in expect.items() if q}
+        assert all(float(sign * k) == float(v[1]) for k, v in side.levels.items())

@@ -210,3 +210,8 @@ def test_matches_plain_reference(bids, asks, bands, notionals) -> None:
             sign = 1 if sl.side == "buy" else -1
             assert sl.slippage_bps == approx(sign * 1e4 * (vwap - m) / m, rel=1e-6, abs=1e-6)
             assert math.isfinite(sl.slippage_bps)
+
+
+def test_zero_notional_is_not_a_trade() -> None:
+    s = compute_sample(hand_book(), "v", "s", 0, [], [0.0])
+    assert [(x.vwap, x.levels, x.filled_quote) for x in s.slippage] == [(None, 0, 0.0), (None, 0, 0.0)]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
 from lcm_tui.model import Alert, Severity
 from lcm_tui.ui import fmt
+from lcm_tui.ui.widgets.textgrid import Col, grid
 
 SEVERITY_STYLE = {Severity.WARNING: "bold yellow", Severity.HIGH: "bold dark_orange", Severity.CRITICAL: "bold red"}
 SIGNAL_SHORT = {"depth": "depth", "spread": "spread", "slip_buy": "slip+", "slip_sell": "slip-"}
@@ -20,34 +19,27 @@ def ordered(alerts: list[Alert], limit: int) -> list[Alert]:
     return (opened + closed)[:limit]
 
 
-def alerts_table(alerts: list[Alert], limit: int, wide: bool) -> Table:
-    """Narrow: venue and symbol share a column so a 40-column panel still shows both."""
-    t = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
-    t.add_column("time", no_wrap=True)
-    if wide:
-        t.add_column("venue", no_wrap=True, overflow="ellipsis", ratio=1)
-        t.add_column("symbol", no_wrap=True, overflow="ellipsis", ratio=1)
-    else:
-        t.add_column("stream", no_wrap=True, overflow="ellipsis", ratio=1)
-    t.add_column("signal", no_wrap=True)
-    t.add_column("peak z", justify="right", no_wrap=True)
-    t.add_column("sev", no_wrap=True)
-    if wide:
-        t.add_column("closed", no_wrap=True)
-    rows = ordered(alerts, limit)
-    for a in rows:
-        style = SEVERITY_STYLE.get(a.severity, "")
-        sev = Text(a.severity.value.upper()[:4] if not wide else a.severity.value.upper(),
-                   style=style if a.is_open else "dim")
-        stream = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
-        row = [Text(fmt.clock_time(a.opened_ns)), *stream, SIGNAL_SHORT.get(a.signal, a.signal),
-               f"{a.peak_z:+.1f}", sev]
+def alerts_table(alerts: list[Alert], limit: int, width: int) -> Text:
+    """Narrow panels put venue and symbol in one column so a 40-column panel still shows both."""
+    wide = width >= 70
+    cols = [Col("time"), *([Col("venue", flex=True), Col("symbol", flex=True)] if wide else [Col("stream", flex=True)]),
+            Col("signal"), Col("peak z", right=True), Col("sev"), *([Col("closed")] if wide else [])]
+    rows: list[list[str | Text]] = []
+    styles: list[str] = []
+    for a in ordered(alerts, limit):
+        sev = Text(a.severity.value.upper() if wide else a.severity.value.upper()[:4],
+                   style=SEVERITY_STYLE.get(a.severity, "") if a.is_open else "")
+        stream: list[str | Text] = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
+        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, SIGNAL_SHORT.get(a.signal, a.signal),
+                                 f"{a.peak_z:+.1f}", sev]
         if wide:
             row.append("open" if a.is_open else fmt.clock_time(a.closed_ns or 0))
-        t.add_row(*row, style="" if a.is_open else "dim")
+        rows.append(row)
+        styles.append("" if a.is_open else "dim")
     if not rows:
-        t.add_row(Text("no alerts", style="dim"))
-    return t
+        rows.append([Text("none", style="dim"), *([""] * (len(cols) - 1))])
+        styles.append("")
+    return grid(cols, rows, width, row_styles=styles)
 
 
 class AlertsPanel(Widget):
@@ -71,6 +63,6 @@ class AlertsPanel(Widget):
             self._alerts = list(alerts)
             self.refresh()
 
-    def render(self) -> Table:
+    def render(self) -> Text:
         limit = max(1, self.size.height - 2)
-        return alerts_table(self._alerts, limit, wide=self.size.width >= 70)
+        return alerts_table(self._alerts, limit, self.size.width)

@@ -13,7 +13,7 @@ from textual_plotext import PlotextPlot
 
 from lcm_tui.book import BookSide, OrderBook
 
-MAX_POINTS = 300
+MAX_POINTS = 150  # about one point per braille dot column of a wide chart; plotext cost grows with points
 
 
 def cumulative(side: BookSide, mid: float, max_bps: float) -> tuple[list[float], list[float]]:
@@ -64,12 +64,11 @@ class DepthChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(title)
         plt.xlabel("bps from mid")
         mid = book.mid() if book is not None else None
-        if book is None or mid is None:
-            plt.title(f"{title}: no book")
-        else:
+        # The title goes on the border: a plot title would cost a row of the chart.
+        self.border_title = title if mid is not None else f"{title}: no book"
+        if book is not None and mid is not None:
             bx, by = cumulative(book.bids, mid, self._max_bps)
             ax, ay = cumulative(book.asks, mid, self._max_bps)
             top = max([*by, *ay, 1.0])

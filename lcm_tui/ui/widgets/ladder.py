@@ -62,16 +62,22 @@ def ladder_rows(book: OrderBook, n: int, bands: list[int], previous: dict[float,
                 ) -> tuple[list[LadderRow], list[LadderRow], dict[float, float]]:
     """The best ``n`` asks and bids with running totals and band-end markers.
 
-    ``previous`` maps book keys to sizes as of the last refresh; a level is ``changed`` when it is new
-    or its size differs (nothing is flagged on the first refresh, when there is nothing to compare).
-    Returns (asks best-first, bids best-first, the map to pass as ``previous`` next time).
+    ``previous`` maps book keys to sizes as they were shown at the last refresh (ask keys are
+    positive, bid keys negative, so one map holds both sides). A level is ``changed`` when its size
+    differs, or when it is new *inside* the range shown last time; a level that only scrolled into
+    view (the ladder grew, or levels above it went away) is not. Nothing is flagged on the first
+    refresh. Returns (asks best-first, bids best-first, the map to pass as ``previous`` next time).
     """
     mid = book.mid()
     seen: dict[float, float] = {}
     out: list[list[LadderRow]] = []
+    prev = previous or {}
     for side_name, side in (("ask", book.asks), ("bid", book.bids)):
         keys = side.keys[: n + 1]
         levels = side.levels
+        # keys grow outward from the top on both sides: this is the outermost level shown last time
+        shown = [k for k in prev if (k > 0) == (side_name == "ask")]
+        outer = max(shown) if shown else None
         rows: list[LadderRow] = []
         cum_size = cum_quote = 0.0
         limits = []
@@ -92,7 +98,8 @@ def ladder_rows(book: OrderBook, n: int, bands: list[int], previous: dict[float,
                     nxt_out = nxt is None or (nxt > lim if side_name == "ask" else nxt < lim)
                     if inside and nxt_out and nxt is not None:
                         marker = str(b)  # widest band wins: it is checked last
-            changed = previous is not None and bool(previous) and previous.get(k) != size
+            was = prev.get(k)
+            changed = was != size if was is not None else outer is not None and k <= outer
             rows.append(LadderRow(side_name, p_str, q_str, size, cum_size, cum_quote, marker, changed))
         out.append(rows)
     every = out[0] + out[1]
@@ -187,7 +194,7 @@ class DepthLadder(Widget):
         """Widths of (price, size, cum size, cum quote, marker, bar); 0 drops a column."""
         rows = self._asks + self._bids
         pw = max([8, *(len(r.price) for r in rows)])
-        sw, cw, qw, mw = 9, 9, 8, 4
+        sw, cw, qw, mw = 9, 9, 9, 4
         fixed = 1 + pw + 1 + sw + 1 + cw + 1 + qw + 1 + mw + 1
         if width - fixed < 6:  # too narrow for everything: cumulative size goes first
             cw = 0

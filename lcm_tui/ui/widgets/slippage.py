@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
 from lcm_tui.model import MetricSample
 from lcm_tui.ui import fmt
+from lcm_tui.ui.widgets.textgrid import Col, grid
+
+COLS = (Col("side", flex=True), Col("VWAP", right=True), Col("bps", right=True), Col("lv", right=True))
 
 
-def slippage_table(sample: MetricSample | None, notionals: list[float]) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, padding=(0, 1), show_edge=False)
-    t.add_column("side", no_wrap=True)
-    t.add_column("VWAP", justify="right", no_wrap=True)
-    t.add_column("bps", justify="right", no_wrap=True)
-    t.add_column("lv", justify="right", no_wrap=True)
+def slippage_table(sample: MetricSample | None, notionals: list[float], width: int) -> Text:
+    rows: list[list[str | Text]] = []
     for side, style in (("buy", "green"), ("sell", "red")):
         for n in notionals:
             s = sample.slip(side, n) if sample is not None else None
             label = Text(f"{side} {fmt.notional(n)}", style=style)
             if s is None:
-                t.add_row(label, "-", "-", "-")
-            elif not s.fillable:
-                t.add_row(label, Text("n/a", style="bold red"),
-                          Text(f"n/a ({fmt.compact(s.filled_quote)})", style="bold red"), str(s.levels))
+                rows.append([label, "-", "-", "-"])
+            elif not s.fillable:  # the whole side is too thin: say how much of the order it could take
+                rows.append([label, Text(f"fills {fmt.compact(s.filled_quote)}", style="bold red"),
+                             Text("n/a", style="bold red"), str(s.levels)])
             else:
-                t.add_row(label, fmt.price(s.vwap), fmt.bps(s.slippage_bps), str(s.levels))
-    return t
+                rows.append([label, fmt.price(s.vwap), fmt.bps(s.slippage_bps), str(s.levels)])
+    return grid(COLS, rows, width)
 
 
 class SlippageTable(Widget):
@@ -53,5 +50,5 @@ class SlippageTable(Widget):
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
         return 2 * len(self._notionals) + 2
 
-    def render(self) -> Table:
-        return slippage_table(self._sample, self._notionals)
+    def render(self) -> Text:
+        return slippage_table(self._sample, self._notionals, self.size.width)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
@@ -18,6 +16,7 @@ from lcm_tui.model import MetricSample
 from lcm_tui.symbols import canonical, parse_symbol
 from lcm_tui.ui import fmt
 from lcm_tui.ui.widgets.status import STATUS_STYLE
+from lcm_tui.ui.widgets.textgrid import Col, grid
 
 
 @dataclass(slots=True)
@@ -46,45 +45,44 @@ def rows_for_asset(streams: list[tuple[SymbolState, MetricSample | None]], venue
             for g in groups for c, st, sm in picked if c == g]
 
 
-def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, compact_cols: bool) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, padding=(0, 1), show_edge=False)
-    t.add_column("#", justify="right", no_wrap=True)
-    t.add_column("venue", no_wrap=True)
-    t.add_column("symbol", no_wrap=True)
-    t.add_column("status", no_wrap=True)
+def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, width: int) -> Text:
     # Compact (80 columns): the two widest bands, and short headers; the border title says the units.
-    t.add_column("bps" if compact_cols else "spread bps", justify="right", no_wrap=True)
+    compact_cols = width < 90
     shown_bands = bands if not compact_cols else bands[-2:]
-    for b in shown_bands:
-        t.add_column(f"±{b}" if compact_cols else f"±{b}bp", justify="right", no_wrap=True)
     n = fmt.notional(middle_notional)
-    t.add_column("buy" if compact_cols else f"buy {n} bps", justify="right", no_wrap=True)
-    t.add_column("sell" if compact_cols else f"sell {n} bps", justify="right", no_wrap=True)
+    cols = [Col("#", right=True), Col("venue", flex=True), Col("symbol", flex=True), Col("status"),
+            Col("bps" if compact_cols else "spread bps", right=True),
+            *(Col(f"±{b}" if compact_cols else f"±{b}bp", right=True) for b in shown_bands),
+            Col("buy" if compact_cols else f"buy {n} bps", right=True),
+            Col("sell" if compact_cols else f"sell {n} bps", right=True)]
+    cells: list[list[str | Text]] = []
+    styles: list[str] = []
+    breaks: list[int] = []
     group = None
     for r in rows:
         g = canonical(r.venue, r.symbol)
-        if g != group:
-            if group is not None:
-                t.add_section()
-            group = g
+        if group is not None and g != group:
+            breaks.append(len(cells))
+        group = g
         st, sm = r.state, r.sample
         status = Text(st.status.value.upper() if st else "-", style=STATUS_STYLE.get(st.status, "") if st else "")
-        cells: list[Text | str] = [str(r.number) if 0 < r.number < 10 else "", r.venue, r.symbol, status]
+        row: list[str | Text] = [str(r.number) if 0 < r.number < 10 else "", r.venue, r.symbol, status]
         if sm is None:
-            cells += ["-"] * (1 + len(shown_bands) + 2)
+            row += ["-"] * (1 + len(shown_bands) + 2)
         else:
-            cells.append(fmt.bps(sm.spread_bps))
+            row.append(fmt.bps(sm.spread_bps))
             for b in shown_bands:
-                d = sm.depth_bid.get(b, 0.0) + sm.depth_ask.get(b, 0.0)
-                cells.append(fmt.compact(d) if b in sm.depth_bid else "-")
+                row.append(fmt.compact(sm.depth_bid[b] + sm.depth_ask.get(b, 0.0)) if b in sm.depth_bid else "-")
             for side in ("buy", "sell"):
                 s = sm.slip(side, middle_notional)
-                cells.append("-" if s is None else Text("n/a", style="bold red") if not s.fillable
-                             else fmt.bps(s.slippage_bps))
-        t.add_row(*cells, style="bold reverse" if r.selected else "")
-    if not rows:
-        t.add_row("", Text("no venues configured", style="dim"))
-    return t
+                row.append("-" if s is None else Text("n/a", style="bold red") if not s.fillable
+                           else fmt.bps(s.slippage_bps))
+        cells.append(row)
+        styles.append("bold reverse" if r.selected else "")
+    if not cells:
+        cells.append(["", Text("no venues", style="dim"), *([""] * (len(cols) - 2))])
+        styles.append("")
+    return grid(cols, cells, width, row_styles=styles, breaks=breaks)
 
 
 class VenuesOverview(Widget):
@@ -113,5 +111,5 @@ class VenuesOverview(Widget):
         groups = len({canonical(r.venue, r.symbol) for r in self._rows})
         return 2 + max(1, len(self._rows)) + max(0, groups - 1)
 
-    def render(self) -> Table:
-        return venues_table(self._rows, self._bands, self._middle, compact_cols=self.size.width < 90)
+    def render(self) -> Text:
+        return venues_table(self._rows, self._bands, self._middle, self.size.width)

@@ -83,7 +83,9 @@ class ZScorePanel(Vertical):
             self._last[s] = key
             row = self.query_one(f"#z-{s}", ZRow)
             cls = severity_class(s, z, self.cfg)
-            row.remove_class(*SEVERITY_CLASSES)
-            row.add_class(cls)
+            if not row.has_class(cls):  # a restyle of the row's subtree: only when the severity changes
+                row.remove_class(*SEVERITY_CLASSES)
+                row.add_class(cls)
             row.query_one(Sparkline).data = data
-            row.query_one(".zvalue", Label).update(z_text(s, z, self.cfg))
+            # fixed width: no layout pass needed (a layout per tick would cost more than the whole panel)
+            row.query_one(".zvalue", Label).update(z_text(s, z, self.cfg), layout=False)

@@ -1,0 +1,243 @@
+"""UI benchmarks: refresh cost per frame, frame-to-screen latency, and the ladder against a DataTable.
+
+* refresh: five venues with 1000-level books, the 200x60 layout (every panel visible); one frame is
+  ``refresh_views()`` (model -> widgets) plus the screen update Textual does for the changed widgets.
+  Target < 16 ms. A full-screen re-render is reported as an upper bound.
+* latency: the app at 10 fps with its real timers, frames applied to the shown book at ~200/s; the
+  delay is from a frame's arrival until the ladder draws a book version that includes it.
+  Target p99 < 100 ms (one refresh period plus the draw).
+* ladder vs DataTable: the same 50 rows x 6 columns; one update is a new book slice rendered to
+  lines (DataTable: ``clear`` + ``add_rows`` + its idle-time dimension update, since levels come and
+  go and rows shift, so cells cannot be updated in place).
+
+Benchmarks measure; they never assert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from typing import Any
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import DataTable
+
+from lcm_tui.book import OrderBook
+from lcm_tui.config import Settings, parse_settings
+from lcm_tui.feeds.base import SymbolState
+from lcm_tui.model import StreamStatus
+from lcm_tui.monitor import Monitor
+from lcm_tui.ui import fmt
+from lcm_tui.ui.app import LcmApp
+from lcm_tui.ui.widgets.ladder import DepthLadder, ladder_rows
+
+VENUES = {"binance": "BTCUSDT", "bybit-spot": "BTCUSDT", "okx": "BTC-USDT", "kraken": "BTC/USD",
+          "coinbase": "BTC-USD"}
+
+
+def _settings(fps: float = 10.0) -> Settings:
+    s = parse_settings({"exchanges": {v: {"symbols": [sym]} for v, sym in VENUES.items()}})
+    s.ui.fps = fps
+    return s
+
+
+def _book(venue: str, symbol: str, rng: random.Random, levels: int = 1000) -> OrderBook:
+    b = OrderBook(venue, symbol)
+    mid = 43_000.0
+    b.load_snapshot(
+        bids=[(f"{mid - 0.05 - i * 0.1:.2f}", f"{rng.lognormvariate(-1.5, 1):.6f}") for i in range(levels)],
+        asks=[(f"{mid + 0.05 + i * 0.1:.2f}", f"{rng.lognormvariate(-1.5, 1):.6f}") for i in range(levels)],
+    )
+    return b
+
+
+def _touch(book: OrderBook, rng: random.Random, n: int = 20) -> None:
+    """A frame's worth of updates near the top of the book."""
+    for _ in range(n):
+        side = book.bids if rng.random() < 0.5 else book.asks
+        k = side.keys[rng.randrange(min(50, len(side.keys)))]
+        side.set_level(side.levels[k][1], f"{rng.lognormvariate(-1.5, 1):.6f}")
+
+
+def _monitor(s: Settings, rng: random.Random) -> Monitor:
+    m = Monitor(s)
+    for venue, sym in VENUES.items():
+        m.add(SymbolState(venue, sym, _book(venue, sym, rng), StreamStatus.LIVE, last_update_ns=time.time_ns()))
+    m.sample(time.time_ns())
+    return m
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def _refresh(quick: bool) -> dict[str, float]:
+    """CPU per frame: ``refresh_views()`` plus the screen update Textual then does for the dirty widgets.
+
+    The screen's layout and compositor calls are timed where they run (inside ``pilot.pause()``), so
+    event-loop waits are not counted. A full re-render of the whole screen is measured too, as an upper
+    bound (Textual only redraws what changed).
+    """
+    rng = random.Random(1)
+    s = _settings()
+    m = _monitor(s, rng)
+    app = LcmApp(s, m, timers=False)
+    n = 60 if quick else 300
+    frame: list[float] = []
+    frame_chart: list[float] = []
+    full: list[float] = []
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        spent = [0.0]
+
+        def timed(fn: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - t
+            return wrapper
+
+        screen._compositor_refresh = timed(screen._compositor_refresh)  # type: ignore[method-assign]
+        screen._refresh_layout = timed(screen._refresh_layout)  # type: ignore[method-assign]
+        for i in range(n):
+            for st in m.states.values():
+                _touch(st.book, rng)
+            if i % 10 == 0:
+                m.sample(time.time_ns())  # the sample clock: 1/s at 10 fps
+            redraw_chart = i % 5 == 0  # the chart is due at 2/s, i.e. every 5th frame at 10 fps
+            if redraw_chart:
+                app.chart.invalidate()
+            spent[0] = 0.0
+            t0 = time.perf_counter()
+            app.refresh_views()
+            spent[0] += time.perf_counter() - t0
+            await pilot.pause()
+            (frame_chart if redraw_chart else frame).append(spent[0] * 1e3)
+            t0 = time.perf_counter()
+            screen._compositor.render_update(full=True)
+            full.append((time.perf_counter() - t0) * 1e3)
+    return {"refresh_p50_ms": statistics.median(frame), "refresh_p99_ms": _pct(frame, 0.99),
+            "refresh_chart_p50_ms": statistics.median(frame_chart), "full_render_p50_ms": statistics.median(full)}
+
+
+async def _latency(quick: bool) -> dict[str, float]:
+    rng = random.Random(2)
+    s = _settings(fps=10.0)
+    m = _monitor(s, rng)
+    app = LcmApp(s, m, timers=True)
+    paints: list[tuple[float, int]] = []
+    arrivals: list[tuple[float, int]] = []
+    duration = 2.0 if quick else 6.0
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        ladder = app.ladder
+        draw = ladder._render_all
+
+        def timed_draw() -> Any:
+            paints.append((time.perf_counter(), ladder.shown_version))
+            return draw()
+
+        ladder._render_all = timed_draw  # type: ignore[method-assign]
+        book = m.states[(app.venue, app.symbol)].book
+        end = time.perf_counter() + duration
+        while time.perf_counter() < end:
+            await asyncio.sleep(rng.expovariate(200.0))
+            _touch(book, rng, 5)
+            arrivals.append((time.perf_counter(), book.version))
+        await pilot.pause(0.3)
+    delays = []
+    j = 0
+    for t_a, v in arrivals:
+        while j < len(paints) and (paints[j][1] < v or paints[j][0] < t_a):
+            j += 1
+        if j == len(paints):
+            break
+        delays.append((paints[j][0] - t_a) * 1e3)
+    return {"latency_p50_ms": statistics.median(delays), "latency_p99_ms": _pct(delays, 0.99),
+            "latency_frames": float(len(delays))}
+
+
+class _LadderApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DepthLadder()
+
+
+class _TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        t: DataTable[str] = DataTable(show_cursor=False)
+        t.add_columns("price", "size", "cum size", "cum quote", "band", "bar")
+        yield t
+
+
+async def _ladder_vs_table(quick: bool) -> dict[str, float]:
+    """Model -> widget -> rendered lines, synchronously, for the same rows in both widgets."""
+    rng = random.Random(3)
+    book = _book("binance", "BTCUSDT", rng)
+    n = 100 if quick else 400
+    size = (90, 52)  # 25 levels a side
+    bands = [10, 50, 100, 200]
+    ladder_ms: list[float] = []
+    table_ms: list[float] = []
+    async with _LadderApp().run_test(size=size) as pilot:
+        ladder = pilot.app.query_one(DepthLadder)
+        region = Region(0, 0, *ladder.size)
+        for _ in range(n):
+            _touch(book, rng)
+            t0 = time.perf_counter()
+            ladder.set_book(book, bands)
+            ladder.render_lines(region)
+            ladder_ms.append((time.perf_counter() - t0) * 1e3)
+    async with _TableApp().run_test(size=size) as pilot:
+        table = pilot.app.query_one(DataTable)
+        region = Region(0, 0, *table.size)
+        prev = None
+        for _ in range(n):
+            _touch(book, rng)
+            t0 = time.perf_counter()
+            asks, bids, prev = ladder_rows(book, 25, bands, prev)
+            table.clear()
+            table.add_rows([(r.price, r.size_str, fmt.size(r.cum_size), fmt.compact(r.cum_quote), r.marker, "")
+                            for r in [*reversed(asks), *bids]])
+            await table._on_idle(events.Idle())  # the dimension update DataTable defers to idle time
+            table.render_lines(region)
+            table_ms.append((time.perf_counter() - t0) * 1e3)
+    lad, tab = statistics.median(ladder_ms), statistics.median(table_ms)
+    return {"ladder_update_ms": lad, "datatable_update_ms": tab, "datatable_over_ladder": tab / lad}
+
+
+async def _all(quick: bool) -> dict[str, float]:
+    out: dict[str, float] = {}
+    out.update(await _refresh(quick))
+    out.update(await _latency(quick))
+    out.update(await _ladder_vs_table(quick))
+    return out
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    r = asyncio.run(_all(quick))
+    rows = [
+        ("ui refresh+render 5 venues 200x60 p50", r["refresh_p50_ms"], None, "ms"),
+        ("ui refresh+render 5 venues 200x60 p99", r["refresh_p99_ms"], None, "ms"),
+        ("ui refresh+render with chart redraw p50", r["refresh_chart_p50_ms"], None, "ms"),
+        ("ui full-screen re-render 200x60 p50 (bound)", r["full_render_p50_ms"], None, "ms"),
+        ("ui frame->screen delay @10fps p50", r["latency_p50_ms"], None, "ms"),
+        ("ui frame->screen delay @10fps p99", r["latency_p99_ms"], None, "ms"),
+        ("ui ladder update (vs DataTable)", r["ladder_update_ms"], r["datatable_update_ms"], "ms"),
+    ]
+    return {"rows": rows, "json": {f"ui_{k}": round(v, 3) for k, v in r.items()}}
+
+
+if __name__ == "__main__":
+    import sys
+
+    res = run(quick="--quick" in sys.argv)
+    for label, v, base, unit in res["rows"]:
+        print(f"{label:45s} {v:9.2f} {unit}" + (f"   baseline {base:9.2f} {unit}" if base is not None else ""))

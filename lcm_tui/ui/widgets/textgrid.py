@@ -1,0 +1,65 @@
+"""Fixed-width text tables for the panels that redraw every sample.
+
+A Rich ``Table`` measures every cell twice and renders through several layers; for the slippage,
+venues and alerts panels that cost 3-12 ms per redraw at 200 columns (``benches/ui.py``), which is
+most of a frame. These panels have short, known cells, so one pass of padding into a single ``Text``
+does the same job in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+
+Cell = str | Text
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    header: str
+    right: bool = False  # numbers are right-aligned
+    flex: bool = False  # takes the spare width, and is cut first (with an ellipsis) when space is short
+
+
+def _pad(cell: Text, width: int, right: bool) -> Text:
+    if cell.cell_len > width:
+        cell = cell.copy()
+        cell.truncate(width, overflow="ellipsis")
+    pad = " " * (width - cell.cell_len)
+    return Text.assemble(pad, cell) if right else Text.assemble(cell, pad)
+
+
+def grid(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, *, header_style: str = "bold",
+         row_styles: Sequence[str] | None = None, rule: str = "─",
+         breaks: Sequence[int] = ()) -> Text:
+    """Header, a rule, then the rows; ``breaks`` are row indexes preceded by a blank separator line.
+
+    Columns are two cells apart when everything fits that way, else one.
+    """
+    texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    widths = [max([len(c.header), *(row[i].cell_len for row in texts)]) for i, c in enumerate(cols)]
+    gap = 2 if sum(widths) + 2 * (len(cols) - 1) <= width else 1
+    flex = [i for i, c in enumerate(cols) if c.flex]
+    spare = width - sum(widths) - gap * (len(cols) - 1)
+    if flex and spare > 0:
+        for j, i in enumerate(flex):
+            widths[i] += spare // len(flex) + (1 if j < spare % len(flex) else 0)
+    elif spare < 0:
+        for i in flex:  # narrow: cut the flexible columns down, but never below 4 cells
+            cut = min(-spare, max(0, widths[i] - 4))
+            widths[i] -= cut
+            spare += cut
+    sep = " " * gap
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append_text(Text(sep).join(_pad(Text(c.header), w, c.right) for c, w in zip(cols, widths, strict=True)))
+    out.stylize(header_style)
+    out.append("\n" + rule * min(width, sum(widths) + gap * (len(cols) - 1)), style="dim")
+    for n, row in enumerate(texts):
+        out.append("\n\n" if n in breaks else "\n")
+        line = Text(sep).join(_pad(c, w, col.right) for c, w, col in zip(row, widths, cols, strict=True))
+        if row_styles and row_styles[n]:
+            line.stylize(row_styles[n])
+        out.append_text(line)
+    return out

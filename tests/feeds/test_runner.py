@@ -1,0 +1,186 @@
+"""StreamRunner over loopback: backoff while the venue is down, adapter crashes, rollover, pings, hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from lcm_tui.config import Settings, default_venue
+from lcm_tui.feeds.base import FetchSnapshot
+from lcm_tui.feeds.binance import BinanceAdapter
+from lcm_tui.feeds.http import http_get
+from lcm_tui.feeds.hub import FeedHub
+from lcm_tui.feeds.runner import StreamRunner
+from lcm_tui.model import FeedEventKind, StreamStatus
+from lcm_tui.sim.demo import start_demo
+from lcm_tui.sim.server import SimServer
+
+
+def test_backoff_grows_with_failures_and_stays_in_bounds(fast_feeds):
+    vc = default_venue("binance")
+    r = StreamRunner(lambda: BinanceAdapter(vc, ["BTCUSDT"]), fast_feeds(reconnect_min_s=0.5, reconnect_max_s=30),
+                     seed=3)
+    means = []
+    for attempts in range(10):
+        r.attempts = attempts
+        delays = [r.backoff() for _ in range(200)]
+        assert all(0.5 <= d <= 30 for d in delays)
+        means.append(sum(delays) / len(delays))
+        assert len(set(delays)) > 1  # jittered, so clients do not reconnect in lockstep
+    assert means[:6] == sorted(means[:6]) and means[0] < 1  # doubling until the cap...
+    assert all(15 < m <= 30 for m in means[6:])  # ...then jittered below reconnect_max_s
+
+
+async def test_down_while_unreachable_then_live_when_the_venue_returns(fast_feeds, wait_until):
+    server = await SimServer({"binance": ["BTCUSDT"]}, ping_interval_s=None).start()
+    port = server.port
+    settings = server.configure(Settings())
+    await server.close()  # nothing listens on the port now
+    vc = settings.venues["binance"]
+    events = []
+    runner = StreamRunner(lambda: BinanceAdapter(vc, vc.symbols, events.append), fast_feeds(), seed=1)
+    task = asyncio.create_task(runner.run())
+    server = None
+    try:
+        await wait_until(lambda: runner.attempts >= 3, 5, "three failed attempts")
+        st = runner.states["BTCUSDT"]
+        assert st.status is StreamStatus.DOWN
+        assert sum(e.kind is FeedEventKind.DISCONNECT for e in events) == 1  # once per outage, not per attempt
+        assert runner.connects == 0
+        server = await SimServer({"binance": ["BTCUSDT"]}, port=port, ping_interval_s=None).start()
+
+        async def stepping():
+            while True:
+                await server.step()
+                await asyncio.sleep(0.01)
+
+        mover = asyncio.create_task(stepping())
+        try:
+            await wait_until(lambda: st.status is StreamStatus.LIVE, 5, "live after the venue came back")
+        finally:
+            mover.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mover
+        assert runner.attempts == 0 or runner.connects == 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if server is not None:
+            await server.close()
+
+
+class _Buggy(BinanceAdapter):
+    """Raises once, on its 10th frame: the runner must survive with a fresh adapter."""
+
+    seen = 0
+
+    def on_frame(self, text, t_ns):
+        type(self).seen += 1
+        if type(self).seen == 10:
+            raise RuntimeError("adapter bug")
+        return super().on_frame(text, t_ns)
+
+
+async def test_adapter_exception_costs_one_reconnect_not_the_process(sim_factory, fast_feeds):
+    sim = await sim_factory({"binance": ["BTCUSDT", "ETHUSDT"]})
+    vc = sim.settings.venues["binance"]
+    runner = StreamRunner(lambda: _Buggy(vc, vc.symbols, sim.events.append), fast_feeds(), seed=1)
+    sim.runners.append(runner)
+    sim.tasks.append(asyncio.create_task(runner.run()))
+    await sim.step_until(lambda: runner.adapter_errors == 1 and runner.connects == 2 and sim.live(runner),
+                         msg="recovered from the adapter bug")
+    await sim.step(5)
+    await sim.settle(runner)
+    assert all(st.counters.reconnects == 1 for st in runner.states.values())
+
+
+async def test_rollover_by_age_is_make_before_break(sim_factory):
+    sim = await sim_factory({"binance-usdm": ["BTCUSDT"]})
+    runner = sim.start_runner("binance-usdm", rollover_s=0.3)
+    await sim.step_until_live(runner)
+    await sim.step_until(lambda: runner.rollovers >= 2, msg="two rollovers")
+    await sim.step(3)
+    await sim.settle(runner)
+    c = runner.states["BTCUSDT"].counters
+    assert c.gaps == 0 and c.resyncs == 0 and c.reconnects >= 2
+    assert not [e for e in sim.events if e.kind in (FeedEventKind.STALE, FeedEventKind.DISCONNECT)]
+
+
+async def test_protocol_pings_are_answered(sim_factory, wait_until):
+    sim = await sim_factory({"binance": ["BTCUSDT"]}, ping_interval_s=0.05, ping_timeout_s=1.0)
+    runner = sim.start_runner("binance")
+    await sim.step_until_live(runner)
+    await wait_until(lambda: all(lat > 0 for lat in sim.server.latencies("binance")), 3, "pongs received")
+    assert runner.connects == 1
+
+
+async def test_hub_runs_every_simulated_venue_to_live(fast_feeds, wait_until):
+    settings = Settings()
+    settings.feeds = fast_feeds()
+    async with start_demo(settings, step_interval_s=0.02, fault_rate=0.0) as demo:
+        hub = FeedHub(demo, None)
+        assert {r.venue for r in hub.runners} == set(demo.venues) - set(hub.unavailable)
+        task = asyncio.create_task(hub.run())
+        try:
+            await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 10, "all live")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert len(hub.states()) == 2 * len(hub.runners)
+
+
+async def test_http_get_reads_length_chunked_and_close_delimited_bodies(sim_factory):
+    sim = await sim_factory({"binance-usdm": ["BTCUSDT"]})
+    url = sim.settings.venues["binance-usdm"].snapshot_url
+    status, body = await http_get(f"{url}?symbol=BTCUSDT&limit=5")
+    best = sim.server.sims["binance-usdm"].books["BTCUSDT"].best_bid()
+    assert status == 200 and json.loads(body)["bids"][0] == list(best)
+    status, _ = await http_get(f"{url}?symbol=NOPE")
+    assert status == 400
+    replies = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
+               b"HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\nslow down"]
+
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(replies.pop(0))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        assert await http_get(f"http://127.0.0.1:{port}/x") == (200, '{"a":1}')
+        assert await http_get(f"http://127.0.0.1:{port}/x") == (503, "slow down")
+
+
+def test_ws_api_error_reply_is_retried_by_keepalive():
+    vc = default_venue("binance")
+    a = BinanceAdapter(vc, ["BTCUSDT"])
+    a.on_open(0)
+    (fetch,) = a.on_frame('{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":5,"u":6,"b":[],"a":[]}', 0)
+    rid = json.loads(fetch.request)["id"]
+    err = json.dumps({"id": rid, "status": 429, "error": {"code": -1003, "msg": "Too many requests."}})
+    assert a.on_frame(err, 10) == []
+    assert a.states["BTCUSDT"].counters.malformed == 1
+    assert a.keepalive(500_000_000) == []  # not before the retry delay
+    (again,) = a.keepalive(1_000_000_010)
+    assert isinstance(again, FetchSnapshot) and again.symbol == "BTCUSDT"
+
+
+async def test_a_symbol_the_venue_never_serves_does_not_block_a_rollover(sim_factory, wait_until):
+    sim = await sim_factory({"binance": ["BTCUSDT"]})
+    sim.settings.venues["binance"].symbols.append("NOPEUSDT")  # a typo in the config
+    runner = sim.start_runner("binance")
+    btc = runner.states["BTCUSDT"]
+    await sim.step_until(lambda: btc.status is StreamStatus.LIVE, msg="BTCUSDT live")
+    sim.server.shutdown_grace_s = 5.0
+    sim.faults.schedule("server_shutdown", "binance")
+    await sim.step_until(lambda: runner.rollovers == 1, msg="rolled over without NOPEUSDT")
+    await sim.step(3)
+    true_book = sim.server.sims["binance"].true_book("BTCUSDT")
+    await wait_until(lambda: btc.book.to_dict() == true_book.to_dict(), 5, "BTCUSDT book matches")
+    assert btc.status is StreamStatus.LIVE and btc.counters.gaps == 0
+    assert runner.states["NOPEUSDT"].status is not StreamStatus.LIVE

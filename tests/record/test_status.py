@@ -1,0 +1,18 @@
+"""The one-line status the TUI header and headless stderr show."""
+
+from __future__ import annotations
+
+from lcm_tui.record import RecorderStatus
+
+
+def test_describe_up_down_spilling_and_dropping() -> None:
+    up = RecorderStatus(rows_written=12345, queue_depth=3, lag_s=0.42, spilled_rows=0, down_since=None,
+                        last_error="an old error")
+    assert up.describe(now=100.0) == "rec 12,345 rows | q 3 | lag 0.4s"
+
+    err = "OSError: Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 5433),\n" + "x" * 80
+    down = RecorderStatus(rows_written=7, queue_depth=0, lag_s=42.3, spilled_rows=588, down_since=58.0,
+                          last_error=err, dropped_rows=2, spill_bytes=612_000)
+    text = down.describe(now=100.0)
+    assert text.startswith("rec DOWN 42s | q 0 | lag 42.3s | spill 588 rows (0.6 MB) | 2 DROPPED | OSError: ")
+    assert "\n" not in text and text.endswith("...") and len(text) < 200

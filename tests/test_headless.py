@@ -1,0 +1,119 @@
+"""``lcm-tui --headless --demo``: valid JSON lines per venue+symbol, clean exit on SIGINT, capture flushed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import ClassVar
+
+from lcm_tui.config import load_settings
+from lcm_tui.feeds.replay import iter_capture
+from lcm_tui.sim.demo import demo_venues
+
+CONFIG = """
+metrics:
+  sample_interval_s: 0.2
+feeds:
+  stale_after_s: 2
+"""
+
+
+async def test_headless_demo_prints_json_lines_and_exits_cleanly(tmp_path):
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(CONFIG)
+    cap = tmp_path / "cap.jsonl.gz"
+    expected = {(v, s) for v, syms in demo_venues(load_settings(str(cfg))).items() for s in syms}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lcm_tui", "--headless", "--demo", "--config", str(cfg), "--capture", str(cap),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    live: set[tuple[str, str]] = set()
+    consolidated: set[str] = set()
+    lines = 0
+    try:
+        async with asyncio.timeout(20):
+            while live != expected or not consolidated:
+                raw = await proc.stdout.readline()
+                assert raw, (await proc.stderr.read()).decode()[-2000:]
+                o = json.loads(raw)
+                lines += 1
+                assert isinstance(o["ts"], float)
+                if o["venue"] == "consolidated":
+                    # One line per asset after the venues' lines: the cross-venue book and the split.
+                    assert {"sources", "excluded", "splits", "slippage", "crossed", "market"} <= set(o)
+                    if len(o["sources"]) >= 2 and o["splits"]:
+                        consolidated.add(o["symbol"])
+                    continue
+                assert {"venue", "symbol", "status", "best_bid", "best_ask", "mid", "spread_bps", "depth_bid",
+                        "depth_ask", "imbalance", "slippage", "counters"} <= set(o)
+                if o["status"] == "live":
+                    assert isinstance(o["best_bid"], str) and float(o["best_bid"]) < float(o["best_ask"])
+                    assert set(o["depth_bid"]) == {"10", "50", "100", "200"}
+                    live.add((o["venue"], o["symbol"]))
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(10):
+            rc = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert rc == 0
+    assert lines >= len(expected)
+    recs = list(iter_capture(str(cap)))  # complete (gzip trailer written) because the exit was clean
+    assert {(r.venue, r.symbol) for r in recs if r.symbol} == expected
+
+
+class _FakeRecorder:
+    """Stands in for RECORDER's Recorder: the hook must start it, feed it samples, report it, close it."""
+
+    made: ClassVar[list[_FakeRecorder]] = []
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.samples = 0
+        self.started = self.closed = False
+        _FakeRecorder.made.append(self)
+
+    async def start(self):
+        self.started = True
+
+    async def close(self):
+        self.closed = True
+
+    def on_sample(self, sample, state):
+        self.samples += 1
+
+    def status(self):
+        rec = self
+
+        class _S:
+            def describe(self):
+                return f"rows={rec.samples}"
+
+        return _S()
+
+
+async def test_headless_recorder_hook_and_sigterm(monkeypatch, capsys):
+    import lcm_tui.record
+    from lcm_tui.config import Settings
+    from lcm_tui.headless import _main
+
+    monkeypatch.setattr(lcm_tui.record, "Recorder", _FakeRecorder)
+    settings = Settings()
+    settings.metrics.sample_interval_s = 0.1
+    settings.recorder.enabled = True
+    task = asyncio.create_task(_main(settings, True, None))
+    async with asyncio.timeout(10):
+        while not (_FakeRecorder.made and _FakeRecorder.made[0].samples >= 3):
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop: a clean stop, not a kill
+    assert await asyncio.wait_for(task, 10) == 0
+    rec = _FakeRecorder.made[0]
+    assert rec.started and rec.closed
+    out, err = capsys.readouterr()
+    assert "recorder: rows=" in err
+    assert all(json.loads(line)["venue"] for line in out.splitlines())

@@ -1,0 +1,141 @@
+"""Monitor: samples LIVE streams only, feeds detectors, fans samples/alerts/events out to listeners."""
+
+from __future__ import annotations
+
+import pytest
+
+from lcm_tui.book import OrderBook
+from lcm_tui.config import DetectorConfig, MetricsConfig, Settings
+from lcm_tui.feeds.base import SymbolState
+from lcm_tui.model import FeedEvent, FeedEventKind, StreamStatus
+from lcm_tui.monitor import EVENTS_LEN, Monitor
+
+S = 1_000_000_000
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.samples: list = []
+        self.alerts: list = []
+        self.events: list = []
+
+    def on_sample(self, sample, state) -> None:
+        self.samples.append((sample.venue, sample.symbol, sample.ts_ns, state.status))
+
+    def on_alert(self, alert) -> None:
+        self.alerts.append((alert.signal, alert.is_open))
+
+    def on_event(self, ev) -> None:
+        self.events.append(ev.kind)
+
+
+class OnlyAlerts:
+    def __init__(self) -> None:
+        self.alerts: list = []
+
+    def on_alert(self, alert) -> None:
+        self.alerts.append(alert)
+
+
+class Broken:
+    def on_sample(self, sample, state) -> None:
+        raise RuntimeError("listener bug")
+
+
+def state(venue: str, symbol: str, status: StreamStatus = StreamStatus.LIVE, spread_ticks: int = 1) -> SymbolState:
+    book = OrderBook(venue, symbol)
+    set_spread(book, spread_ticks)
+    return SymbolState(venue, symbol, book, status=status)
+
+
+def set_spread(book: OrderBook, ticks: int) -> None:
+    # Bids 100.00 and below, asks from 100.00 + ticks * 0.01, 1 unit each: spread = ticks cents around ~100.
+    a1 = 10_000 + ticks
+    book.load_snapshot([(f"{(10_000 - i) / 100:.2f}", "1") for i in range(20)],
+                       [(f"{(a1 + i) / 100:.2f}", "1") for i in range(20)])
+
+
+def settings() -> Settings:
+    s = Settings()
+    s.metrics = MetricsConfig(depth_bands_bps=[10, 50], notionals=[100.0, 500.0, 5000.0])
+    s.detector = DetectorConfig(half_life_s=60.0, warmup_samples=10, consecutive=2, depth_band_bps=50)
+    return s
+
+
+def test_samples_live_streams_only_and_keeps_last_sample_of_others() -> None:
+    m = Monitor(settings())
+    live, syncing = state("binance", "BTCUSDT"), state("okx", "BTC-USDT", StreamStatus.SYNCING)
+    m.add(live)
+    m.add(syncing)
+    rec = Recorder()
+    m.add_listener(rec)
+    out = m.sample(5 * S)
+    assert [(s.venue, s.symbol) for s in out] == [("binance", "BTCUSDT")]
+    assert set(m.latest) == {("binance", "BTCUSDT")}
+    assert rec.samples == [("binance", "BTCUSDT", 5 * S, StreamStatus.LIVE)]
+    s = m.latest[("binance", "BTCUSDT")]
+    # Settings drive the metrics: bands 10/50, notionals 100/500/5000 on both sides.
+    assert sorted(s.depth_bid) == [10, 50]
+    assert [(x.side, x.notional) for x in s.slippage] == [
+        ("buy", 100.0), ("sell", 100.0), ("buy", 500.0), ("sell", 500.0), ("buy", 5000.0), ("sell", 5000.0)]
+    assert not s.slip("buy", 5000.0).fillable  # 20 levels of ~100 quote each
+    # The stream goes stale: its last sample stays, untouched, and no new one is made.
+    live.status = StreamStatus.STALE
+    assert m.sample(6 * S) == []
+    assert m.latest[("binance", "BTCUSDT")] is s
+    assert len(m.series[("binance", "BTCUSDT")]) == 1
+    point = m.series[("binance", "BTCUSDT")][0]
+    assert point.ts_ns == 5 * S and point.spread_bps == pytest.approx(s.spread_bps)
+    assert point.depth == pytest.approx(s.depth_bid[50] + s.depth_ask[50])
+
+
+def test_events_are_kept_bounded_and_forwarded() -> None:
+    m = Monitor(settings())
+    rec = Recorder()
+    m.add_listener(rec)
+    for i in range(EVENTS_LEN + 5):
+        m.on_event(FeedEvent(i, "binance", "BTCUSDT", FeedEventKind.GAP, "x"))
+    assert len(m.events) == EVENTS_LEN
+    assert m.events[0].ts_ns == 5 and m.events[-1].ts_ns == EVENTS_LEN + 4
+    assert len(rec.events) == EVENTS_LEN + 5
+
+
+def test_spread_crunch_alert_opens_and_closes_through_listeners() -> None:
+    m = Monitor(settings())
+    st = state("binance", "BTCUSDT")
+    m.add(st)
+    rec, only = Recorder(), OnlyAlerts()
+    m.add_listener(Broken())  # a failing listener must not stop the others
+    m.add_listener(rec)
+    m.add_listener(only)
+    t = 0
+    for i in range(30):  # calm: spread alternates 1 and 2 ticks
+        set_spread(st.book, 1 + i % 2)
+        t += S
+        m.sample(t)
+    assert m.alerts == [] and m.detectors[("binance", "BTCUSDT")].z["spread"] is not None
+    for _ in range(2):  # crunch: 40 ticks, K = 2 samples
+        set_spread(st.book, 40)
+        t += S
+        m.sample(t)
+    assert [(a.signal, a.is_open) for a in m.alerts if a.signal == "spread"] == [("spread", True)]
+    assert ("spread", True) in rec.alerts
+    spread_alert = next(a for a in m.alerts if a.signal == "spread")
+    assert spread_alert.opened_ns == t and spread_alert in m.open_alerts()
+    for _ in range(5):
+        set_spread(st.book, 1)
+        t += S
+        m.sample(t)
+    assert not spread_alert.is_open
+    assert rec.alerts.count(("spread", False)) == 1  # on_alert on open and on close
+    assert spread_alert in only.alerts
+    assert len(rec.samples) == 37
+
+
+def test_adding_a_state_again_keeps_its_detector() -> None:
+    m = Monitor(settings())
+    st = state("kraken", "BTC/USD")
+    m.add(st)
+    det = m.detectors[st.key]
+    m.add(st)
+    assert m.detectors[st.key] is det and m.states[st.key] is st
