@@ -5,7 +5,8 @@
     python benchmark_test.py --json     # one JSON object: core numbers + every area's "json" part
 
 Not a pytest module (pytest collects tests/ only) and it asserts nothing: benchmarks measure.
-Each ``benches/<area>.py`` provides ``run(quick: bool = False) -> {"rows": [...], "json": {...}}``;
+Each ``benches/<area>.py`` provides ``run(quick: bool = False) -> {"rows": [...], "json": {...}}``
+(plus optional ``"notes": [str]``, printed under the table);
 a module that is missing or fails prints a note instead of stopping the others.
 """
 
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(note or name)
         else:
             results.append((name, res))
+            # An area may say how its numbers were obtained (e.g. which book implementation ran).
+            notes.extend(str(n) for n in res.get("notes") or [])
     if args.json:
         print(json.dumps(merged_json(results, notes), default=str))
     else:

@@ -6,6 +6,10 @@ metrics with per-level Python loops over the sorted dict. lcm-tui parses with ``
 by float (exact identity for exchange prices) in a ``bisect``-maintained list, keeps the wire strings,
 and computes metrics with C-level passes (``lcm_tui.metrics``).
 
+The book has an optional C fast path (lcm_tui._fastbook, built by ``pip install -e .``). Rows say
+which path ran; when it is C, the pure-Python figures are measured too and shown alongside, so the
+numbers say what each path delivers.
+
 Workload: a 1000-level-per-side book around 67000.00 with 0.01 ticks, then depthUpdate frames as
 Binance sends them (JSON text, ~20 bids + ~20 asks, prices near the top, sizes as 8-decimal strings,
 ~10% deletes, some of levels that are not in the book). Both designs process exactly the same frames.
@@ -16,14 +20,16 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from sortedcontainers import SortedDict
 
-from lcm_tui.book import OrderBook
+import lcm_tui.book as book_module
+from lcm_tui.book import OrderBook, implementation
 from lcm_tui.metrics import compute_sample
 
 SEED = 20240601
@@ -143,6 +149,17 @@ def baseline_metrics(book: BaselineBook, bands: list[int], notionals: list[float
 
 
 # ----------------------------------------------------------------------------- measurements
+@contextmanager
+def _pure_python() -> Iterator[None]:
+    """The book's pure-Python path even when the C extension is loaded."""
+    saved = book_module._fast_apply
+    book_module._fast_apply = None
+    try:
+        yield
+    finally:
+        book_module._fast_apply = saved
+
+
 def _best_of(repeats: int, fn: Callable[[], float]) -> float:
     return min(fn() for _ in range(repeats))
 
@@ -249,6 +266,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     msgs = [orjson.loads(f) for f in frames]
     n_levels = sum(len(m["b"]) + len(m["a"]) for m in msgs)
 
+    impl = implementation()
+    is_c = book_module._fast_apply is not None
+    tag = "C" if is_c else "pure Python"
+    print(f"book implementation: {impl}", flush=True)
+
     # Book level updates/s: frames already parsed, the same lists for both designs.
     upd_lcm = n_levels / _best_of(repeats, lambda: _time_updates(_lcm_book(bids, asks), msgs))
     upd_base = n_levels / _best_of(repeats, lambda: _time_updates(_base_book(bids, asks), msgs))
@@ -278,29 +300,50 @@ def run(quick: bool = False) -> dict[str, Any]:
     pipe_base = n_frames / _best_of(repeats, lambda: _base_pipeline(_base_book(bids, asks), frames))
     lat_lcm = _lcm_latencies(_lcm_book(bids, asks), frames)
     lat_base = _base_latencies(_base_book(bids, asks), frames)
+    if is_c:
+        with _pure_python():
+            upd_py = n_levels / _best_of(repeats, lambda: _time_updates(_lcm_book(bids, asks), msgs))
+            pipe_py = n_frames / _best_of(repeats, lambda: _lcm_pipeline(_lcm_book(bids, asks), frames))
+            lat_py = _lcm_latencies(_lcm_book(bids, asks), frames)
+    else:
+        upd_py, pipe_py, lat_py = upd_lcm, pipe_lcm, lat_lcm
 
     # For reference: recomputing every metric on every frame (what the original design did).
     few = frames[: (100 if quick else 1_000)]
     every_lcm = len(few) / _lcm_metrics_every_frame(_lcm_book(bids, asks), few)
     every_base = len(few) / _base_metrics_every_frame(_base_book(bids, asks), few)
 
-    rows = [
-        ("book level updates/s", upd_lcm, upd_base, "updates/s"),
+    py_rows = {
+        0: ("book level updates/s [pure Python]", upd_py, upd_base, "updates/s"),
+        2: ("pipeline frames/s (parse+apply+best) [pure Python]", pipe_py, pipe_base, "frames/s"),
+        3: ("frame latency p50 [pure Python]", _pct(lat_py, 0.50), _pct(lat_base, 0.50), "µs"),
+    }
+    rows = []
+    for i, row in enumerate([
+        (f"book level updates/s [{tag}]", upd_lcm, upd_base, "updates/s"),
         ("metric ticks/s (1000-level book, all metrics)", tick_lcm, tick_base, "ticks/s"),
-        ("pipeline frames/s (parse+apply+best)", pipe_lcm, pipe_base, "frames/s"),
-        ("frame latency p50", _pct(lat_lcm, 0.50), _pct(lat_base, 0.50), "µs"),
-        ("frame latency p99", _pct(lat_lcm, 0.99), _pct(lat_base, 0.99), "µs"),
-        ("frames/s with all metrics on every frame", every_lcm, every_base, "frames/s"),
-    ]
+        (f"pipeline frames/s (parse+apply+best) [{tag}]", pipe_lcm, pipe_base, "frames/s"),
+        (f"frame latency p50 [{tag}]", _pct(lat_lcm, 0.50), _pct(lat_base, 0.50), "µs"),
+        (f"frame latency p99 [{tag}]", _pct(lat_lcm, 0.99), _pct(lat_base, 0.99), "µs"),
+        (f"frames/s with all metrics on every frame [{tag}]", every_lcm, every_base, "frames/s"),
+    ]):
+        rows.append(row)
+        if is_c and i in py_rows:  # the pure-Python figure right under the C one
+            rows.append(py_rows[i])
     return {
         "rows": rows,
+        "notes": [f"core: book implementation {impl}" + ("; pure-Python rows measured alongside" if is_c else
+                                                        " (C extension not built or LCM_PURE_PYTHON=1)")],
         "json": {
-            "book_updates_per_s": {"lcm": upd_lcm, "baseline": upd_base},
+            "book_implementation": impl,
+            "book_updates_per_s": {"lcm": upd_lcm, "baseline": upd_base, "lcm_pure_python": upd_py},
             "metric_ticks_per_s": {"lcm": tick_lcm, "baseline": tick_base},
             "metric_tick_us": {"lcm": 1e6 / tick_lcm, "baseline": 1e6 / tick_base},
-            "pipeline_frames_per_s": {"lcm": pipe_lcm, "baseline": pipe_base},
-            "frame_latency_p50_us": {"lcm": _pct(lat_lcm, 0.50), "baseline": _pct(lat_base, 0.50)},
-            "frame_latency_p99_us": {"lcm": _pct(lat_lcm, 0.99), "baseline": _pct(lat_base, 0.99)},
+            "pipeline_frames_per_s": {"lcm": pipe_lcm, "baseline": pipe_base, "lcm_pure_python": pipe_py},
+            "frame_latency_p50_us": {"lcm": _pct(lat_lcm, 0.50), "baseline": _pct(lat_base, 0.50),
+                                     "lcm_pure_python": _pct(lat_py, 0.50)},
+            "frame_latency_p99_us": {"lcm": _pct(lat_lcm, 0.99), "baseline": _pct(lat_base, 0.99),
+                                     "lcm_pure_python": _pct(lat_py, 0.99)},
             "metrics_every_frame_frames_per_s": {"lcm": every_lcm, "baseline": every_base},
             "workload": {"frames": n_frames, "level_updates": n_levels, "book_levels_per_side": LEVELS,
                          "seed": SEED},

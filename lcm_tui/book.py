@@ -15,18 +15,32 @@ Why this shape (measured in ``benchmark_test.py`` against a ``SortedDict`` of ``
 * An update is parsed in one orjson call over all its numbers and applied with a bulk
   ``dict.update``: per-level Python steps, not the data structure, are what cost time in CPython
   (profile in ``benches/core.py``). Updates are all or nothing: an invalid level changes nothing.
+* When the optional C extension ``lcm_tui._fastbook`` is built (``pip install -e .`` builds it in
+  place), it does the parse and apply of ``[str, str, ...]`` levels on these same structures, several
+  times faster; anything else (and ``LCM_PURE_PYTHON=1``) takes the Python path below, which defines
+  the semantics the C code is tested against.
 
 Nothing here does I/O or imports asyncio or Textual.
 """
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import compress, islice
 from operator import itemgetter, not_
 
 from orjson import loads as _loads
+
+try:
+    from lcm_tui._fastbook import apply_levels as _c_apply_levels
+except ImportError:  # no compiler at install time, or a non-editable install run from the source tree
+    _c_apply_levels = None
+
+# apply_levels(bid_levels, bid_keys, bids, ask_levels, ask_keys, asks) -> bool, or None for pure Python.
+# Module-level so tests and benches can swap it (see implementation()).
+_fast_apply = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_apply_levels
 
 BID = "bid"
 ASK = "ask"
@@ -43,6 +57,11 @@ WireLevel = Sequence[str]
 
 
 Parsed = tuple[list[float], list[float], list[str], list[str]]  # keys, sizes, price strings, size strings
+
+
+def implementation() -> str:
+    """Which apply path this process runs, for benchmark reports."""
+    return "C (lcm_tui._fastbook)" if _fast_apply is not None else "pure Python"
 
 
 def _parse(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, Parsed]:
@@ -157,8 +176,13 @@ class BookSide:
             updates = list(updates)
         if updates:
             no: list[WireLevel] = []
-            bid, ask = _parse(updates, no) if self._sign < 0 else _parse(no, updates)
-            self._commit(*(bid if self._sign < 0 else ask))
+            is_bid = self._sign < 0
+            fast = _fast_apply
+            done = fast is not None and (fast(self.levels, self.keys, updates, None, None, no) if is_bid
+                                         else fast(None, None, no, self.levels, self.keys, updates))
+            if not done:
+                bid, ask = _parse(updates, no) if is_bid else _parse(no, updates)
+                self._commit(*(bid if is_bid else ask))
         self.version += 1
 
     def _commit(self, keys: list[float], sizes: list[float], ps: list[str], qs: list[str]) -> None:
@@ -272,14 +296,17 @@ class OrderBook:
             bids = list(bids)
         if type(asks) is not list:
             asks = list(asks)
-        if bids or asks:
+        b = self.bids
+        a = self.asks
+        fast = _fast_apply
+        if (bids or asks) and (fast is None or not fast(b.levels, b.keys, bids, a.levels, a.keys, asks)):
             parsed_bids, parsed_asks = _parse(bids, asks)
             if bids:
-                self.bids._commit(*parsed_bids)
+                b._commit(*parsed_bids)
             if asks:
-                self.asks._commit(*parsed_asks)
-        self.bids.version += 1
-        self.asks.version += 1
+                a._commit(*parsed_asks)
+        b.version += 1
+        a.version += 1
 
     def side(self, side: str) -> BookSide:
         return self.bids if side == BID else self.asks

@@ -148,6 +148,6 @@ def run_replay(settings: Settings, path: str, speed: float = 1.0) -> int:
         print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
     for st in replayer.state_list():
         monitor.add(st)
-    app = ReplayApp(settings, monitor, replayer, records, speed=speed)
+    app = ReplayApp(settings, monitor, replayer, records, speed=speed, freeze_gc=True)
     app.run()
     return app.return_code or 0

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from textual.widgets import ContentSwitcher
+from textual.widgets import ContentSwitcher, OptionList
 from ui_fakes import NOW_NS, CrashingRunner, filled_monitor, settings
 
 from lcm_tui.config import ConfigError
@@ -179,6 +179,24 @@ def test_unknown_action_in_keymap_is_a_config_error() -> None:
 def test_unknown_theme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"ui\.theme"):
         make_app(ui={"theme": "no-such-theme"})
+
+
+async def test_palette_opens_on_ctrl_p() -> None:
+    from textual.command import CommandPalette
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        await pilot.press(*"okx eth")
+
+        def first_hit() -> str:
+            hits = app.screen.query_one("CommandList", OptionList)
+            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
+
+        await until(pilot, lambda: "okx ETH-USDT" in first_hit(), "the okx ETH hit")
+        await pilot.press("enter")
+        await until(pilot, lambda: (app.venue, app.symbol) == ("okx", "ETH-USDT"), "the palette to select the stream")
 
 
 async def test_palette_provider_lists_and_selects_streams() -> None:

@@ -1,14 +1,30 @@
-"""OrderBook against a plain reference model (dict of Decimal) on random snapshot + delta streams."""
+"""OrderBook against a plain reference model (dict of Decimal) on random snapshot + delta streams.
+
+Every test here runs twice: on the C fast path (lcm_tui._fastbook) and on the pure-Python path.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from book_impls import IMPLS, use_impl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import lcm_tui.book as book_module
 from lcm_tui.book import OrderBook
+
+
+@pytest.fixture(scope="module", autouse=True, params=IMPLS)
+def impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    with use_impl(request.param):
+        yield request.param
+
+
+def test_the_selected_implementation_runs(impl: str) -> None:
+    assert book_module.implementation() == ("pure Python" if impl == "python" else "C (lcm_tui._fastbook)")
 
 
 class RefSide:

@@ -30,8 +30,8 @@ def alerts_table(alerts: list[Alert], limit: int, width: int) -> Text:
         sev = Text(a.severity.value.upper() if wide else a.severity.value.upper()[:4],
                    style=SEVERITY_STYLE.get(a.severity, "") if a.is_open else "")
         stream: list[str | Text] = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
-        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, SIGNAL_SHORT.get(a.signal, a.signal),
-                                 f"{a.peak_z:+.1f}", sev]
+        signal = SIGNAL_SHORT.get(a.signal, a.signal.replace("market:", "mkt "))  # cross-venue: "market:depth"
+        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, signal, f"{a.peak_z:+.1f}", sev]
         if wide:
             row.append("open" if a.is_open else fmt.clock_time(a.closed_ns or 0))
         rows.append(row)

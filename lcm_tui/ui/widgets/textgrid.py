@@ -20,7 +20,7 @@ Cell = str | Text
 class Col:
     header: str
     right: bool = False  # numbers are right-aligned
-    flex: bool = False  # takes the spare width, and is cut first (with an ellipsis) when space is short
+    flex: bool = False  # cut first (with an ellipsis) when space is short
 
 
 def _pad(cell: Text, width: int, right: bool) -> Text:
@@ -41,13 +41,11 @@ def grid(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, *, hea
     texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
     widths = [max([len(c.header), *(row[i].cell_len for row in texts)]) for i, c in enumerate(cols)]
     gap = 2 if sum(widths) + 2 * (len(cols) - 1) <= width else 1
-    flex = [i for i, c in enumerate(cols) if c.flex]
+    # Columns keep their natural widths (a wide panel does not spread the numbers away from their
+    # labels); only when the panel is too narrow are the flexible ones cut.
     spare = width - sum(widths) - gap * (len(cols) - 1)
-    if flex and spare > 0:
-        for j, i in enumerate(flex):
-            widths[i] += spare // len(flex) + (1 if j < spare % len(flex) else 0)
-    elif spare < 0:
-        for i in flex:  # narrow: cut the flexible columns down, but never below 4 cells
+    if spare < 0:
+        for i in (i for i, c in enumerate(cols) if c.flex):  # never below 4 cells
             cut = min(-spare, max(0, widths[i] - 4))
             widths[i] -= cut
             spare += cut

@@ -1,0 +1,36 @@
+"""The two apply paths of lcm_tui.book, for tests that must hold on both.
+
+The C extension is optional at install time, so its tests skip when it is not built, except under
+CI=true, where the install command builds it and a missing module means the C path went untested.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+import lcm_tui.book as book_module
+
+try:
+    from lcm_tui._fastbook import apply_levels as C_APPLY
+except ImportError:
+    C_APPLY = None
+
+_IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+NO_C = "lcm_tui._fastbook is not built: install with `pip install -e '.[dev]'` on a machine with a C compiler"
+
+NEEDS_C = pytest.mark.skipif(C_APPLY is None and not _IN_CI, reason=NO_C)
+IMPLS = [pytest.param("c", marks=NEEDS_C), "python"]
+
+
+@contextmanager
+def use_impl(name: str) -> Iterator[None]:
+    """Run lcm_tui.book on the C path ("c") or the pure-Python path ("python") inside the block."""
+    if name == "c" and C_APPLY is None:
+        pytest.fail(f"{NO_C} (CI=true requires it)")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(book_module, "_fast_apply", C_APPLY if name == "c" else None)
+        yield

@@ -1,0 +1,153 @@
+"""The C fast path (lcm_tui._fastbook) against the pure-Python path it replaces.
+
+The Python path defines the semantics; these tests feed both the same updates, including odd ones
+the C code hands back to Python, and require identical books, identical errors and exact numbers.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from book_impls import C_APPLY, NEEDS_C, use_impl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benches.core import workload
+from lcm_tui.book import OrderBook
+
+pytestmark = NEEDS_C
+
+
+def state(book: OrderBook) -> tuple:
+    """Everything another module can read: key lists, level dicts, exact strings, versions."""
+    return (book.bids.keys, book.asks.keys, book.bids.levels, book.asks.levels, book.to_dict(), book.version)
+
+
+def run(impl: str, steps: list[tuple[list, list]]) -> tuple[OrderBook, list[str]]:
+    """Apply the steps to a new book on one path; the outcome of each step ('ok' or the error)."""
+    book = OrderBook()
+    outcomes = []
+    with use_impl(impl):
+        for bids, asks in steps:
+            try:
+                book.apply(bids, asks)
+                outcomes.append("ok")
+            except (ValueError, TypeError, IndexError) as e:
+                outcomes.append(f"{type(e).__name__}: {e}")
+    return book, outcomes
+
+
+def test_identical_books_on_the_benchmark_workload() -> None:
+    bids, asks, frames = workload(400)
+    books = {}
+    for impl in ("c", "python"):
+        with use_impl(impl):
+            book = OrderBook("binance", "BTCUSDT")
+            book.load_snapshot(bids, asks)
+            trail = []
+            for i, f in enumerate(frames):
+                m = orjson.loads(f)
+                book.apply(m["b"], m["a"])
+                if i % 50 == 0:
+                    trail.append((state(book), book.best_bid(), book.best_ask(), book.mid()))
+            books[impl] = (state(book), trail)
+    assert books["c"] == books["python"]
+    assert len(books["c"][0][0]) > 900  # the workload really exercised a deep book
+
+
+# Texts float() reads in its own ways (whitespace, underscores, exponents, signs, non-ASCII digits,
+# too many digits for the fast decimal path) and texts it refuses.
+_ODD = [" 7", "7 ", "1_000", "1e-5", "2.5E+1", "+7.5", "-0", "-0.0", "0", "0.0", "00.000", "5.", ".5", ".",
+        "", "nan", "inf", "-inf", "Infinity", "1e999", "0x10", "--5", "\u0663", "\u0663.5", "٣",
+        "9007199254740993", "9007199254740993.5", "0.1000000000000000000001", "123456789012345678901",
+        "67000.01000000", "0.00000001", "1.2.3", "1,2", "null", "-1"]
+_text = st.one_of(
+    st.sampled_from(_ODD),
+    st.builds(lambda i, f, nd: f"{i}.{f:0{nd}d}" if nd else str(i),
+              st.integers(0, 10**12), st.integers(0, 10**10 - 1), st.integers(0, 10)),
+    st.builds(lambda t, nd: f"{t / 10:.{nd}f}", st.integers(0, 40), st.integers(0, 3)),
+)
+# Mostly well-formed [price, size] levels; sometimes a tuple, extra fields, a non-str or a short level,
+# which the C code must hand back to the Python path untouched.
+_level = st.one_of(
+    st.lists(_text, min_size=2, max_size=3),
+    st.tuples(_text, _text),
+    st.tuples(st.sampled_from([3, 2.5, None, b"4"]), _text),
+    st.tuples(_text, st.sampled_from([1, 0, 0.5, None])),
+    st.lists(_text, min_size=0, max_size=1),
+)
+_side = st.lists(_level, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(st.tuples(_side, _side), min_size=1, max_size=8))
+def test_same_books_and_errors_as_python_on_odd_input(steps) -> None:
+    c_book, c_out = run("c", steps)
+    py_book, py_out = run("python", steps)
+    assert c_out == py_out
+    assert state(c_book) == state(py_book)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.lists(st.tuples(st.sampled_from(["1", "1.5", "2", "2.0", "3"]),
+                                                   st.sampled_from(["0", "0.0", "1", "2.50"])), max_size=10),
+                                st.lists(st.tuples(st.sampled_from(["4", "4.5", "5", "5.00"]),
+                                                   st.sampled_from(["0", "1", "7"])), max_size=10)),
+                      min_size=1, max_size=10))
+def test_repeated_prices_last_update_wins_like_python(steps) -> None:
+    # Few distinct prices, so one update often sets and deletes the same level several times.
+    c_book, c_out = run("c", steps)
+    py_book, py_out = run("python", steps)
+    assert c_out == py_out == ["ok"] * len(steps)
+    assert state(c_book) == state(py_book)
+
+
+_decimal = st.builds(lambda i, f, nd: f"{i}.{f:0{nd}d}" if nd else str(i),
+                     st.integers(0, 10**15), st.integers(0, 10**12 - 1), st.integers(0, 12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_decimal, min_size=1, max_size=40))
+def test_numbers_are_exactly_float_of_the_text(texts) -> None:
+    levels = [[t, t] for t in texts if float(t) > 0]
+    book = OrderBook()
+    with use_impl("c"):
+        book.apply(levels, levels)
+    for side, sign in ((book.bids, -1.0), (book.asks, 1.0)):
+        for k, (size, p, q) in side.levels.items():
+            assert type(k) is float and type(size) is float
+            assert (sign * k).hex() == float(p).hex()
+            assert size.hex() == float(q).hex()
+
+
+def test_error_names_the_first_invalid_level_and_changes_nothing() -> None:
+    book = OrderBook()
+    with use_impl("c"):
+        book.load_snapshot([["1", "1"]], [["2", "1"]])
+        before = state(book)
+        with pytest.raises(ValueError, match=r"^invalid level '0\.5' 'nan'$"):
+            book.apply([["0.9", "1"], ["0.5", "nan"], ["0.4", "-1"]], [["-3", "1"]])
+        with pytest.raises(ValueError, match=r"^invalid level '-3' '1'$"):
+            book.apply([["0.9", "1"]], [["3", "0"], ["-3", "1"]])
+        assert state(book) == before
+        with pytest.raises(ValueError, match="invalid level"):
+            book.asks.apply([["3", "1"], ["4", "inf"]])
+        assert state(book)[:5] == before[:5]
+
+
+def test_module_contract() -> None:
+    with use_impl("c"):  # fails under CI=true if the module is missing
+        pass
+    levels: dict = {}
+    keys: list = []
+    # Not [str, str] levels: False and nothing changed, so the caller runs the Python path.
+    assert C_APPLY(levels, keys, [[1, "2"]], None, None, []) is False
+    assert C_APPLY(levels, keys, [("1",)], None, None, []) is False
+    assert C_APPLY(levels, keys, (("1", "2"),), None, None, []) is False
+    assert (levels, keys) == ({}, [])
+    assert C_APPLY(levels, keys, [("1", "2")], None, None, []) is True
+    assert (levels, keys) == ({-1.0: (2.0, "1", "2")}, [-1.0])
+    with pytest.raises(TypeError):
+        C_APPLY(levels, keys, [("1", "2")])
+    with pytest.raises(TypeError):
+        C_APPLY(None, keys, [("1", "2")], None, None, [])
