@@ -147,7 +147,8 @@ class Detector:
                 del self.active[signal]
                 self.streak[signal] = 0
                 return None, alert
-            if abs(z) > abs(alert.peak_z):
+            # The peak is the worst z in the alert's own direction (a depth rebound is not a new peak).
+            if (z < alert.peak_z) if signal == "depth" else (z > alert.peak_z):
                 alert.peak_z = z
                 alert.severity = self.severity(z)
             return None, None

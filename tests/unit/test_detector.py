@@ -196,3 +196,14 @@ def test_end_to_end_spread_crunch_opens_and_closes() -> None:
     assert o == [] and closed == opened and closed[0].closed_ns == t
     # Flat depth and slippage have variance 0: never a z, never an alert.
     assert d.z["depth"] is None and d.z["slip_buy"] is None
+
+
+def test_peak_follows_the_alerts_direction() -> None:
+    """A depth alert's peak is its most negative z: a rebound past +|peak| is not a worse crunch."""
+    d = machine(consecutive=1, open_z=3.0, high_z=4.0, critical_z=5.0)
+    a, _ = d.step("depth", -3.5, 1)
+    assert a is not None and (a.peak_z, a.severity) == (-3.5, Severity.WARNING)
+    d.step("depth", 6.0, 2)  # |z| >= close_z keeps it open (metrics.md), but the peak stays the crunch's
+    assert (a.peak_z, a.severity, a.is_open) == (-3.5, Severity.WARNING, True)
+    d.step("depth", -4.5, 3)
+    assert (a.peak_z, a.severity) == (-4.5, Severity.HIGH)
