@@ -9,7 +9,8 @@
   updates, summed; the repaint is also shown alone), and the thread's CPU is reported next to it (total
   CPU = both). Every other chart frame builds on the event loop instead (as with timers off, in tests),
   for comparison. Half the chart frames of either kind also carry a sample. A full-screen re-render is
-  reported as an upper bound.
+  reported as an upper bound. The app's full garbage collections run after a frame is on screen, not
+  inside one (see ``LcmApp.on_mount``): they are reported apart, with how often they come.
 * latency: the app at 10 fps with its real timers, frames applied to the shown book at ~200/s; the
   delay is from a frame's arrival until the ladder draws a book version that includes it. A frame
   waits for the next refresh tick (uniform over one period), then the draw: p99 is about
@@ -103,6 +104,7 @@ async def _refresh(quick: bool) -> dict[str, float]:
     chart_thread: list[float] = []
     chart_repaint: list[float] = []
     full: list[float] = []
+    gc_full: list[float] = []  # the app's full collections, which run after a frame is on screen
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         chart = app.chart
@@ -125,6 +127,14 @@ async def _refresh(quick: bool) -> dict[str, float]:
 
         screen._compositor_refresh = timed(screen._compositor_refresh)  # type: ignore[method-assign]
         screen._refresh_layout = timed(screen._refresh_layout)  # type: ignore[method-assign]
+        collect = app._collect_after_frame
+
+        def timed_collect() -> None:  # not part of any frame: timed apart
+            t = time.perf_counter()
+            collect()
+            gc_full.append((time.perf_counter() - t) * 1e3)
+
+        app._collect_after_frame = timed_collect  # type: ignore[method-assign]
         for i in range(n):
             for st in m.states.values():
                 _touch(st.book, rng)
@@ -162,7 +172,9 @@ async def _refresh(quick: bool) -> dict[str, float]:
             "chart_repaint_p50_ms": statistics.median(chart_repaint),
             "chart_thread_cpu_p50_ms": statistics.median(chart_thread),
             "refresh_chart_on_loop_p50_ms": statistics.median(frame_chart_sync),
-            "full_render_p50_ms": statistics.median(full)}
+            "full_render_p50_ms": statistics.median(full),
+            "gc_full_p50_ms": statistics.median(gc_full) if gc_full else 0.0,
+            "gc_full_max_ms": max(gc_full, default=0.0), "gc_full_per_100_frames": 100 * len(gc_full) / n}
 
 
 async def _latency(quick: bool) -> dict[str, float]:
@@ -272,6 +284,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         ("ui   + chart build in its thread, CPU p50", r["chart_thread_cpu_p50_ms"], None, "ms"),
         ("ui chart redraw built on the loop p50", r["refresh_chart_on_loop_p50_ms"], None, "ms"),
         ("ui full-screen re-render 200x60 p50 (bound)", r["full_render_p50_ms"], None, "ms"),
+        ("ui full gc, after a frame is on screen p50", r["gc_full_p50_ms"], None, "ms"),
+        ("ui full gc, after a frame is on screen max", r["gc_full_max_ms"], None, "ms"),
+        ("ui full gcs per 100 frames", r["gc_full_per_100_frames"], None, ""),
         ("ui frame->screen delay @10fps p50", r["latency_p50_ms"], None, "ms"),
         ("ui frame->screen delay @10fps p99", r["latency_p99_ms"], None, "ms"),
         ("ui ladder update (vs DataTable)", r["ladder_update_ms"], r["datatable_update_ms"], "ms"),

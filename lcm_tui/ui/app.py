@@ -53,6 +53,8 @@ THEME_CYCLE = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord
 
 NARROW_W = 120  # below this the chart is hidden by default and the side column is fixed-width
 WIDE_W, WIDE_H = 160, 45  # from here the venues overview also sits under the book
+# Young (generation 1) collections between two full ones: CPython's own default cadence.
+FULL_GC_EVERY = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,8 @@ class LcmApp(App[int]):
         self.note = ""  # extra status text (replay position)
         self._frames: dict[tuple[str, str], deque[tuple[int, int]]] = {}
         self._size_class = ""
+        self._gc_threshold: tuple[int, int, int] | None = None  # the thresholds to restore at exit
+        self._gc_due = False
         self.venue = ""
         self.symbol = ""
         keys = self._check_keys(settings.ui.keys)
@@ -245,6 +249,17 @@ class LcmApp(App[int]):
             # Everything alive now (Textual, the DOM, the stylesheet) lives as long as the app: moved out
             # of the collector's reach, a full collection no longer stalls a frame for ~50 ms (benches/ui.py).
             gc.freeze()
+            # Every line Textual repaints leaves a Strip in a reference cycle (its divide cache holds
+            # itself), so ~1000 objects a frame only a full collection frees: 10-30 ms, due every ~2 s,
+            # in whatever frame it lands on. Full collections run after a frame is on screen instead
+            # (``_collect_after_frame``); the young generations stay automatic.
+            self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 2**31 - 1)  # i.e. never
+
+    def on_unmount(self) -> None:
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
 
     def on_resize(self, event: events.Resize) -> None:
         if not hasattr(self, "ladder"):
@@ -319,6 +334,14 @@ class LcmApp(App[int]):
         """Copy what is visible from the model into the widgets (hidden panels cost nothing)."""
         if not self.paused:
             self._refresh()
+        if self._gc_threshold is not None and not self._gc_due and gc.get_count()[2] >= FULL_GC_EVERY:
+            self._gc_due = True
+            self.call_after_refresh(self._collect_after_frame)
+
+    def _collect_after_frame(self) -> None:
+        """The full collection automatic GC no longer does, in the idle time after a frame."""
+        self._gc_due = False
+        gc.collect()
 
     def _refresh(self) -> None:
         if not hasattr(self, "ladder"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from ui_fakes import NOW_NS, CrashingRunner, filled_monitor, settings
 
 from lcm_tui.config import ConfigError
 from lcm_tui.model import FeedEventKind, StreamStatus
-from lcm_tui.ui.app import LcmApp
+from lcm_tui.ui.app import FULL_GC_EVERY, LcmApp
 from lcm_tui.ui.commands import StreamProvider
 from lcm_tui.ui.screens.help import HelpScreen
 
@@ -287,3 +288,35 @@ async def test_recorder_status_in_the_header() -> None:
     app = make_app(recorder=Rec())
     async with app.run_test(size=(120, 30)):
         assert "rec 42 rows q3 lag 0.5s" in status_text(app)
+
+
+async def test_full_collections_run_after_a_frame_not_inside_one() -> None:
+    """With the heap frozen, automatic full collections are off; the app runs them once a frame is drawn."""
+    before = gc.get_threshold()
+    full: list[str] = []  # one entry per full collection
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            full.append(phase)
+
+    app = make_app(freeze_gc=True)
+    gc.callbacks.append(on_gc)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert gc.get_threshold()[:2] == before[:2]
+            assert gc.get_threshold()[2] > 10**9  # never automatic
+            gc.collect()
+            full.clear()
+            app.refresh_views()
+            await pilot.pause()
+            assert full == []  # not due yet
+            for _ in range(FULL_GC_EVERY):
+                gc.collect(1)  # each young collection counts towards the next full one
+            app.refresh_views()
+            assert full == []  # not while the widgets are updated ...
+            await pilot.pause()
+            assert full == ["start", "stop"]  # ... but after the screen update, and only once
+        assert gc.get_threshold() == before
+    finally:
+        gc.callbacks.remove(on_gc)
+        gc.unfreeze()
