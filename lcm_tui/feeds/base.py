@@ -132,9 +132,47 @@ class Adapter(ABC):
     def on_open(self, t_ns: int) -> list[Action]:
         """The connection is open: subscribe (and request snapshots where the venue needs them)."""
 
-    @abstractmethod
     def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        """Parse, validate and apply one received frame. Never raises."""
+        """Parse, validate and apply one received frame. Never raises.
+
+        The venue's work is in ``_frame``, which may raise on anything it cannot use: that frame is
+        counted as malformed and the books it may have touched (``_lost_books``) are resynced, since
+        part of it may have been applied or an update was lost.
+        """
+        self.last_frame_symbol = ""
+        try:
+            return self._frame(text, t_ns)
+        except Exception as e:  # the contract: a bad frame is counted, never raised
+            counted, lost = self._lost_books(text)
+            self.malformed(counted, text, f"{type(e).__name__}: {e}", t_ns)
+            return self._resync_books(lost, FeedEventKind.MALFORMED, "malformed book frame", t_ns)
+
+    def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:
+        """Parse, validate and apply one frame; raise on anything unusable (see ``on_frame``)."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither on_frame nor _frame")
+
+    def _lost_books(self, text: str | bytes) -> tuple[SymbolState | None, list[SymbolState]]:
+        """(the state to count a malformed frame on, the states whose books can no longer be trusted).
+
+        By default the symbol whose frame was being parsed, else the one a cut-off frame still names.
+        """
+        st = self.states.get(self.last_frame_symbol) or self._named(text)
+        return st, [st] if st is not None else []
+
+    def _named(self, text: str | bytes) -> SymbolState | None:
+        """The symbol a frame that could not be parsed was for, if its text still says (venue-specific)."""
+        return None
+
+    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
+        """Discard one symbol's book (``start_resync``) and return the venue's actions to resync it."""
+        raise NotImplementedError
+
+    def _resync_books(self, sts: list[SymbolState], kind: FeedEventKind, detail: str,
+                      t_ns: int) -> list[Action]:
+        out: list[Action] = []
+        for st in sts:
+            out += self._resync(st, kind, detail, t_ns)
+        return out
 
     def keepalive(self, t_ns: int) -> list[Action]:
         """Application-level pings that are due (called about once a second)."""

@@ -73,18 +73,6 @@ class BybitAdapter(Adapter):
         self._req += 1
         return [Send(orjson.dumps({"req_id": f"p{self._req}", "op": "ping"}).decode())]
 
-    def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        self.last_frame_symbol = ""
-        try:
-            return self._frame(text, t_ns)
-        except Exception as e:  # the contract: a bad frame is counted, never raised
-            st = self.states.get(self.last_frame_symbol) or self._named(text)
-            self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
-            if st is None:
-                return []
-            # Part of the frame may have been applied, or a delta was lost: the book is not trustworthy.
-            return self._resync(st, FeedEventKind.MALFORMED, "malformed book frame", t_ns)
-
     def _named(self, text: str | bytes) -> SymbolState | None:
         """The symbol a cut-off book frame was for, if its topic survived (resync now, not at the next delta)."""
         raw = text if type(text) is str else text.decode("utf-8", "replace")

@@ -82,23 +82,19 @@ class CoinbaseAdapter(Adapter):
             Send(self._msg("subscribe", "heartbeats", self.symbols)),
         ]
 
-    def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        self.last_frame_symbol = ""
-        try:
-            return self._frame(text, t_ns)
-        except Exception as e:  # the contract: a bad frame is counted, never raised
-            st = self.states.get(self.last_frame_symbol)
-            self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
-            if st is None:
-                return []
-            return self._resync([st], FeedEventKind.MALFORMED, "malformed book frame", t_ns)
-
     # ---- internals -------------------------------------------------------------------------
     @staticmethod
     def _msg(kind: str, channel: str, symbols: list[str]) -> str:
         return orjson.dumps({"type": kind, "product_ids": symbols, "channel": channel}).decode()
 
-    def _resync(self, sts: list[SymbolState], kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
+    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
+        return self._resync_books([st], kind, detail, t_ns)
+
+    def _resync_books(self, sts: list[SymbolState], kind: FeedEventKind, detail: str,
+                      t_ns: int) -> list[Action]:
+        # One unsubscribe/subscribe pair for all of them: level2 resubscribes per message, not per product.
+        if not sts:
+            return []
         for st in sts:
             self.start_resync(st, kind, detail, t_ns)
             self._synced[st.symbol] = False
@@ -126,7 +122,7 @@ class CoinbaseAdapter(Adapter):
             # The lost message may have been any product's update or a pending snapshot.
             lost = [st for st in self.states.values() if st.status is not StreamStatus.DOWN]
             if lost:
-                return self._resync(lost, FeedEventKind.GAP, f"sequence_num {last}->{seq}", t_ns)
+                return self._resync_books(lost, FeedEventKind.GAP, f"sequence_num {last}->{seq}", t_ns)
         if channel == "l2_data":
             out: list[Action] = []
             for ev in msg["events"]:
@@ -162,7 +158,7 @@ class CoinbaseAdapter(Adapter):
             raise ValueError(f"unknown event type {kind!r:.20}")
         st.last_update_ns = t_ns
         if st.book.is_crossed():
-            return self._resync([st], FeedEventKind.CROSSED, "best bid >= best ask", t_ns)
+            return self._resync(st, FeedEventKind.CROSSED, "best bid >= best ask", t_ns)
         if st.status is not StreamStatus.LIVE:
             self.set_status(st, StreamStatus.LIVE, "", t_ns)
         return []

@@ -84,36 +84,27 @@ class KrakenAdapter(Adapter):
         self._req += 1
         return [Send(json.dumps({"method": "ping", "req_id": self._req}))]
 
-    def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        self.last_frame_symbol = ""
-        try:
-            return self._frame(text, t_ns)
-        except Exception as e:  # the contract: a bad frame is counted, never raised
-            st = self.states.get(self.last_frame_symbol)
-            named, victims = (True, [st]) if st is not None else self._lost_books(text)
-            self.malformed(victims[0] if named and len(victims) == 1 else None, text, f"{type(e).__name__}: {e}", t_ns)
-            out: list[Action] = []
-            for victim in victims:
-                out.extend(self._resync(victim, FeedEventKind.MALFORMED, "malformed book frame", t_ns))
-            return out
-
-    def _lost_books(self, text: str | bytes) -> tuple[bool, list[SymbolState]]:
+    def _lost_books(self, text: str | bytes) -> tuple[SymbolState | None, list[SymbolState]]:
         """The books an unparseable frame may have been an update for.
 
         Kraken has no sequence numbers, so a lost update that only touched levels below the top 10
         would never show up in a checksum: resync every book the frame may have belonged to, unless it
-        is recognisably something else (heartbeat, status, a reply). Also says whether the frame named
-        its symbol, so the malformed count can be put on it.
+        is recognisably something else (heartbeat, status, a reply). The malformed count goes on the
+        symbol when the frame names exactly one.
         """
+        st = self.states.get(self.last_frame_symbol)
+        if st is not None:
+            return st, [st]
         raw = text if type(text) is str else text.decode("utf-8", "replace")
         head = raw.lstrip()[:40].replace(" ", "")
         is_book = head.startswith(_BOOK_HEAD) or _BOOK_HEAD.startswith(head)
         if not is_book and head.startswith(('{"channel"', '{"method"', '{"error"')):
-            return False, []
+            return None, []
         named = [st for sym, st in self.states.items() if f'"{sym}"' in raw]
         if named:
-            return True, [st for st in named if self._synced[st.symbol]]
-        return False, [st for sym, st in self.states.items() if self._synced[sym]]
+            lost = [st for st in named if self._synced[st.symbol]]
+            return (lost[0] if len(lost) == 1 else None), lost
+        return None, [st for sym, st in self.states.items() if self._synced[sym]]
 
     # ---- internals -------------------------------------------------------------------------
     def _request(self, method: str, symbols: list[str], snapshot: bool | None = None) -> str:

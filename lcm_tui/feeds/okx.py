@@ -113,16 +113,8 @@ class OkxAdapter(Adapter):
         return [Send("ping")]
 
     def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        self.last_frame_symbol = ""
-        self._last_rx_ns = t_ns
-        try:
-            return self._frame(text, t_ns)
-        except Exception as e:  # the contract: a bad frame is counted, never raised
-            st = self.states.get(self.last_frame_symbol) or self._named(text)
-            self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
-            if st is None:
-                return []
-            return self._resync(st, FeedEventKind.MALFORMED, "malformed book frame", t_ns)
+        self._last_rx_ns = t_ns  # any frame, even a bad one, means the connection is not idle
+        return super().on_frame(text, t_ns)
 
     def _named(self, text: str | bytes) -> SymbolState | None:
         """The symbol a cut-off books push was for, if its arg survived (resync now, not at the next push)."""
