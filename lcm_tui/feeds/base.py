@@ -24,7 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lcm_tui.book import OrderBook
 from lcm_tui.config import VenueConfig
@@ -104,6 +104,16 @@ class _RateLimitedLog:
 
 
 _ratelog = _RateLimitedLog()
+
+
+def check_levels(levels: Any) -> list[list[str]]:
+    """Wire levels must be ``[[price, size, ...], ...]`` of strings: anything else would poison the book."""
+    if type(levels) is not list:
+        raise ValueError("levels are not a list")
+    for lv in levels:
+        if type(lv) is not list or len(lv) < 2 or type(lv[0]) is not str or type(lv[1]) is not str:
+            raise ValueError(f"bad level {lv!r:.40}")
+    return levels
 
 
 class Adapter(ABC):

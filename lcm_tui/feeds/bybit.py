@@ -14,21 +14,11 @@ from typing import Any, ClassVar
 import orjson
 
 from lcm_tui.config import DEFAULT_DEPTH, ConfigError, VenueConfig
-from lcm_tui.feeds.base import Action, Adapter, EventSink, Send, SymbolState, log
+from lcm_tui.feeds.base import Action, Adapter, EventSink, Send, SymbolState, check_levels, log
 from lcm_tui.model import FeedEventKind, StreamStatus
 
 DEPTHS = (1, 50, 200, 1000)
 PING_EVERY_NS = 20 * 1_000_000_000
-
-
-def check_levels(levels: Any) -> list[list[str]]:
-    """Levels must be ``[[price, size], ...]`` of strings: anything else would poison the book."""
-    if type(levels) is not list:
-        raise ValueError("levels are not a list")
-    for lv in levels:
-        if type(lv) is not list or len(lv) < 2 or type(lv[0]) is not str or type(lv[1]) is not str:
-            raise ValueError(f"bad level {lv!r:.40}")
-    return levels
 
 
 class BybitAdapter(Adapter):

@@ -23,7 +23,17 @@ from typing import Any
 import orjson
 
 from lcm_tui.config import VenueConfig
-from lcm_tui.feeds.base import Action, Adapter, EventSink, FetchSnapshot, Reconnect, Send, SymbolState, log
+from lcm_tui.feeds.base import (
+    Action,
+    Adapter,
+    EventSink,
+    FetchSnapshot,
+    Reconnect,
+    Send,
+    SymbolState,
+    check_levels,
+    log,
+)
 from lcm_tui.feeds.checksums import okx_matches
 from lcm_tui.model import FeedEventKind, StreamStatus
 
@@ -32,16 +42,6 @@ BOOKS_DEPTH = 400  # levels of the public books channel (and the most REST books
 PING_IDLE_NS = 20 * 1_000_000_000  # OKX closes a connection after 30 s without traffic
 MAX_BUFFER = 5000  # updates buffered while a REST snapshot is in flight
 REFETCH_PAUSE_NS = 1_000_000_000  # after a failed REST bootstrap, wait before the next one
-
-
-def check_levels(levels: Any) -> list[list[str]]:
-    """Levels must be ``[[price, size, ...], ...]`` of strings: anything else would poison the book."""
-    if type(levels) is not list:
-        raise ValueError("levels are not a list")
-    for lv in levels:
-        if type(lv) is not list or len(lv) < 2 or type(lv[0]) is not str or type(lv[1]) is not str:
-            raise ValueError(f"bad level {lv!r:.40}")
-    return levels
 
 
 def _int(v: Any, name: str) -> int:
