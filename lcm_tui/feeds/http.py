@@ -36,8 +36,12 @@ async def _read_chunked(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
         await reader.readexactly(2)
 
 
-async def http_get(url: str, *, timeout: float = 10.0, max_bytes: int = 64 * 1024 * 1024) -> tuple[int, str]:
-    """GET ``url``; returns (status, body text). Raises HttpError/OSError/TimeoutError on failure."""
+async def http_get(url: str, *, timeout: float = 10.0, max_bytes: int = 64 * 1024 * 1024,
+                   ssl_context: ssl.SSLContext | None = None) -> tuple[int, str]:
+    """GET ``url``; returns (status, body text). Raises HttpError/OSError/TimeoutError on failure.
+
+    https verifies the server against the system CAs, or against ``ssl_context`` when one is given.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise HttpError(f"not an http(s) URL: {url!r}")
@@ -45,7 +49,7 @@ async def http_get(url: str, *, timeout: float = 10.0, max_bytes: int = 64 * 102
     host = parts.hostname or ""
     port = parts.port or (443 if tls else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    ctx = ssl.create_default_context() if tls else None
+    ctx = (ssl_context or ssl.create_default_context()) if tls else None
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host if tls else None,
                                                        limit=1 << 20)
