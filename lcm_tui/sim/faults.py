@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -76,6 +77,33 @@ class FaultPlan:
         self.fired.append((f.kind, f.venue, symbol))
         if f.count <= 0:
             self.scheduled.remove(f)
+
+    def apply_to_frames(self, venue: str, symbol: str, frames: list[str],
+                        corrupt_checksum: Callable[[str], str | None]) -> list[str]:
+        """One subscriber's frames for a market step, with the due frame faults applied.
+
+        A corrupt-checksum fault waits for a frame that carries a checksum (``corrupt_checksum``
+        returns None for the others), so it stays pending on venues without one.
+        """
+        out = []
+        for fr in frames:
+            f = self.peek(FRAME_FAULTS, venue, symbol)
+            if f is None:
+                out.append(fr)
+                continue
+            if f.kind is FaultKind.MALFORMED:
+                out.append(MALFORMED_FRAME)
+            elif f.kind is FaultKind.TRUNCATED:
+                out.append(fr[: len(fr) // 2])
+            elif f.kind is FaultKind.CORRUPT_CHECKSUM:
+                bad = corrupt_checksum(fr)
+                if bad is None:
+                    out.append(fr)
+                    continue
+                out.append(bad)
+            # DROP: the frame is not sent.
+            self.consume(f, symbol)
+        return out
 
 
 MALFORMED_FRAME = '{"oops": [1, 2,'

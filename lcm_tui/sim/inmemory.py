@@ -19,7 +19,7 @@ from lcm_tui.feeds.base import Action, FetchSnapshot, Reconnect, Send
 from lcm_tui.feeds.registry import adapter_class
 from lcm_tui.model import FeedEvent
 from lcm_tui.sim.base import SimConn, VenueSim
-from lcm_tui.sim.faults import CONN_FAULTS, FRAME_FAULTS, MALFORMED_FRAME, FaultKind, FaultPlan
+from lcm_tui.sim.faults import CONN_FAULTS, FaultKind, FaultPlan
 from lcm_tui.sim.market import FairPrices, MarketSim
 
 STEP_NS = 100_000_000  # 10 market steps per simulated second, as in the demo
@@ -128,7 +128,8 @@ class InMemoryLoopback:
                     self.faults.consume(f, sym)
                 payload = self.sim.step(sym, self.markets[sym].step(), self.t_ns)
                 if payload is not None and sym in self.conn.subs:
-                    frames.extend(self._frame_faults(sym, self.sim.frames_for(self.conn, sym, payload)))
+                    frames.extend(self.faults.apply_to_frames(
+                        self.venue, sym, self.sim.frames_for(self.conn, sym, payload), self.sim.corrupt_checksum))
             if self.stalled_steps > 0:
                 self.stalled_steps -= 1
                 self._held.extend(frames)
@@ -146,26 +147,6 @@ class InMemoryLoopback:
         self.inbox.extend(self.sim.on_idle(self.conn, self.t_ns))
         self._actions(self.adapter.keepalive(self.t_ns))
         self.deliver()
-
-    def _frame_faults(self, sym: str, frames: list[str]) -> list[str]:
-        out = []
-        for fr in frames:
-            f = self.faults.peek(FRAME_FAULTS, self.venue, sym)
-            if f is None:
-                out.append(fr)
-                continue
-            if f.kind is FaultKind.MALFORMED:
-                out.append(MALFORMED_FRAME)
-            elif f.kind is FaultKind.TRUNCATED:
-                out.append(fr[: len(fr) // 2])
-            elif f.kind is FaultKind.CORRUPT_CHECKSUM:
-                bad = self.sim.corrupt_checksum(fr)
-                if bad is None:
-                    out.append(fr)
-                    continue
-                out.append(bad)
-            self.faults.consume(f, sym)
-        return out
 
     def _conn_faults(self) -> None:
         f = self.faults.peek(CONN_FAULTS, self.venue, None)

@@ -28,7 +28,7 @@ from websockets.http11 import Request, Response
 
 from lcm_tui.config import Settings
 from lcm_tui.sim.base import SimConn, VenueSim
-from lcm_tui.sim.faults import CONN_FAULTS, FRAME_FAULTS, MALFORMED_FRAME, FaultKind, FaultPlan
+from lcm_tui.sim.faults import CONN_FAULTS, FaultKind, FaultPlan
 from lcm_tui.sim.market import FairPrices, MarketSim
 
 log = logging.getLogger("lcm_tui.sim")
@@ -207,30 +207,10 @@ class SimServer:
                     continue
                 for h in handles:
                     if sym in h.conn.subs:
-                        frames = self._frame_faults(sim, venue, sym, sim.frames_for(h.conn, sym, payload))
+                        frames = self.faults.apply_to_frames(venue, sym, sim.frames_for(h.conn, sym, payload),
+                                                             sim.corrupt_checksum)
                         self._push(h, frames)
 
-    def _frame_faults(self, sim: VenueSim, venue: str, sym: str, frames: list[str]) -> list[str]:
-        out = []
-        for fr in frames:
-            f = self.faults.peek(FRAME_FAULTS, venue, sym)
-            if f is None:
-                out.append(fr)
-                continue
-            if f.kind is FaultKind.DROP:
-                pass
-            elif f.kind is FaultKind.MALFORMED:
-                out.append(MALFORMED_FRAME)
-            elif f.kind is FaultKind.TRUNCATED:
-                out.append(fr[: len(fr) // 2])
-            else:
-                bad = sim.corrupt_checksum(fr)
-                if bad is None:
-                    out.append(fr)
-                    continue
-                out.append(bad)
-            self.faults.consume(f, sym)
-        return out
 
     def _conn_faults(self, venue: str, sim: VenueSim, t_ns: int) -> None:
         f = self.faults.peek(CONN_FAULTS, venue, None)
