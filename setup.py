@@ -7,4 +7,4 @@ the compiled module inside the source tree, where the tests and benchmark_test.p
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("lcm_tui._fastbook", ["lcm_tui/_fastbook.c"], optional=True)])
+setup(ext_modules=[Extension("lcm_tui.core._fastbook", ["lcm_tui/core/_fastbook.c"], optional=True)])

@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lcm_tui.book import OrderBook
 from lcm_tui.config import Settings, default_venue
-from lcm_tui.consolidated import ConsolidatedBook, classify, consolidate
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import StreamStatus
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.consolidated import ConsolidatedBook, classify, consolidate
+from lcm_tui.core.model import StreamStatus, SymbolState
 
 _VENUES = [("binance", "BTCUSDT", 10.0), ("okx", "BTC-USDT", 8.0), ("bybit-spot", "BTCUSDT", 10.0),
            ("kraken", "BTC/USD", 40.0), ("coinbase", "BTC-USD", 60.0)]

@@ -4,9 +4,9 @@ The original design (the baseline here) parsed frames with stdlib ``json``, kept
 ``sortedcontainers.SortedDict`` keyed by ``Decimal`` price with ``Decimal`` sizes, and computed the
 metrics with per-level Python loops over the sorted dict. lcm-tui parses with ``orjson``, keys levels
 by float (exact identity for exchange prices) in a ``bisect``-maintained list, keeps the wire strings,
-and computes metrics with C-level passes (``lcm_tui.metrics``).
+and computes metrics with C-level passes (``lcm_tui.core.metrics``).
 
-The book has an optional C fast path (lcm_tui._fastbook, built by ``pip install -e .``). Rows say
+The book has an optional C fast path (lcm_tui.core._fastbook, built by ``pip install -e .``). Rows say
 which path ran; when it is C, the pure-Python figures are measured too and shown alongside, so the
 numbers say what each path delivers.
 
@@ -28,9 +28,9 @@ from typing import Any
 import orjson
 from sortedcontainers import SortedDict
 
-import lcm_tui.book as book_module
-from lcm_tui.book import OrderBook, implementation
-from lcm_tui.metrics import compute_sample
+import lcm_tui.core.book as book_module
+from lcm_tui.core.book import OrderBook, implementation
+from lcm_tui.core.metrics import compute_sample
 
 SEED = 20240601
 TOP_TICKS = 6_700_000  # 67000.00 in 0.01 ticks: best ask; best bid one tick below

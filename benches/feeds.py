@@ -16,14 +16,14 @@ import time
 from typing import Any
 
 from lcm_tui.config import DEFAULT_DEPTH, VenueConfig
-from lcm_tui.feeds.registry import adapter_class
-from lcm_tui.model import VENUES, StreamStatus
-from lcm_tui.symbols import venue_symbol
+from lcm_tui.core.model import VENUES, StreamStatus
+from lcm_tui.core.symbols import venue_symbol
+from lcm_tui.venues.registry import adapter_class
 
 
 def _frames(venue: str, steps: int) -> tuple[list[str], VenueConfig, list[str]] | None:
     try:
-        from lcm_tui.sim.inmemory import InMemoryLoopback
+        from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
     except ImportError:
         return None
     syms = [venue_symbol(venue, "BTC", "USDT"), venue_symbol(venue, "ETH", "USDT")]
@@ -58,8 +58,8 @@ def _adapter_rate(venue: str, steps: int, repeat: int) -> tuple[float, int] | No
 
 async def _loopback(venue: str, steps: int) -> float:
     from lcm_tui.config import FeedsConfig, Settings
-    from lcm_tui.feeds.runner import StreamRunner
-    from lcm_tui.sim.server import SimServer
+    from lcm_tui.runtime.runner import StreamRunner
+    from lcm_tui.runtime.sim.server import SimServer
 
     syms = [venue_symbol(venue, "BTC", "USDT"), venue_symbol(venue, "ETH", "USDT")]
     async with SimServer({venue: syms}, ping_interval_s=None) as server:

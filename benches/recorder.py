@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.model import MetricSample, Slippage
+from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.record import Recorder, schema
 from lcm_tui.record.rows import SAMPLE, Tables, sample_payload
 

@@ -36,14 +36,13 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from lcm_tui.book import OrderBook
 from lcm_tui.config import Settings, parse_settings
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import StreamStatus
-from lcm_tui.monitor import Monitor
-from lcm_tui.ui import fmt
-from lcm_tui.ui.app import LcmApp
-from lcm_tui.ui.widgets.ladder import DepthLadder, ladder_rows
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.model import StreamStatus, SymbolState
+from lcm_tui.core.monitor import Monitor
+from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.app import LcmApp
+from lcm_tui.frontends.tui.widgets.ladder import DepthLadder, ladder_rows
 
 VENUES = {"binance": "BTCUSDT", "bybit-spot": "BTCUSDT", "okx": "BTC-USDT", "kraken": "BTC/USD",
           "coinbase": "BTC-USD"}

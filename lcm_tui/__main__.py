@@ -1,3 +1,3 @@
-from lcm_tui.cli import main
+from lcm_tui.frontends.cli import main
 
 raise SystemExit(main())

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lcm_tui.model import VENUES
+from lcm_tui.core.model import VENUES
 
 
 class ConfigError(ValueError):

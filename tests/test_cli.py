@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lcm_tui.cli import build_parser, main
+from lcm_tui.frontends.cli import build_parser, main
 
 
 def test_bad_config_exits_2_naming_key_value_and_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

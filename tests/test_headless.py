@@ -10,8 +10,8 @@ import sys
 from typing import ClassVar
 
 from lcm_tui.config import load_settings
-from lcm_tui.feeds.replay import iter_capture
-from lcm_tui.sim.demo import demo_venues
+from lcm_tui.runtime.replay import iter_capture
+from lcm_tui.runtime.sim.demo import demo_venues
 
 CONFIG = """
 metrics:
@@ -99,7 +99,7 @@ class _FakeRecorder:
 async def test_headless_recorder_hook_and_sigterm(monkeypatch, capsys):
     import lcm_tui.record
     from lcm_tui.config import Settings
-    from lcm_tui.headless import _main
+    from lcm_tui.frontends.headless import _main
 
     monkeypatch.setattr(lcm_tui.record, "Recorder", _FakeRecorder)
     settings = Settings()

@@ -38,8 +38,7 @@ import asyncpg
 import asyncpg.exceptions._base as asyncpg_base
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import Alert, FeedEvent, MetricSample, StreamStatus
+from lcm_tui.core.model import Alert, FeedEvent, MetricSample, StreamStatus, SymbolState
 from lcm_tui.record import schema
 from lcm_tui.record.dsn import Secrets, describe_target
 from lcm_tui.record.rows import (

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lcm_tui.model import Alert, FeedEvent, MetricSample, Severity
+from lcm_tui.core.model import Alert, FeedEvent, MetricSample, Severity
 
 SAMPLE = "s"
 ALERT = "a"

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from lcm_tui.config import FeedsConfig, Settings
-from lcm_tui.feeds.capture import Capture
-from lcm_tui.feeds.registry import adapter_class
-from lcm_tui.feeds.runner import StreamRunner
-from lcm_tui.model import FeedEvent, StreamStatus
-from lcm_tui.sim.server import SimServer
+from lcm_tui.core.model import FeedEvent, StreamStatus
+from lcm_tui.runtime.capture import Capture
+from lcm_tui.runtime.runner import StreamRunner
+from lcm_tui.runtime.sim.server import SimServer
+from lcm_tui.venues.registry import adapter_class
 
 
 async def poll_until(pred: Callable[[], bool], timeout: float = 5.0, msg: str = "") -> None:

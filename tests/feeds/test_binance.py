@@ -9,9 +9,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from lcm_tui.feeds.base import FetchSnapshot, Reconnect
-from lcm_tui.model import FeedEventKind, StreamStatus
-from lcm_tui.sim.faults import FaultKind
+from lcm_tui.core.model import FeedEventKind, StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind
+from lcm_tui.venues.base import FetchSnapshot, Reconnect
 
 VENUES = ["binance", "binance-usdm"]
 SYMS = ["BTCUSDT", "ETHUSDT"]
@@ -167,7 +167,7 @@ def _snap(rid, lid, bids, asks):
 
 def _adapter(venue, snapshot_url="ws://x/ws-api/v3"):
     from lcm_tui.config import default_venue
-    from lcm_tui.feeds.registry import adapter_class
+    from lcm_tui.venues.registry import adapter_class
 
     vc = default_venue(venue)
     vc.snapshot_url = snapshot_url

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from lcm_tui.config import ConfigError, VenueConfig
-from lcm_tui.feeds.base import Send
-from lcm_tui.feeds.bybit import BybitLinearAdapter, BybitSpotAdapter
-from lcm_tui.model import FeedEvent, FeedEventKind, StreamStatus
-from lcm_tui.sim.faults import FaultKind, FaultPlan
-from lcm_tui.sim.inmemory import InMemoryLoopback
+from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues.base import Send
+from lcm_tui.venues.bybit.adapter import BybitLinearAdapter, BybitSpotAdapter
 
 T = 1_000_000_000
 
@@ -244,8 +244,8 @@ async def test_socket_faults_recover_exactly(sim_factory, wait_until, kind: Faul
 
 
 def test_sim_rejects_more_than_ten_spot_args_and_bad_topics() -> None:
-    from lcm_tui.sim.base import SimConn
-    from lcm_tui.sim.bybit import BybitLinearSim, BybitSpotSim
+    from lcm_tui.venues.bybit.sim import BybitLinearSim, BybitSpotSim
+    from lcm_tui.venues.simbase import SimConn
 
     spot = BybitSpotSim(["BTCUSDT"])
     conn = SimConn("bybit-spot", "/v5/public/spot")

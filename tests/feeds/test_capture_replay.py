@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from lcm_tui.config import Settings
-from lcm_tui.feeds.capture import Capture, open_text
-from lcm_tui.feeds.replay import iter_capture, open_replay, replay_file, replay_json
-from lcm_tui.model import StreamStatus
-from lcm_tui.sim.faults import FaultKind
+from lcm_tui.core.model import StreamStatus
+from lcm_tui.runtime.capture import Capture, open_text
+from lcm_tui.runtime.replay import iter_capture, open_replay, replay_file, replay_json
+from lcm_tui.runtime.sim.faults import FaultKind
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from lcm_tui.feeds.checksums import (
+from lcm_tui.venues.checksums import (
     kraken_checksum,
     kraken_string,
     okx_checksum,

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from lcm_tui.config import VenueConfig
-from lcm_tui.feeds.base import Send
-from lcm_tui.feeds.coinbase import CoinbaseAdapter
-from lcm_tui.model import FeedEvent, StreamStatus
-from lcm_tui.sim.coinbase import CoinbaseSim
-from lcm_tui.sim.faults import FaultKind, FaultPlan
-from lcm_tui.sim.inmemory import InMemoryLoopback
+from lcm_tui.core.model import FeedEvent, StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues.base import Send
+from lcm_tui.venues.coinbase.adapter import CoinbaseAdapter
+from lcm_tui.venues.coinbase.sim import CoinbaseSim
 
 T = 1_000_000_000
 BTC, ETH = "BTC-USD", "ETH-USD"
@@ -192,7 +192,7 @@ async def test_socket_faults_recover_exactly(sim_factory, wait_until, kind: Faul
 
 
 def test_sim_wants_one_channel_per_message() -> None:
-    from lcm_tui.sim.base import SimConn
+    from lcm_tui.venues.simbase import SimConn
 
     sim = CoinbaseSim([BTC])
     conn = SimConn("coinbase", "")

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lcm_tui.feeds.base import Action, Adapter, FetchSnapshot, Reconnect, Send
-from lcm_tui.feeds.registry import available_venues
-from lcm_tui.model import StreamStatus
-from lcm_tui.sim.inmemory import InMemoryLoopback
+from lcm_tui.core.model import StreamStatus
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues.base import Action, Adapter, FetchSnapshot, Reconnect, Send
+from lcm_tui.venues.registry import available_venues
 
 SYMBOLS = {
     "binance": ["BTCUSDT", "ETHUSDT"], "binance-usdm": ["BTCUSDT", "ETHUSDT"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lcm_tui.feeds.http import http_get
+from lcm_tui.runtime.http import http_get
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 

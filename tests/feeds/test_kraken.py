@@ -7,12 +7,12 @@ import json
 import pytest
 
 from lcm_tui.config import ConfigError, VenueConfig
-from lcm_tui.feeds.base import Send
-from lcm_tui.feeds.checksums import kraken_checksum
-from lcm_tui.feeds.kraken import KrakenAdapter
-from lcm_tui.model import FeedEvent, StreamStatus
-from lcm_tui.sim.faults import FaultKind, FaultPlan
-from lcm_tui.sim.inmemory import InMemoryLoopback
+from lcm_tui.core.model import FeedEvent, StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues.base import Send
+from lcm_tui.venues.checksums import kraken_checksum
+from lcm_tui.venues.kraken.adapter import KrakenAdapter
 
 T = 1_000_000_000
 BTC, ETH = "BTC/USD", "ETH/USD"
@@ -243,8 +243,8 @@ async def test_socket_faults_recover_exactly(sim_factory, wait_until, kind: Faul
 
 
 def test_sim_rejects_bad_depth_and_unknown_pairs() -> None:
-    from lcm_tui.sim.base import SimConn
-    from lcm_tui.sim.kraken import KrakenSim
+    from lcm_tui.venues.kraken.sim import KrakenSim
+    from lcm_tui.venues.simbase import SimConn
 
     sim = KrakenSim([BTC])
     conn = SimConn("kraken", "/v2")
@@ -259,8 +259,8 @@ def test_sim_rejects_bad_depth_and_unknown_pairs() -> None:
 
 
 async def test_capture_replay_reproduces_exact_digits_and_resyncs(sim_factory, tmp_path) -> None:
-    from lcm_tui.feeds.capture import Capture
-    from lcm_tui.feeds.replay import replay_file
+    from lcm_tui.runtime.capture import Capture
+    from lcm_tui.runtime.replay import replay_file
 
     sim = await sim_factory({"kraken": [BTC, ETH]})
     sim.settings.venues["kraken"].depth = 10

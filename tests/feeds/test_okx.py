@@ -7,12 +7,12 @@ import json
 import pytest
 
 from lcm_tui.config import VenueConfig
-from lcm_tui.feeds.base import FetchSnapshot, Reconnect, Send
-from lcm_tui.feeds.okx import OkxAdapter
-from lcm_tui.model import FeedEvent, FeedEventKind, StreamStatus
-from lcm_tui.sim.faults import FaultKind, FaultPlan
-from lcm_tui.sim.inmemory import InMemoryLoopback
-from lcm_tui.sim.okx import OkxSim
+from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues.base import FetchSnapshot, Reconnect, Send
+from lcm_tui.venues.okx.adapter import OkxAdapter
+from lcm_tui.venues.okx.sim import OkxSim
 
 T = 1_000_000_000
 BTC, ETH = "BTC-USDT", "ETH-USDT"
@@ -338,7 +338,7 @@ def test_rest_error_waits_before_fetching_again() -> None:
 
 
 def test_sim_rejects_unknown_channels_and_instruments() -> None:
-    from lcm_tui.sim.base import SimConn
+    from lcm_tui.venues.simbase import SimConn
 
     sim = OkxSim([BTC])
     conn = SimConn("okx", "/ws/v5/public")
@@ -353,8 +353,8 @@ def test_sim_rejects_unknown_channels_and_instruments() -> None:
 
 async def test_capture_replay_reproduces_rest_bootstraps_and_rollover(sim_factory, tmp_path) -> None:
     """REST replies are captured without a symbol; replay must attribute them exactly as live did."""
-    from lcm_tui.feeds.capture import Capture
-    from lcm_tui.feeds.replay import replay_file
+    from lcm_tui.runtime.capture import Capture
+    from lcm_tui.runtime.replay import replay_file
 
     sim = await sim_factory({"okx": [BTC, ETH]}, shutdown_grace_s=0.05)
     okx = sim.server.sims["okx"]

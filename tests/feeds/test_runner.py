@@ -7,14 +7,14 @@ import contextlib
 import json
 
 from lcm_tui.config import Settings, default_venue
-from lcm_tui.feeds.base import FetchSnapshot
-from lcm_tui.feeds.binance import BinanceAdapter
-from lcm_tui.feeds.http import http_get
-from lcm_tui.feeds.hub import FeedHub
-from lcm_tui.feeds.runner import StreamRunner
-from lcm_tui.model import FeedEventKind, StreamStatus
-from lcm_tui.sim.demo import start_demo
-from lcm_tui.sim.server import SimServer
+from lcm_tui.core.model import FeedEventKind, StreamStatus
+from lcm_tui.runtime.http import http_get
+from lcm_tui.runtime.hub import FeedHub
+from lcm_tui.runtime.runner import StreamRunner
+from lcm_tui.runtime.sim.demo import start_demo
+from lcm_tui.runtime.sim.server import SimServer
+from lcm_tui.venues.base import FetchSnapshot
+from lcm_tui.venues.binance.adapter import BinanceAdapter
 
 
 def test_backoff_grows_with_failures_and_stays_in_bounds(fast_feeds):

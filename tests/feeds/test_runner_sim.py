@@ -9,12 +9,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from lcm_tui.book import OrderBook
-from lcm_tui.feeds.http import http_get
-from lcm_tui.metrics import compute_sample
-from lcm_tui.sim.binance import BinanceSim
-from lcm_tui.sim.faults import FaultKind, FaultPlan
-from lcm_tui.sim.market import MAX_LEVELS, MIN_LEVELS, FairPrices, MarketSim, fmt_units
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.metrics import compute_sample
+from lcm_tui.runtime.http import http_get
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
+from lcm_tui.runtime.sim.market import MAX_LEVELS, MIN_LEVELS, FairPrices, MarketSim, fmt_units
+from lcm_tui.venues.binance.sim import BinanceSim
 
 
 def _market(seed=7, venue="binance", symbol="BTCUSDT"):

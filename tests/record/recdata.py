@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.model import MetricSample, Slippage
+from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.record import Recorder
 
 T0_NS = 1_764_028_800_000_000_000  # 2025-11-25 00:00:00 UTC

@@ -15,7 +15,7 @@ import pytest
 from recdata import T0_NS, make_samples
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.model import Alert, FeedEvent, FeedEventKind, Severity
+from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, Severity
 from lcm_tui.record import Recorder
 
 pytestmark = pytest.mark.postgres

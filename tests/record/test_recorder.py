@@ -12,9 +12,8 @@ import pytest
 from recdata import BANDS, NOTIONALS, SECRET, T0_NS, cfg_for, fast, make_samples
 from recnet import TcpProxy, free_port
 
-from lcm_tui.book import OrderBook
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import Alert, FeedEvent, FeedEventKind, MetricSample, Severity, StreamStatus
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, MetricSample, Severity, StreamStatus, SymbolState
 from lcm_tui.record import Recorder, RecorderError, schema
 
 pytestmark = pytest.mark.postgres

@@ -11,10 +11,10 @@ from textual.widgets import ContentSwitcher, OptionList
 from ui_fakes import NOW_NS, CrashingRunner, filled_monitor, settings
 
 from lcm_tui.config import ConfigError
-from lcm_tui.model import FeedEventKind, StreamStatus
-from lcm_tui.ui.app import FULL_GC_EVERY, LcmApp
-from lcm_tui.ui.commands import StreamProvider
-from lcm_tui.ui.screens.help import HelpScreen
+from lcm_tui.core.model import FeedEventKind, StreamStatus
+from lcm_tui.frontends.tui.app import FULL_GC_EVERY, LcmApp
+from lcm_tui.frontends.tui.commands import StreamProvider
+from lcm_tui.frontends.tui.screens.help import HelpScreen
 
 SIZE = (100, 30)
 

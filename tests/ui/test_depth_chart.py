@@ -18,8 +18,8 @@ from textual.visual import Visual, visualize
 from textual_plotext import PlotextPlot
 from ui_fakes import NOW_NS, filled_monitor, settings
 
-from lcm_tui.ui.app import LcmApp
-from lcm_tui.ui.widgets.depth_chart import DepthChart, draw_runs
+from lcm_tui.frontends.tui.app import LcmApp
+from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart, draw_runs
 
 Cells = list[list[tuple[str, Style | None]]]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ui_fakes import NOW_NS, filled_monitor, settings
 
-from lcm_tui.ui.replay import ReplayApp, speed_label
+from lcm_tui.frontends.tui.replay import ReplayApp, speed_label
 
 SEC = 10**9
 
@@ -71,12 +71,12 @@ async def test_pause_and_speed_keys_steer_a_paced_replay() -> None:
 
 async def test_replay_of_a_real_capture_rebuilds_the_live_books(tmp_path: Any) -> None:
     """Capture the demo simulator for a moment, then replay it in the TUI: same books as ``replay --json``."""
-    from lcm_tui.feeds.capture import Capture
-    from lcm_tui.feeds.hub import FeedHub
-    from lcm_tui.feeds.replay import open_replay, replay_file
-    from lcm_tui.model import StreamStatus
-    from lcm_tui.monitor import Monitor
-    from lcm_tui.sim.demo import start_demo
+    from lcm_tui.core.model import StreamStatus
+    from lcm_tui.core.monitor import Monitor
+    from lcm_tui.runtime.capture import Capture
+    from lcm_tui.runtime.hub import FeedHub
+    from lcm_tui.runtime.replay import open_replay, replay_file
+    from lcm_tui.runtime.sim.demo import start_demo
 
     s = settings()
     s.metrics.sample_interval_s = 0.1  # several samples inside a capture of well under a second
@@ -115,7 +115,7 @@ async def test_replay_of_a_real_capture_rebuilds_the_live_books(tmp_path: Any) -
 
 
 def test_run_replay_rejects_a_missing_file_and_a_negative_speed(tmp_path: Any, capsys: Any) -> None:
-    from lcm_tui.ui.app import run_replay_app
+    from lcm_tui.frontends.tui.app import run_replay_app
 
     assert run_replay_app(settings(), str(tmp_path / "nope.jsonl"), speed=1.0) == 2
     assert "cannot read capture" in capsys.readouterr().err

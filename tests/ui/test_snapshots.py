@@ -6,8 +6,8 @@ from typing import Any
 
 from ui_fakes import NOW_NS, filled_monitor, settings
 
-from lcm_tui.model import Alert, Severity
-from lcm_tui.ui.app import LcmApp
+from lcm_tui.core.model import Alert, Severity
+from lcm_tui.frontends.tui.app import LcmApp
 
 
 def make_app(monitor: Any = None, **ui: Any) -> LcmApp:

@@ -11,18 +11,18 @@ from rich.console import Console
 from ui_fakes import NOW_NS, filled_monitor, make_book, make_sample, settings
 
 import lcm_tui
-from lcm_tui.book import OrderBook
 from lcm_tui.config import DetectorConfig
-from lcm_tui.model import Slippage
-from lcm_tui.ui import fmt
-from lcm_tui.ui.app import LcmApp
-from lcm_tui.ui.serve import served_command
-from lcm_tui.ui.widgets.alerts import alerts_table, ordered
-from lcm_tui.ui.widgets.depth_chart import DepthChart, cumulative
-from lcm_tui.ui.widgets.ladder import bar, ladder_rows, trim_common_zeros
-from lcm_tui.ui.widgets.slippage import slippage_table
-from lcm_tui.ui.widgets.venues import rows_for_asset
-from lcm_tui.ui.widgets.zscores import severity_class, z_text
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.model import Slippage
+from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.app import LcmApp
+from lcm_tui.frontends.tui.serve import served_command
+from lcm_tui.frontends.tui.widgets.alerts import alerts_table, ordered
+from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart, cumulative
+from lcm_tui.frontends.tui.widgets.ladder import bar, ladder_rows, trim_common_zeros
+from lcm_tui.frontends.tui.widgets.slippage import slippage_table
+from lcm_tui.frontends.tui.widgets.venues import rows_for_asset
+from lcm_tui.frontends.tui.widgets.zscores import severity_class, z_text
 
 
 def plain(renderable: object, width: int = 100) -> str:
@@ -92,7 +92,7 @@ def test_bar_resolution() -> None:
 async def test_ladder_draws_asks_over_bids_with_the_spread_between() -> None:
     from textual.app import App, ComposeResult
 
-    from lcm_tui.ui.widgets.ladder import DepthLadder
+    from lcm_tui.frontends.tui.widgets.ladder import DepthLadder
 
     class One(App[None]):
         def compose(self) -> ComposeResult:
@@ -203,14 +203,14 @@ def test_served_command_repeats_the_options() -> None:
 
 def test_stylesheet_is_inside_the_package() -> None:
     """CSS_PATH is relative to app.py and must resolve inside the package (so installs find it)."""
-    css = (Path(lcm_tui.__file__).parent / "ui" / LcmApp.CSS_PATH).resolve()
+    css = (Path(lcm_tui.__file__).parent / "frontends" / "tui" / LcmApp.CSS_PATH).resolve()
     assert css.is_file() and css.name == "app.tcss"
     assert (Path(lcm_tui.__file__).parent / "styles" / "app.tcss").is_file()
 
 
 async def test_real_monitor_feeds_the_panels() -> None:
     """The app over CORE's Monitor: sampling fills the slippage table and the venues overview."""
-    from lcm_tui.monitor import Monitor
+    from lcm_tui.core.monitor import Monitor
 
     s = settings()
     m = Monitor(s)

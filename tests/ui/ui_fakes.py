@@ -13,10 +13,9 @@ import random
 from collections import deque
 from typing import Any
 
-from lcm_tui.book import OrderBook
 from lcm_tui.config import Settings, parse_settings
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import Alert, Counters, FeedEvent, MetricSample, Severity, Slippage, StreamStatus
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, Severity, Slippage, StreamStatus, SymbolState
 
 NOW_NS = 1_764_000_000_000_000_000  # a fixed "now": 2025-11-24 16:00:00 UTC
 

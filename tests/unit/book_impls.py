@@ -1,4 +1,4 @@
-"""The two apply paths of lcm_tui.book, for tests that must hold on both.
+"""The two apply paths of lcm_tui.core.book, for tests that must hold on both.
 
 The C extension is optional at install time, so its tests skip when it is not built, except under
 CI=true, where the install command builds it and a missing module means the C path went untested.
@@ -12,15 +12,15 @@ from contextlib import contextmanager
 
 import pytest
 
-import lcm_tui.book as book_module
+import lcm_tui.core.book as book_module
 
 try:
-    from lcm_tui._fastbook import apply_levels as C_APPLY
+    from lcm_tui.core._fastbook import apply_levels as C_APPLY
 except ImportError:
     C_APPLY = None
 
 _IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-NO_C = "lcm_tui._fastbook is not built: install with `pip install -e '.[dev]'` on a machine with a C compiler"
+NO_C = "lcm_tui.core._fastbook is not built: install with `pip install -e '.[dev]'` on a machine with a C compiler"
 
 NEEDS_C = pytest.mark.skipif(C_APPLY is None and not _IN_CI, reason=NO_C)
 IMPLS = [pytest.param("c", marks=NEEDS_C), "python"]
@@ -28,7 +28,7 @@ IMPLS = [pytest.param("c", marks=NEEDS_C), "python"]
 
 @contextmanager
 def use_impl(name: str) -> Iterator[None]:
-    """Run lcm_tui.book on the C path ("c") or the pure-Python path ("python") inside the block."""
+    """Run lcm_tui.core.book on the C path ("c") or the pure-Python path ("python") inside the block."""
     if name == "c" and C_APPLY is None:
         pytest.fail(f"{NO_C} (CI=true requires it)")
     with pytest.MonkeyPatch.context() as mp:

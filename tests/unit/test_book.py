@@ -1,6 +1,6 @@
 """OrderBook against a plain reference model (dict of Decimal) on random snapshot + delta streams.
 
-Every test here runs twice: on the C fast path (lcm_tui._fastbook) and on the pure-Python path.
+Every test here runs twice: on the C fast path (lcm_tui.core._fastbook) and on the pure-Python path.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from book_impls import IMPLS, use_impl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lcm_tui.book as book_module
-from lcm_tui.book import OrderBook
+import lcm_tui.core.book as book_module
+from lcm_tui.core.book import OrderBook
 
 
 @pytest.fixture(scope="module", autouse=True, params=IMPLS)
@@ -24,7 +24,7 @@ def impl(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_the_selected_implementation_runs(impl: str) -> None:
-    assert book_module.implementation() == ("pure Python" if impl == "python" else "C (lcm_tui._fastbook)")
+    assert book_module.implementation() == ("pure Python" if impl == "python" else "C (lcm_tui.core._fastbook)")
 
 
 class RefSide:

@@ -15,7 +15,7 @@ from lcm_tui.config import (
     parse_settings,
     parse_yaml,
 )
-from lcm_tui.model import VENUES
+from lcm_tui.core.model import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 

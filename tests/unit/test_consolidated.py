@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcm_tui.book import OrderBook
 from lcm_tui.config import Settings, default_venue
-from lcm_tui.consolidated import (
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.consolidated import (
     BUY,
     MARKET_DEPTH_SIGNAL,
     SELL,
@@ -24,9 +24,8 @@ from lcm_tui.consolidated import (
     consolidate,
     consolidated_json,
 )
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.metrics import walk as core_walk
-from lcm_tui.model import Severity, StreamStatus
+from lcm_tui.core.metrics import walk as core_walk
+from lcm_tui.core.model import Severity, StreamStatus, SymbolState
 
 LIVE = StreamStatus.LIVE
 
@@ -482,7 +481,7 @@ def _text(widget: Any) -> str:
 async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
     from textual.app import App, ComposeResult
 
-    from lcm_tui.ui.widgets.consolidated import ConsolidatedView
+    from lcm_tui.frontends.tui.widgets.consolidated import ConsolidatedView
 
     cfg = make_settings({"binance": 10, "okx": 10, "kraken": 40}, notionals=[50.0, 150.0, 1000.0])
     states = [
@@ -528,7 +527,7 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
 
 def test_market_alert_with_the_real_monitor_and_detectors() -> None:
     """End to end with CORE's Monitor: a drain on two venues opens the market alert, a drain on one does not."""
-    from lcm_tui.monitor import Monitor
+    from lcm_tui.core.monitor import Monitor
 
     def run(drained: set[str]) -> list:
         rng = random.Random(3)

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from lcm_tui.config import DetectorConfig
-from lcm_tui.detector import Detector, Ewma, signal_values
-from lcm_tui.model import MetricSample, Severity, Slippage
+from lcm_tui.core.detector import Detector, Ewma, signal_values
+from lcm_tui.core.model import MetricSample, Severity, Slippage
 
 approx = pytest.approx
 S = 1_000_000_000  # ns per second

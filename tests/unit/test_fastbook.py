@@ -1,4 +1,4 @@
-"""The C fast path (lcm_tui._fastbook) against the pure-Python path it replaces.
+"""The C fast path (lcm_tui.core._fastbook) against the pure-Python path it replaces.
 
 The Python path defines the semantics; these tests feed both the same updates, including odd ones
 the C code hands back to Python, and require identical books, identical errors and exact numbers.
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benches.core import workload
-from lcm_tui.book import OrderBook
+from lcm_tui.core.book import OrderBook
 
 pytestmark = NEEDS_C
 

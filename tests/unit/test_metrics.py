@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcm_tui.book import OrderBook
-from lcm_tui.metrics import band_thresholds, compute_sample, walk
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.metrics import band_thresholds, compute_sample, walk
 
 approx = pytest.approx
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lcm_tui.book import OrderBook
 from lcm_tui.config import DetectorConfig, MetricsConfig, Settings
-from lcm_tui.feeds.base import SymbolState
-from lcm_tui.model import FeedEvent, FeedEventKind, StreamStatus
-from lcm_tui.monitor import EVENTS_LEN, Monitor
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.monitor import EVENTS_LEN, Monitor
 
 S = 1_000_000_000
 

@@ -1,0 +1,187 @@
+"""Plain data shared by the core, the UI, the recorder and the headless printer.
+
+These types are the contract between layers: feeds and metrics produce them, the UI, the recorder
+and ``--json`` output only read them. They hold no behaviour beyond conversion to JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from lcm_tui.core.book import OrderBook
+
+# Venue identifiers used everywhere: config keys, capture files, JSON output, the database.
+VENUES: tuple[str, ...] = (
+    "binance",
+    "binance-usdm",
+    "bybit-spot",
+    "bybit-linear",
+    "okx",
+    "kraken",
+    "coinbase",
+)
+
+
+class StreamStatus(enum.StrEnum):
+    CONNECTING = "connecting"
+    SYNCING = "syncing"
+    LIVE = "live"
+    RESYNCING = "resyncing"
+    STALE = "stale"
+    DOWN = "down"
+
+
+@dataclass(slots=True)
+class Counters:
+    """Per venue+symbol stream counters; monotonic for the life of the process."""
+
+    frames: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    checksum_failures: int = 0
+    malformed: int = 0
+    reconnects: int = 0
+    crossed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "frames": self.frames,
+            "gaps": self.gaps,
+            "resyncs": self.resyncs,
+            "checksum_failures": self.checksum_failures,
+            "malformed": self.malformed,
+            "reconnects": self.reconnects,
+            "crossed": self.crossed,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Slippage:
+    """One walk of the book for a market order of ``notional`` quote units (metrics.md)."""
+
+    side: str  # "buy" | "sell"
+    notional: float
+    vwap: float | None  # None when unfillable
+    slippage_bps: float | None  # None when unfillable
+    levels: int
+    filled_quote: float
+
+    @property
+    def fillable(self) -> bool:
+        return self.vwap is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "notional": self.notional,
+            "vwap": self.vwap,
+            "slippage_bps": self.slippage_bps,
+            "levels": self.levels,
+            "filled_quote": self.filled_quote,
+        }
+
+
+@dataclass(slots=True)
+class MetricSample:
+    """All metrics.md numbers for one venue+symbol at one sample time.
+
+    ``depth_bid``/``depth_ask``/``imbalance`` are keyed by band in bps (int). ``best_bid``/``best_ask``
+    are the exchange's exact strings. Fields are None when the book has no two-sided top.
+    """
+
+    venue: str
+    symbol: str
+    ts_ns: int
+    best_bid: str | None
+    best_ask: str | None
+    mid: float | None
+    spread_bps: float | None
+    depth_bid: dict[int, float] = field(default_factory=dict)
+    depth_ask: dict[int, float] = field(default_factory=dict)
+    imbalance: dict[int, float] = field(default_factory=dict)
+    slippage: list[Slippage] = field(default_factory=list)
+
+    def slip(self, side: str, notional: float) -> Slippage | None:
+        for s in self.slippage:
+            if s.side == side and s.notional == notional:
+                return s
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "best_bid": self.best_bid,
+            "best_ask": self.best_ask,
+            "mid": self.mid,
+            "spread_bps": self.spread_bps,
+            "depth_bid": {str(k): v for k, v in self.depth_bid.items()},
+            "depth_ask": {str(k): v for k, v in self.depth_ask.items()},
+            "imbalance": {str(k): v for k, v in self.imbalance.items()},
+            "slippage": [s.as_dict() for s in self.slippage],
+        }
+
+
+class Severity(enum.StrEnum):
+    WARNING = "warning"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(slots=True)
+class Alert:
+    """A crunch alert for one detector signal on one venue+symbol (metrics.md)."""
+
+    venue: str
+    symbol: str
+    signal: str  # "depth", "spread", "slip_buy", "slip_sell" (or "market:*" for cross-venue)
+    opened_ns: int
+    peak_z: float
+    severity: Severity
+    closed_ns: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_ns is None
+
+
+class FeedEventKind(enum.StrEnum):
+    GAP = "gap"
+    RESYNC = "resync"
+    CHECKSUM = "checksum"
+    CROSSED = "crossed"
+    MALFORMED = "malformed"
+    DISCONNECT = "disconnect"
+    RECONNECT = "reconnect"
+    STALE = "stale"
+    LIVE = "live"
+
+
+@dataclass(slots=True, frozen=True)
+class FeedEvent:
+    """Something that happened to a stream, for the UI log and the recorder."""
+
+    ts_ns: int
+    venue: str
+    symbol: str
+    kind: FeedEventKind
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class SymbolState:
+    """What the rest of the app reads about one venue+symbol stream."""
+
+    venue: str
+    symbol: str
+    book: OrderBook
+    status: StreamStatus = StreamStatus.CONNECTING
+    counters: Counters = field(default_factory=Counters)
+    last_update_ns: int = 0  # receive time of the last frame applied to the book
+    status_detail: str = ""  # e.g. "gap 1234->1240", shown next to the status
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.venue, self.symbol)

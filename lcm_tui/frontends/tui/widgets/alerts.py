@@ -1,0 +1,68 @@
+"""Crunch alerts, open ones first (newest first), then the most recent closed ones."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from lcm_tui.core.model import Alert, Severity
+from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
+
+SEVERITY_STYLE = {Severity.WARNING: "bold yellow", Severity.HIGH: "bold dark_orange", Severity.CRITICAL: "bold red"}
+SIGNAL_SHORT = {"depth": "depth", "spread": "spread", "slip_buy": "slip+", "slip_sell": "slip-"}
+
+
+def ordered(alerts: list[Alert], limit: int) -> list[Alert]:
+    opened = [a for a in reversed(alerts) if a.is_open]
+    closed = [a for a in reversed(alerts) if not a.is_open]
+    return (opened + closed)[:limit]
+
+
+def alerts_table(alerts: list[Alert], limit: int, width: int) -> Text:
+    """Narrow panels put venue and symbol in one column so a 40-column panel still shows both."""
+    wide = width >= 70
+    cols = [Col("time"), *([Col("venue", flex=True), Col("symbol", flex=True)] if wide else [Col("stream", flex=True)]),
+            Col("signal"), Col("peak z", right=True), Col("sev"), *([Col("closed")] if wide else [])]
+    rows: list[list[str | Text]] = []
+    styles: list[str] = []
+    for a in ordered(alerts, limit):
+        sev = Text(a.severity.value.upper() if wide else a.severity.value.upper()[:4],
+                   style=SEVERITY_STYLE.get(a.severity, "") if a.is_open else "")
+        stream: list[str | Text] = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
+        signal = SIGNAL_SHORT.get(a.signal, a.signal.replace("market:", "mkt "))  # cross-venue: "market:depth"
+        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, signal, f"{a.peak_z:+.1f}", sev]
+        if wide:
+            row.append("open" if a.is_open else fmt.clock_time(a.closed_ns or 0))
+        rows.append(row)
+        styles.append("" if a.is_open else "dim")
+    if not rows:
+        rows.append([Text("none", style="dim"), *([""] * (len(cols) - 1))])
+        styles.append("")
+    return grid(cols, rows, width, row_styles=styles)
+
+
+class AlertsPanel(Widget):
+    """Reads ``monitor.alerts`` (all alerts, newest last); redraws only when something changed."""
+
+    DEFAULT_CSS = """
+    AlertsPanel { height: 1fr; min-height: 4; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._alerts: list[Alert] = []
+        self._key: object = None
+
+    def show(self, alerts: list[Alert]) -> None:
+        # Open alerts change in place (peak_z, severity), so the key includes them.
+        key = (len(alerts), tuple((id(a), a.peak_z, a.severity, a.closed_ns) for a in alerts if a.is_open),
+               tuple(a.closed_ns for a in alerts[-20:]))
+        if key != self._key:
+            self._key = key
+            self._alerts = list(alerts)
+            self.refresh()
+
+    def render(self) -> Text:
+        limit = max(1, self.size.height - 2)
+        return alerts_table(self._alerts, limit, self.size.width)

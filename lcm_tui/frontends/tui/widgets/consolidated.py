@@ -1,0 +1,281 @@
+"""The consolidated page: one asset across every LIVE venue, its best-execution split and what is left out.
+
+All numbers come from ``lcm_tui.core.consolidated`` (core, no Textual); this module only lays them out. It is
+cheap to call on every UI refresh: it consolidates only the asset on screen and skips the work entirely
+when no book, status or z-score changed since the last call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from lcm_tui.config import Settings
+from lcm_tui.core.consolidated import BUY, SELL, ConsolidatedMetrics, HasZ, Split, consolidate
+from lcm_tui.core.model import SymbolState
+from lcm_tui.core.symbols import parse_symbol
+from lcm_tui.frontends.tui import fmt
+
+BAR_WIDTH = 12
+TOP_LEVELS = 5  # consolidated levels shown per side
+
+
+def share_bar(share: float, width: int = BAR_WIDTH) -> str:
+    """A fixed-width bar: eighths of a cell so a 3 % share is still visible."""
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return bar.ljust(width)
+
+
+def summary(m: ConsolidatedMetrics, assets: list[str]) -> RenderableType:
+    head = Text()
+    head.append(f"{m.asset}", style="bold")
+    head.append(f"  in {m.quote}-equivalent · {len(m.sources)} LIVE venue(s)")
+    if len(assets) > 1:
+        head.append(f" · assets: {' '.join(assets)}", style="dim")
+    top = Text()
+    top.append("bid ", style="dim")
+    top.append(fmt.price(m.best_bid), style="green")
+    top.append(f" ({', '.join(m.best_bid_venues) or '-'})  ", style="dim")
+    top.append("ask ", style="dim")
+    top.append(fmt.price(m.best_ask), style="red")
+    top.append(f" ({', '.join(m.best_ask_venues) or '-'})  ", style="dim")
+    top.append(f"mid {fmt.price(m.mid)}  spread {fmt.bps(m.spread_bps)} bps")
+    if m.crossed:
+        top.append("  CROSSED", style="bold yellow")
+    depth = Text("depth ", style="dim")
+    for band in m.depth_bid:
+        depth.append(f"±{band}bps ")
+        depth.append(fmt.compact(m.depth_bid[band]), style="green")
+        depth.append("/")
+        depth.append(fmt.compact(m.depth_ask.get(band)), style="red")
+        depth.append("  ")
+    lines: list[RenderableType] = [head, top, depth]
+    if m.market is not None:
+        mk = m.market
+        line = Text("market depth: ", style="dim")
+        if mk.firing:
+            line.append(f"CRUNCH on {len(mk.draining)} of {mk.live} venues ", style="bold red")
+        else:
+            line.append(f"{len(mk.draining)} of {mk.live} venues draining ")
+        line.append(f"(fires at {mk.required})", style="dim")
+        if mk.draining:
+            line.append("  " + ", ".join(f"{v} z {z:.1f}" for v, z in sorted(mk.draining.items())))
+        lines.append(line)
+    return Group(*lines)
+
+
+def top_levels(m: ConsolidatedMetrics) -> Table:
+    """The best consolidated levels, asks above bids, each with the venues quoting it (level provenance)."""
+    t = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, padding=(0, 1), show_edge=False,
+              title="top of the consolidated book", title_justify="left", title_style="dim")
+    t.add_column("price", justify="right", no_wrap=True)
+    t.add_column("size", justify="right", no_wrap=True)
+    t.add_column("venues (size)", no_wrap=True)
+    for levels, style in ((list(reversed(m.top_asks)), "red"), (m.top_bids, "green")):
+        for lv in levels:
+            by = ", ".join(f"{v} {fmt.size(q)}" for v, q in sorted(lv.venues.items(), key=lambda x: -x[1]))
+            t.add_row(Text(fmt.price(lv.price), style=style), fmt.size(lv.size), by)
+    return t
+
+
+def slippage_table(m: ConsolidatedMetrics, notionals: list[float]) -> Table:
+    """Consolidated vs single-venue slippage, all against the consolidated mid (lower is cheaper)."""
+    t = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, padding=(0, 1), show_edge=False,
+              title="slippage bps vs consolidated mid", title_justify="left", title_style="dim")
+    t.add_column("order", no_wrap=True)
+    t.add_column("all venues", justify="right", no_wrap=True)
+    labels = list(m.venue_slippage)
+    for label in labels:
+        t.add_column(label, justify="right", no_wrap=True)
+    for side, style in ((BUY, "green"), (SELL, "red")):
+        for n in notionals:
+            row: list[Any] = [Text(f"{side} {fmt.notional(n)}", style=style)]
+            cons = next((s for s in m.slippage if s.side == side and s.notional == n), None)
+            row.append(_bps_cell(cons.slippage_bps if cons else None, bold=True))
+            for label in labels:
+                s = next((x for x in m.venue_slippage[label] if x.side == side and x.notional == n), None)
+                row.append(_bps_cell(s.slippage_bps if s else None))
+            t.add_row(*row)
+    return t
+
+
+def _bps_cell(x: float | None, bold: bool = False) -> Text:
+    if x is None:
+        return Text("n/a", style="dim red")
+    return Text(fmt.bps(x), style="bold" if bold else "")
+
+
+def split_table(m: ConsolidatedMetrics, notional: float) -> RenderableType:
+    """Per-venue allocation of a buy and of a sell of ``notional`` (fees included), with share bars."""
+    parts: list[RenderableType] = [
+        Text(f"best execution of {fmt.notional(notional)} incl. taker fees ([ ] to change)", style="dim")
+    ]
+    for side, style in ((BUY, "green"), (SELL, "red")):
+        split = m.split(side, notional)
+        if split is None:
+            continue
+        t = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, padding=(0, 1), show_edge=False)
+        t.add_column(Text(side, style=style), no_wrap=True)
+        t.add_column("fee", justify="right", no_wrap=True)
+        t.add_column("share", no_wrap=True)
+        t.add_column("quote", justify="right", no_wrap=True)
+        t.add_column("base", justify="right", no_wrap=True)
+        t.add_column("VWAP", justify="right", no_wrap=True)
+        t.add_column("all-in", justify="right", no_wrap=True)
+        allocs = {a.venue: a for a in split.allocations}
+        for src in m.sources:
+            a = allocs.get(src.label)
+            fee = f"{src.fee_bps:g}"
+            if a is None:
+                t.add_row(src.label, fee, Text(share_bar(0.0) + "   0%", style="dim"), "-", "-", "-", "-")
+            else:
+                t.add_row(src.label, fee, Text(f"{share_bar(a.share)} {a.share:4.0%}", style=style),
+                          fmt.compact(a.notional), fmt.size(a.base), fmt.price(a.vwap), fmt.price(a.vwap_all_in))
+        if split.fillable:
+            t.add_row(Text("split", style="bold"), "", "", fmt.compact(split.filled), fmt.size(split.base),
+                      fmt.price(split.vwap), Text(fmt.price(split.vwap_all_in), style="bold"))
+        else:
+            t.add_row(Text("split", style="bold"), "", Text("unfillable", style="bold red"),
+                      fmt.compact(split.filled), fmt.size(split.base), "", "")
+        parts.append(t)
+        if split.saving_bps is not None:
+            parts.append(Text(f"saves {fmt.bps(split.saving_bps)} bps vs {split.best_single_venue} alone "
+                              f"(all-in {fmt.price(split.best_single_vwap_all_in)})"))
+        else:
+            parts.append(Text(split.note or "-", style="yellow"))
+    return Group(*parts)
+
+
+def savings_line(splits: Iterable[Split]) -> Text:
+    """Saving of the split over the best single venue for every notional, both sides."""
+    line = Text("saving vs best single venue: ", style="dim")
+    for s in splits:
+        value = f"{fmt.bps(s.saving_bps)}bps" if s.saving_bps is not None else ("split only" if s.fillable
+                                                                                 else "unfillable")
+        line.append(f"{s.side} {fmt.notional(s.notional)} ")
+        line.append(value, style="bold" if s.saving_bps else "")
+        line.append("  ")
+    return line
+
+
+def notes(m: ConsolidatedMetrics) -> RenderableType:
+    """Crossed venues (listed, not netted) and venues left out of the book, with why."""
+    lines: list[RenderableType] = []
+    if m.crossed:
+        lines.append(Text("crossed venues:", style="bold yellow"))
+        for c in m.crossed:
+            lines.append(Text(f"  {c.bid_venue} bid {fmt.price(c.bid_price)} > {c.ask_venue} ask "
+                              f"{fmt.price(c.ask_price)}  +{fmt.bps(c.cross_bps)} bps, "
+                              f"{fmt.bps(c.net_bps)} bps after fees"))
+    else:
+        lines.append(Text("crossed venues: none", style="dim"))
+    if m.excluded:
+        lines.append(Text("excluded:", style="bold"))
+        for e in m.excluded:
+            lines.append(Text(f"  {e.venue} {e.symbol}: {e.reason}"))
+    else:
+        lines.append(Text("excluded: none", style="dim"))
+    return Group(*lines)
+
+
+class ConsolidatedView(VerticalScroll, can_focus=True):
+    """The consolidated metrics, the split with share bars, crossed venues and excluded venues.
+
+    ``[`` and ``]`` (while focused) step the split through the configured notionals.
+    """
+
+    DEFAULT_CSS = """
+    ConsolidatedView { height: 1fr; padding: 0 1; }
+    ConsolidatedView > Static { height: auto; margin-bottom: 1; }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("left_square_bracket", "notional(-1)", "smaller notional", show=False),
+        Binding("right_square_bracket", "notional(1)", "larger notional", show=False),
+    ]
+
+    def __init__(self, settings: Settings, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.settings = settings
+        self.asset: str | None = None
+        self.notional = settings.metrics.middle_notional
+        self.metrics: ConsolidatedMetrics | None = None
+        self._assets: list[str] = []
+        self._key: object = None
+        self._states: list[SymbolState] = []
+        self._detectors: Mapping[tuple[str, str], HasZ] | None = None
+
+    def compose(self) -> Any:
+        yield Static("waiting for LIVE venues…", id="cons-summary")
+        yield Static(id="cons-levels")
+        yield Static(id="cons-slippage")
+        yield Static(id="cons-split")
+        yield Static(id="cons-notes")
+
+    def on_mount(self) -> None:
+        if self._states:
+            self._redraw()
+
+    # ---- what the app calls
+    def show(self, monitor: Any, venue: str | None = None, symbol: str | None = None) -> None:
+        """Follow the app's selection: show the asset of the selected venue+symbol from the monitor."""
+        if venue and symbol:
+            self.asset = parse_symbol(venue, symbol)[0]
+        self.refresh_from(monitor.states.values(), self.settings, monitor.detectors)
+
+    def refresh_from(self, states: Iterable[SymbolState], settings: Settings | None = None,
+                     detectors: Mapping[tuple[str, str], HasZ] | None = None) -> None:
+        """Redraw from these streams (all venues and assets; only the shown asset is consolidated).
+
+        Called on every UI refresh: the key of books' versions, statuses and z-scores makes an unchanged
+        market cost a tuple comparison instead of a consolidation and a re-render.
+        """
+        if settings is not None:
+            self.settings = settings
+        states = list(states)
+        assets = sorted({parse_symbol(s.venue, s.symbol)[0] for s in states})
+        if self.asset not in assets:
+            self.asset = assets[0] if assets else None
+        key = (self.asset, self.notional, tuple((s.key, s.status, s.book.version) for s in states),
+               tuple((k, tuple(d.z.items())) for k, d in detectors.items()) if detectors else None)
+        self._states, self._detectors, self._assets = states, detectors, assets
+        if key == self._key:
+            return
+        self._key = key
+        self._redraw()
+
+    # ---- actions
+    def action_notional(self, step: int) -> None:
+        ns = self.settings.metrics.notionals
+        i = ns.index(self.notional) if self.notional in ns else 0
+        self.notional = ns[(i + step) % len(ns)]
+        self._key = None
+        self.refresh_from(self._states, None, self._detectors)
+
+    # ---- drawing
+    def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        out = consolidate(self._states, self.settings, self._detectors, top=TOP_LEVELS,
+                          assets=[self.asset] if self.asset else [])
+        m = self.metrics = out[0] if out else None
+        summary_w = self.query_one("#cons-summary", Static)
+        if m is None:
+            summary_w.update("waiting for LIVE venues…")
+            for wid in ("#cons-levels", "#cons-slippage", "#cons-split", "#cons-notes"):
+                self.query_one(wid, Static).update("")
+            return
+        summary_w.update(summary(m, self._assets))
+        self.query_one("#cons-levels", Static).update(top_levels(m))
+        self.query_one("#cons-slippage", Static).update(slippage_table(m, self.settings.metrics.notionals))
+        self.query_one("#cons-split", Static).update(Group(split_table(m, self.notional), savings_line(m.splits)))
+        self.query_one("#cons-notes", Static).update(notes(m))

@@ -1,0 +1,114 @@
+"""Every configured venue that lists the current asset, side by side, grouped by canonical symbol.
+
+Rows are grouped by ``symbols.canonical`` (BTC-USDT apart from BTC-USD: different quote currencies
+are different markets), and every group of the current base asset is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+
+from lcm_tui.core.model import MetricSample, SymbolState
+from lcm_tui.core.symbols import canonical, parse_symbol
+from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.widgets.status import STATUS_STYLE
+from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
+
+
+@dataclass(slots=True)
+class VenueRow:
+    venue: str
+    symbol: str
+    state: SymbolState | None
+    sample: MetricSample | None
+    selected: bool = False
+    number: int = 0  # the digit key that picks this venue (0: none)
+
+
+def rows_for_asset(streams: list[tuple[SymbolState, MetricSample | None]], venue: str, symbol: str
+                   ) -> list[VenueRow]:
+    """The streams with the same base asset as (venue, symbol), grouped by canonical, in config order.
+
+    ``number`` is the venue's position among all venues in ``streams`` (what the digit keys pick).
+    """
+    numbers = {v: i for i, v in enumerate(dict.fromkeys(st.venue for st, _ in streams), 1)}
+    base = parse_symbol(venue, symbol)[0]
+    mine = canonical(venue, symbol)
+    picked = [(canonical(st.venue, st.symbol), st, sm) for st, sm in streams
+              if parse_symbol(st.venue, st.symbol)[0] == base]
+    groups = [mine, *sorted({c for c, _, _ in picked} - {mine})]
+    return [VenueRow(st.venue, st.symbol, st, sm, (st.venue, st.symbol) == (venue, symbol), numbers[st.venue])
+            for g in groups for c, st, sm in picked if c == g]
+
+
+def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, width: int) -> Text:
+    # Compact (80 columns): the two widest bands, and short headers; the border title says the units.
+    compact_cols = width < 90
+    shown_bands = bands if not compact_cols else bands[-2:]
+    n = fmt.notional(middle_notional)
+    cols = [Col("#", right=True), Col("venue", flex=True), Col("symbol", flex=True), Col("status"),
+            Col("bps" if compact_cols else "spread bps", right=True),
+            *(Col(f"±{b}" if compact_cols else f"±{b}bp", right=True) for b in shown_bands),
+            Col("buy" if compact_cols else f"buy {n} bps", right=True),
+            Col("sell" if compact_cols else f"sell {n} bps", right=True)]
+    cells: list[list[str | Text]] = []
+    styles: list[str] = []
+    breaks: list[int] = []
+    group = None
+    for r in rows:
+        g = canonical(r.venue, r.symbol)
+        if group is not None and g != group:
+            breaks.append(len(cells))
+        group = g
+        st, sm = r.state, r.sample
+        status = Text(st.status.value.upper() if st else "-", style=STATUS_STYLE.get(st.status, "") if st else "")
+        row: list[str | Text] = [str(r.number) if 0 < r.number < 10 else "", r.venue, r.symbol, status]
+        if sm is None:
+            row += ["-"] * (1 + len(shown_bands) + 2)
+        else:
+            row.append(fmt.bps(sm.spread_bps))
+            for b in shown_bands:
+                row.append(fmt.compact(sm.depth_bid[b] + sm.depth_ask.get(b, 0.0)) if b in sm.depth_bid else "-")
+            for side in ("buy", "sell"):
+                s = sm.slip(side, middle_notional)
+                row.append("-" if s is None else Text("n/a", style="bold red") if not s.fillable
+                           else fmt.bps(s.slippage_bps))
+        cells.append(row)
+        styles.append("bold reverse" if r.selected else "")
+    if not cells:
+        cells.append(["", Text("no venues", style="dim"), *([""] * (len(cols) - 2))])
+        styles.append("")
+    return grid(cols, cells, width, row_styles=styles, breaks=breaks)
+
+
+class VenuesOverview(Widget):
+    DEFAULT_CSS = """
+    VenuesOverview { height: auto; }
+    """
+
+    def __init__(self, bands: list[int], middle_notional: float, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._bands = list(bands)
+        self._middle = middle_notional
+        self._rows: list[VenueRow] = []
+        self._key: object = None
+
+    def show(self, rows: list[VenueRow]) -> None:
+        key = tuple((r.venue, r.symbol, r.selected, r.state.status if r.state else None,
+                     r.sample.ts_ns if r.sample else None, id(r.sample)) for r in rows)
+        if key != self._key:
+            resized = self._key is None or len(rows) != len(self._rows)
+            self._key = key
+            self._rows = rows
+            self.refresh(layout=resized)
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+        groups = len({canonical(r.venue, r.symbol) for r in self._rows})
+        return 2 + max(1, len(self._rows)) + max(0, groups - 1)
+
+    def render(self) -> Text:
+        return venues_table(self._rows, self._bands, self._middle, self.size.width)

@@ -1,0 +1,240 @@
+"""Replay a ``--capture`` file through fresh adapters, deterministically.
+
+The capture holds every frame the adapters saw, with the receive time the runner passed in, plus
+the connection lifecycle (open/switch/close). Feeding the same frames with the same times through
+the same sans-I/O adapters, and mirroring the runner's lifecycle (``transplant`` on a rollover),
+rebuilds the same books string for string. No config entry is needed: venues and symbols come from
+the file, and ``settings.venue(name)`` supplies defaults for venues the config does not mention.
+
+``replay_json`` is ``lcm-tui replay FILE --json``; ``open_replay`` is the generator API the TUI
+replay mode paces by ``Record.t_ns``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import sys
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lcm_tui.config import Settings
+from lcm_tui.core.model import MetricSample, StreamStatus, SymbolState
+from lcm_tui.runtime.capture import open_text
+from lcm_tui.runtime.runner import transplant
+from lcm_tui.venues.base import Adapter, EventSink
+from lcm_tui.venues.registry import adapter_class
+
+log = logging.getLogger("lcm_tui.runtime.replay")
+
+
+@dataclass(slots=True, frozen=True)
+class Record:
+    """One capture line: a frame (``frame`` is text) or a lifecycle event (``frame`` is None)."""
+
+    t_ns: int
+    venue: str
+    symbol: str
+    frame: str | None
+    conn: int = 0
+    event: str = ""
+    mode: str = ""
+
+
+def _lines(fh: Iterator[str], path: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines; a gzip file cut short (the process was killed) ends early instead of failing."""
+    n = 0
+    try:
+        for n, line in enumerate(fh, 1):
+            yield n, line
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        log.warning("%s: capture ends early after line %d (%s)", path, n, e)
+
+
+def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
+    """The records of a capture in file order; unreadable lines are skipped (line numbers go to ``bad``)."""
+    with open_text(path, "r") as fh:
+        for n, line in _lines(fh, path):
+            if not line.strip():
+                continue
+            try:
+                o = orjson.loads(line)
+                frame = o.get("frame")
+                if frame is not None and not isinstance(frame, str):
+                    frame = orjson.dumps(frame).decode()  # a hand-written capture with an inline object
+                rec = Record(int(o["t_ns"]), str(o["venue"]), str(o.get("symbol") or ""), frame,
+                             int(o.get("conn") or 0), str(o.get("event") or ""), str(o.get("mode") or ""))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                log.warning("%s:%d: not a capture record, skipped", path, n)
+                if bad is not None:
+                    bad.append(n)
+                continue
+            yield rec
+
+
+def scan_capture(path: str) -> dict[str, list[str]]:
+    """venue -> symbols in order of first appearance."""
+    out: dict[str, list[str]] = {}
+    for rec in iter_capture(path):
+        syms = out.setdefault(rec.venue, [])
+        if rec.symbol and rec.symbol not in syms:
+            syms.append(rec.symbol)
+    return out
+
+
+class Replayer:
+    """Mirror of what the runners did, driven by capture records instead of sockets."""
+
+    def __init__(self, settings: Settings, venues: dict[str, list[str]], sink: EventSink | None = None) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.symbols = {v: list(s) for v, s in venues.items() if s}
+        self.frames = 0
+        self.errors = 0  # adapter exceptions (the live runner reconnected on each)
+        self.skipped: dict[str, str] = {}  # venue -> why it cannot be replayed
+        self.last_t_ns = 0
+        self._classes: dict[str, type[Adapter]] = {}
+        self._primary: dict[str, Adapter] = {}
+        self._by_conn: dict[tuple[str, int], Adapter] = {}
+        self.states: dict[tuple[str, str], SymbolState] = {}
+        # Status right after the venue's last frame: a capture normally ends with the process
+        # closing its connections, which says nothing about whether the books were good.
+        self.frame_status: dict[tuple[str, str], StreamStatus] = {}
+        for venue, syms in self.symbols.items():
+            try:
+                self._classes[venue] = adapter_class(venue)
+            except (KeyError, ImportError, AttributeError) as e:
+                self.skipped[venue] = str(e)
+                continue
+            a = self._new(venue)
+            self._primary[venue] = a
+            for s in syms:
+                self.states[(venue, s)] = a.states[s]
+
+    def _new(self, venue: str) -> Adapter:
+        return self._classes[venue](self.settings.venue(venue), self.symbols[venue], self.sink)
+
+    def _stable(self, venue: str) -> dict[str, SymbolState]:
+        return {s: self.states[(venue, s)] for s in self.symbols[venue]}
+
+    def _fresh(self, venue: str, conn: int, t_ns: int) -> Adapter:
+        a = self._new(venue)
+        transplant(self._stable(venue), a, synced=False)
+        self._primary[venue] = a
+        self._by_conn[(venue, conn)] = a
+        a.on_open(t_ns)
+        return a
+
+    def feed(self, rec: Record) -> None:
+        venue = rec.venue
+        if venue not in self._classes:
+            return
+        self.last_t_ns = rec.t_ns
+        key = (venue, rec.conn)
+        try:
+            if rec.frame is None:
+                self._event(rec)
+                return
+            a = self._by_conn.get(key)
+            if a is None:  # a capture without lifecycle lines: one connection per venue
+                a = self._fresh(venue, rec.conn, rec.t_ns)
+            self.frames += 1
+            a.on_frame(rec.frame, rec.t_ns)
+            for sym in self.symbols[venue]:
+                self.frame_status[(venue, sym)] = self.states[(venue, sym)].status
+        except Exception:
+            self.errors += 1
+            log.exception("replay: %s adapter failed on a record", venue)
+
+    def _event(self, rec: Record) -> None:
+        venue, key = rec.venue, (rec.venue, rec.conn)
+        if rec.event == "open":
+            if rec.mode == "rollover":
+                a = self._new(venue)
+                self._by_conn[key] = a
+                a.on_open(rec.t_ns)
+            elif rec.mode == "reuse":
+                a = self._primary[venue]
+                self._by_conn[key] = a
+                a.on_open(rec.t_ns)
+            else:
+                self._fresh(venue, rec.conn, rec.t_ns)
+        elif rec.event == "switch":
+            a = self._by_conn.get(key)
+            if a is not None:
+                transplant(self._stable(venue), a, synced=True)
+                self._primary[venue] = a
+        elif rec.event == "close":
+            a = self._by_conn.pop(key, None)
+            if a is not None and a is self._primary[venue]:
+                a.on_close(rec.t_ns, "closed")
+
+    def state_list(self) -> list[SymbolState]:
+        return list(self.states.values())
+
+
+def open_replay(settings: Settings, path: str, sink: EventSink | None = None) -> tuple[Replayer, Iterator[Record]]:
+    """A replayer whose states exist up front, and the records to feed it (pace them by ``t_ns``)."""
+    return Replayer(settings, scan_capture(path), sink), iter_capture(path)
+
+
+def replay_file(settings: Settings, path: str) -> Replayer:
+    replayer, records = open_replay(settings, path)
+    for rec in records:
+        replayer.feed(rec)
+    return replayer
+
+
+def state_json(settings: Settings, st: SymbolState, ts_ns: int, sample: MetricSample | None = None) -> dict[str, Any]:
+    """The per venue+symbol object of ``replay --json`` and of headless output (without ``ts``).
+
+    ``sample`` is the monitor's latest one if there is one (a stream that is not LIVE keeps its last
+    sample); otherwise it is computed from the book now.
+    """
+    from lcm_tui.core.metrics import compute_sample
+
+    if sample is None:
+        m = settings.metrics
+        sample = compute_sample(st.book, st.venue, st.symbol, ts_ns, m.depth_bands_bps, m.notionals)
+    d: dict[str, Any] = {"venue": st.venue, "symbol": st.symbol, "status": str(st.status)}
+    d.update(sample.as_dict())
+    d["counters"] = st.counters.as_dict()
+    return d
+
+
+def consolidated_entries(settings: Settings, states: Iterable[SymbolState],
+                         detectors: Mapping[tuple[str, str], Any] | None = None) -> list[dict[str, Any]]:
+    """The cross-venue view per asset, as entries of the same array/stream as the per-venue objects.
+
+    They carry ``"venue": "consolidated"`` and ``"symbol"`` = the asset, so a reader that only wants the
+    venues filters on ``venue``; the rest is ``ConsolidatedMetrics.as_dict()`` (split included).
+    """
+    from lcm_tui.core.consolidated import consolidated_json
+
+    return [{"venue": "consolidated", "symbol": c["asset"], **c}
+            for c in consolidated_json(states, settings, detectors)]
+
+
+def replay_json(settings: Settings, path: str) -> int:
+    """``lcm-tui replay FILE --json``: the final books' metrics as a JSON array (status as of the last frame)."""
+    try:
+        replayer = replay_file(settings, path)
+    except OSError as e:
+        print(f"lcm-tui: cannot read capture: {e}", file=sys.stderr)
+        return 2
+    for venue, why in replayer.skipped.items():
+        print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
+    out = []
+    states = replayer.state_list()
+    for st in states:
+        # The status as of the file's last frame, not after its trailing close events.
+        st.status = replayer.frame_status.get(st.key, st.status)
+        out.append(state_json(settings, st, replayer.last_t_ns))
+    out += consolidated_entries(settings, states)
+    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+    return 0
