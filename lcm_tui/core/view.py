@@ -1,0 +1,98 @@
+"""The one typed interface through which every frontend sees the market.
+
+The TUI, the headless printer and the exporters read the market only through :class:`MarketView`.
+The local engine provides it over in-process books; a remote source (collectors over a message bus)
+can provide it later without touching a widget. Everything it returns is plain data, a copy taken at
+one instant, so a frame drawn from it is consistent: the ladder, the slippage table and the chart of a
+stream come from the same :class:`BookSnapshot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from lcm_tui.core.consolidated import ConsolidatedMetrics
+from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, StreamStatus
+
+Key = tuple[str, str]  # (venue, symbol)
+
+
+@dataclass(slots=True, frozen=True)
+class StreamView:
+    """One venue+symbol stream as a frontend shows it: status, why, counters, freshness."""
+
+    venue: str
+    symbol: str
+    status: StreamStatus
+    detail: str
+    counters: Counters
+    last_update_ns: int
+
+    @property
+    def key(self) -> Key:
+        return (self.venue, self.symbol)
+
+
+@dataclass(slots=True, frozen=True)
+class BookSnapshot:
+    """The top of one book and the metrics of that same instant.
+
+    ``bids`` / ``asks`` are best first, as (price, size) in the exchange's exact strings. ``metrics`` is
+    computed from the whole book at ``ts_ns`` (not from the top-N shown), so a buy VWAP is never below
+    the best ask drawn beside it.
+    """
+
+    venue: str
+    symbol: str
+    ts_ns: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+    metrics: MetricSample | None
+
+
+@dataclass(slots=True, frozen=True)
+class SignalView:
+    """One detector signal of one stream: its latest z (None while warming up) and recent history."""
+
+    name: str
+    z: float | None
+    history: list[float] = field(default_factory=list)
+    warm: bool = False
+
+
+class MarketView(Protocol):
+    """What a frontend may ask of the market. Implementations never block and never raise for a missing key."""
+
+    def streams(self) -> list[StreamView]:
+        """Every stream the source knows, in a stable order (configuration order)."""
+        ...
+
+    def stream(self, venue: str, symbol: str) -> StreamView | None: ...
+
+    def latest(self, venue: str, symbol: str) -> MetricSample | None:
+        """The last sample of the sample clock (what the detector and the recorder saw)."""
+        ...
+
+    def snapshot(self, venue: str, symbol: str, depth: int) -> BookSnapshot | None:
+        """The book now, top ``depth`` levels a side, with metrics of the same instant (for drawing)."""
+        ...
+
+    def signals(self, venue: str, symbol: str) -> list[SignalView]: ...
+
+    def alerts(self) -> Sequence[Alert]:
+        """Every alert of this run, open and closed, oldest first."""
+        ...
+
+    def events(self) -> Sequence[FeedEvent]:
+        """Recent feed events, oldest first (bounded)."""
+        ...
+
+    def consolidated(self, asset: str) -> ConsolidatedMetrics | None:
+        """The cross-venue book of one canonical asset ("BTC-USDT") as of now, computed by the core."""
+        ...
+
+    def watch(self, venue: str, symbol: str) -> None:
+        """The frontend now shows this stream: a remote source starts sending its book view."""
+        ...
