@@ -15,9 +15,9 @@ import asyncio
 import time
 from typing import Any
 
-from lcm_tui.config import DEFAULT_DEPTH, VenueConfig
-from lcm_tui.core.model import VENUES, StreamStatus
-from lcm_tui.core.symbols import venue_symbol
+from lcm_tui.config import VenueConfig
+from lcm_tui.core.model import StreamStatus
+from lcm_tui.venues import registry
 from lcm_tui.venues.registry import adapter_class
 
 
@@ -26,14 +26,14 @@ def _frames(venue: str, steps: int) -> tuple[list[str], VenueConfig, list[str]] 
         from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
     except ImportError:
         return None
-    syms = [venue_symbol(venue, "BTC", "USDT"), venue_symbol(venue, "ETH", "USDT")]
+    syms = [registry.spec(venue).symbol("BTC", "USDT"), registry.spec(venue).symbol("ETH", "USDT")]
     try:
         lb = InMemoryLoopback(venue, syms, seed=11)
     except (KeyError, ImportError, AttributeError):
         return None
     lb.step(steps)
     cfg = VenueConfig(name=venue, symbols=syms, ws_url=lb.cfg.ws_url, snapshot_url=lb.cfg.snapshot_url,
-                      depth=DEFAULT_DEPTH[venue])
+                      depth=registry.spec(venue).default_depth)
     return list(lb.delivered), cfg, syms
 
 
@@ -61,7 +61,7 @@ async def _loopback(venue: str, steps: int) -> float:
     from lcm_tui.runtime.runner import StreamRunner
     from lcm_tui.runtime.sim.server import SimServer
 
-    syms = [venue_symbol(venue, "BTC", "USDT"), venue_symbol(venue, "ETH", "USDT")]
+    syms = [registry.spec(venue).symbol("BTC", "USDT"), registry.spec(venue).symbol("ETH", "USDT")]
     async with SimServer({venue: syms}, ping_interval_s=None) as server:
         vc = server.configure(Settings()).venues[venue]
         cls = adapter_class(venue)
@@ -100,7 +100,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     repeat = 2 if quick else 5
     rows: list[tuple[str, float, float | None, str]] = []
     js: dict[str, Any] = {}
-    for venue in VENUES:
+    for venue in registry.names():
         try:
             res = _adapter_rate(venue, steps, repeat)
         except (ImportError, KeyError, AttributeError):

@@ -1,14 +1,24 @@
-"""settings.yaml -> typed, validated objects.
+"""settings.yaml -> typed, validated settings: the ONE schema, checked before anything starts.
 
-A bad setting fails at start-up with the key path, the value and what is allowed, because a monitor
-that silently falls back to a default shows numbers the user did not ask for. Secrets come from the
-environment (``LCM_PG_DSN`` or the standard ``PG*`` variables) so they never need to live in YAML.
+A bad setting stops the program at start-up with one line naming the key, a short prefix of the value
+and what is allowed, because a monitor that silently falls back to a default shows numbers the user
+did not ask for, and a mistake found after the feeds started ends in a traceback. Every key is
+checked here: each venue's depth against the depths its spec offers, the theme against the shipped
+themes, key bindings against the app's actions (two actions on one key are refused), every number
+against a documented range (config/settings.yaml states them). The file itself is bounded: at most
+``MAX_FILE_BYTES``, UTF-8, no YAML anchors or aliases (an alias bomb of a few hundred bytes expands to
+gigabytes), at most ``MAX_NESTING`` levels deep.
+
+Secrets come from the environment (``LCM_PG_DSN`` or the standard ``PG*`` variables) so they never
+need to live in YAML, and a DSN is never quoted in an error.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -16,240 +26,282 @@ from typing import Any
 
 import yaml
 
-from lcm_tui.core.model import VENUES
+from lcm_tui.core.settings import ConfigError as ConfigError
+from lcm_tui.core.settings import ConsolidatedConfig as ConsolidatedConfig
+from lcm_tui.core.settings import DemoConfig as DemoConfig
+from lcm_tui.core.settings import DetectorConfig as DetectorConfig
+from lcm_tui.core.settings import FeedsConfig as FeedsConfig
+from lcm_tui.core.settings import MetricsConfig as MetricsConfig
+from lcm_tui.core.settings import RecorderConfig as RecorderConfig
+from lcm_tui.core.settings import Settings as CoreSettings
+from lcm_tui.core.settings import UIConfig as UIConfig
+from lcm_tui.core.settings import VenueConfig as VenueConfig
+from lcm_tui.venues import registry
+
+MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few KB; 1 MiB leaves room for thousands of symbols
+MAX_NESTING = 16  # settings.yaml is 4 levels deep at most (ui.keys, exchanges.<venue>.symbols)
+MAX_QUOTE = 40  # characters of a value quoted in an error message
 
 
-class ConfigError(ValueError):
-    """A setting is wrong; the message names the key, the value and what is allowed."""
-
-
-# Real endpoints. The simulator replaces them in --demo and in tests.
-DEFAULT_ENDPOINTS: dict[str, dict[str, str]] = {
-    "binance": {
-        "ws_url": "wss://data-stream.binance.vision",
-        "snapshot_url": "wss://ws-api.binance.com:443/ws-api/v3",
-    },
-    "binance-usdm": {
-        "ws_url": "wss://fstream.binance.com/public",
-        "snapshot_url": "https://fapi.binance.com/fapi/v1/depth",
-    },
-    "bybit-spot": {"ws_url": "wss://stream.bybit.com/v5/public/spot", "snapshot_url": ""},
-    "bybit-linear": {"ws_url": "wss://stream.bybit.com/v5/public/linear", "snapshot_url": ""},
-    "okx": {
-        "ws_url": "wss://ws.okx.com:8443/ws/v5/public",
-        "snapshot_url": "https://www.okx.com/api/v5/market/books",
-    },
-    "kraken": {"ws_url": "wss://ws.kraken.com/v2", "snapshot_url": ""},
-    "coinbase": {"ws_url": "wss://advanced-trade-ws.coinbase.com", "snapshot_url": ""},
-}
-
-DEFAULT_DEPTH: dict[str, int] = {
-    "binance": 5000,
-    "binance-usdm": 1000,
-    "bybit-spot": 200,
-    "bybit-linear": 200,
-    "okx": 400,
-    "kraken": 1000,
-    "coinbase": 0,  # 0: the venue decides (full book)
-}
-
-
-@dataclass(slots=True)
-class VenueConfig:
-    name: str
-    enabled: bool = True
-    symbols: list[str] = field(default_factory=list)
-    ws_url: str = ""
-    snapshot_url: str = ""
-    depth: int = 0
-    taker_fee_bps: float = 10.0
-
-
-@dataclass(slots=True)
-class MetricsConfig:
-    depth_bands_bps: list[int] = field(default_factory=lambda: [10, 50, 100, 200])
-    notionals: list[float] = field(default_factory=lambda: [10_000.0, 100_000.0, 1_000_000.0])
-    sample_interval_s: float = 1.0
-
-    @property
-    def middle_notional(self) -> float:
-        ns = sorted(self.notionals)
-        return ns[len(ns) // 2]
-
-
-@dataclass(slots=True)
-class DetectorConfig:
-    half_life_s: float = 300.0
-    warmup_samples: int = 60
-    consecutive: int = 3
-    open_z: float = 3.0
-    close_z: float = 1.5
-    high_z: float = 4.0
-    critical_z: float = 5.0
-    depth_band_bps: int = 50
-
-
-@dataclass(slots=True)
-class FeedsConfig:
-    stale_after_s: float = 10.0
-    max_frame_bytes: int = 32 * 1024 * 1024
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    rollover_s: float = 23.5 * 3600
-    ping_interval_s: float = 20.0
-
-
-@dataclass(slots=True)
-class UIConfig:
-    fps: float = 10.0
-    theme: str = "textual-dark"
-    chart_max_hz: float = 2.0
-    keys: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class RecorderConfig:
-    enabled: bool = False
-    dsn: str = ""
-    batch_size: int = 500
-    flush_interval_s: float = 1.0
-    max_queue: int = 100_000
-    spill_path: str = "lcm-tui-spill.jsonl"
-    spill_max_bytes: int = 256 * 1024 * 1024
-    book_snapshot_interval_s: float = 0.0  # 0 disables periodic top-N snapshots
-    book_snapshot_levels: int = 20
-
-
-@dataclass(slots=True)
-class ConsolidatedConfig:
-    quote_rates: dict[str, float] = field(default_factory=lambda: {"USD": 1.0, "USDT": 1.0, "USDC": 1.0})
-    # A market-wide depth alert needs at least this many LIVE venues, and this fraction of them, draining at once.
-    market_min_venues: int = 2
-    market_min_fraction: float = 0.5
-
-
-@dataclass(slots=True)
-class DemoConfig:
-    seed: int = 7
-    symbols: list[str] = field(default_factory=lambda: ["BTC-USDT", "ETH-USDT"])
-
-
-@dataclass(slots=True)
-class Settings:
-    venues: dict[str, VenueConfig] = field(default_factory=dict)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    feeds: FeedsConfig = field(default_factory=FeedsConfig)
-    ui: UIConfig = field(default_factory=UIConfig)
-    recorder: RecorderConfig = field(default_factory=RecorderConfig)
-    consolidated: ConsolidatedConfig = field(default_factory=ConsolidatedConfig)
-    demo: DemoConfig = field(default_factory=DemoConfig)
-    source: str = "<defaults>"
-
-    def enabled_venues(self) -> list[VenueConfig]:
-        return [v for v in self.venues.values() if v.enabled and v.symbols]
-
-    def venue(self, name: str) -> VenueConfig:
-        """The venue's config, or the defaults for a venue the file does not mention (replay)."""
-        if name in self.venues:
-            return self.venues[name]
-        return default_venue(name)
+# ---------------------------------------------------------------------------------- venues
 
 
 def default_venue(name: str) -> VenueConfig:
-    ep = DEFAULT_ENDPOINTS[name]
-    return VenueConfig(
-        name=name,
-        enabled=False,
-        ws_url=ep["ws_url"],
-        snapshot_url=ep["snapshot_url"],
-        depth=DEFAULT_DEPTH[name],
-    )
+    """The venue as its spec declares it, disabled: what a venue the file does not mention gets."""
+    sp = registry.spec(name)
+    return VenueConfig(name=name, enabled=False, ws_url=sp.ws_url, snapshot_url=sp.snapshot_url,
+                       depth=sp.default_depth, taker_fee_bps=sp.taker_fee_bps)
 
 
-# ---------------------------------------------------------------------------- validation helpers
+def _registry_venues() -> dict[str, VenueConfig]:
+    return {name: default_venue(name) for name in registry.names()}
 
 
-def _type_name(t: Any) -> str:
-    return getattr(t, "__name__", str(t))
+@dataclass(slots=True)
+class Settings(CoreSettings):
+    """The core's Settings with every registry venue present (unmentioned ones disabled, spec defaults)."""
+
+    venues: dict[str, VenueConfig] = field(default_factory=_registry_venues)
 
 
-def _check_keys(path: str, raw: dict[str, Any], allowed: list[str]) -> None:
+# ---------------------------------------------------------------------------------- themes and keys
+
+# The themes a user can name in ``ui.theme``: Textual's built-in themes (textual is pinned exactly, and a
+# test compares this list with the installed Textual). ansi-dark and ansi-light draw with the
+# terminal's own palette, which is what works over SSH and in terminals without truecolor. Kept as
+# plain names so validating a config never imports the TUI.
+THEMES: tuple[str, ...] = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe", "catppuccin-latte",
+    "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki", "gruvbox", "monokai", "nord",
+    "rose-pine", "rose-pine-dawn", "rose-pine-moon", "solarized-dark", "solarized-light", "textual-dark",
+    "textual-light", "tokyo-night",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """A binding whose key can be remapped with ``ui.keys`` (the id is the name users write)."""
+
+    id: str
+    key: str
+    action: str  # the Textual action it runs
+    description: str
+    show: bool = True
+
+
+# The live app's remappable actions (the replay app adds REPLAY_KEYS).
+KEYS: tuple[KeySpec, ...] = (
+    KeySpec("next_symbol", "down", "next_symbol", "symbol"),
+    KeySpec("prev_symbol", "up", "prev_symbol", "prev symbol", show=False),
+    KeySpec("next_venue", "right", "next_venue", "venue"),
+    KeySpec("prev_venue", "left", "prev_venue", "prev venue", show=False),
+    *(KeySpec(f"venue_{i}", str(i), f"pick_venue({i})", f"venue {i}", show=False) for i in range(1, 10)),
+    KeySpec("pause", "space", "toggle_pause", "pause"),
+    KeySpec("venues", "v", "toggle_page('venues')", "venues"),
+    KeySpec("consolidated", "c", "toggle_page('consolidated')", "consolidated", show=False),
+    KeySpec("chart", "g", "toggle_panel('chart')", "chart"),
+    KeySpec("zscores", "z", "toggle_panel('zscores')", "z-scores", show=False),
+    KeySpec("alerts", "a", "toggle_panel('alerts')", "alerts", show=False),
+    KeySpec("slippage", "s", "toggle_panel('slippage')", "slippage", show=False),
+    KeySpec("theme", "t", "next_theme", "theme", show=False),
+    KeySpec("help", "question_mark", "help", "help"),
+    KeySpec("quit", "q", "quit", "quit"),
+)
+REPLAY_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("faster", "plus", "speed(1)", "faster"),
+    KeySpec("slower", "minus", "speed(-1)", "slower"),
+)
+# One settings file serves both apps, so a key is checked against every action of either.
+ALL_KEYS: tuple[KeySpec, ...] = KEYS + REPLAY_KEYS
+# Keys Textual itself binds on every app: rebinding an action onto them would hide the original.
+RESERVED_KEYS: dict[str, str] = {
+    "ctrl+p": "the command palette",
+    "ctrl+q": "Textual's quit",
+    "ctrl+c": "Textual's quit help",
+}
+MAX_KEY_CHARS = 64
+
+# Textual's names for punctuation keys it spells differently from Unicode.
+_KEY_NAME_REPLACEMENTS = {
+    "solidus": "slash", "reverse_solidus": "backslash", "commercial_at": "at",
+    "hyphen_minus": "minus", "plus_sign": "plus", "low_line": "underscore",
+}
+
+
+def normalize_key(key: str) -> str:
+    """A key as Textual names it: '?' -> 'question_mark', ' ' -> 'space'; longer names unchanged."""
+    key = key.strip()
+    if len(key) == 1 and not key.isalnum():
+        name = unicodedata.name(key, key).lower().replace("-", "_").replace(" ", "_")
+        return _KEY_NAME_REPLACEMENTS.get(name, name)
+    return key
+
+
+def check_keys(keys: Mapping[Any, Any], path: str = "ui.keys") -> dict[str, str]:
+    """Validate ``ui.keys`` (action -> key, or comma-separated keys); returns it with keys normalised.
+
+    Refused: an action the app does not have, a key that is not a short string, a key Textual reserves,
+    and a key that would end up bound to two actions (after remapping, against every default binding).
+    """
+    known = {k.id for k in ALL_KEYS}
+    out: dict[str, str] = {}
+    for name, v in keys.items():
+        if name not in known:
+            raise ConfigError(f"{path}.{_k(name)}: unknown action; allowed are {', '.join(sorted(known))}")
+        key = f"{path}.{name}"
+        if not isinstance(v, str) or not v.strip():
+            raise ConfigError(f"{key}: {_q(v)} is not allowed: must be a key name string such as 'n' or 'ctrl+n'")
+        if len(v) > MAX_KEY_CHARS:
+            raise ConfigError(f"{key}: {_q(v)} is not allowed: at most {MAX_KEY_CHARS} characters")
+        parts = v.split(",")
+        if any(not p.strip() for p in parts):
+            raise ConfigError(f"{key}: {_q(v)} is not allowed: an empty key between commas")
+        out[name] = ",".join(dict.fromkeys(normalize_key(p) for p in parts))
+    owner: dict[str, str] = {}
+    for spec in ALL_KEYS:
+        for k in out.get(spec.id, spec.key).split(","):
+            if k in RESERVED_KEYS:
+                raise ConfigError(f"{path}.{spec.id}: {_q(k)} is not allowed: it is {RESERVED_KEYS[k]}")
+            if k in owner:
+                culprit, other = (spec.id, owner[k]) if spec.id in out else (owner[k], spec.id)
+                raise ConfigError(f"{path}.{culprit}: {_q(k)} is not allowed: {other} is bound to it too; "
+                                  f"two actions cannot share a key")
+            owner[k] = spec.id
+    return out
+
+
+# ---------------------------------------------------------------------------------- message helpers
+
+
+def _q(v: Any) -> str:
+    """A value as an error message quotes it: repr, at most MAX_QUOTE characters, always one line."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 128:
+        return f"<an integer of about {int(v.bit_length() * math.log10(2)) + 1} digits>"
+    try:
+        r = repr(v)
+    except ValueError:  # e.g. a value too large to print
+        r = f"<a {type(v).__name__}>"
+    return r if len(r) <= MAX_QUOTE else r[:MAX_QUOTE] + "..."
+
+
+def _k(key: Any) -> str:
+    """A key name as a message prints it: plain when short and printable, else quoted and cut."""
+    if isinstance(key, str) and key.isprintable() and 0 < len(key) <= MAX_QUOTE and " " not in key:
+        return key
+    return _q(key)
+
+
+def _check_keys(path: str, raw: Mapping[Any, Any], allowed: Iterable[str]) -> None:
+    allowed = list(allowed)
     for k in raw:
         if k not in allowed:
-            raise ConfigError(f"{path}{k}: unknown key; allowed keys are {', '.join(sorted(allowed))}")
+            raise ConfigError(f"{path}{_k(k)}: unknown key; allowed keys are {', '.join(sorted(allowed))}")
 
 
 def _number(path: str, v: Any, *, lo: float | None = None, hi: float | None = None,
             lo_open: bool = False, integer: bool = False) -> float:
+    kind = "an integer" if integer else "a number"
     if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be {kind}")
-    if integer and not float(v).is_integer():
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be an integer")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        op = ">" if lo_open else ">="
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be {op} {lo:g}")
-    if hi is not None and v > hi:
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be <= {hi:g}")
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be {kind}{_range(lo, hi, lo_open)}")
+    if integer and isinstance(v, float) and not v.is_integer():
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be an integer")
+    if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be{_range(lo, hi, lo_open)}")
     return int(v) if integer else float(v)
 
 
-def _string(path: str, v: Any) -> str:
+def _range(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"<= {hi:g}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _string(path: str, v: Any, *, max_len: int = 4096, secret: bool = False) -> str:
+    shown = "the value" if secret else _q(v)
     if not isinstance(v, str):
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be a string")
+        raise ConfigError(f"{path}: {shown} is not allowed: must be a string")
+    if len(v) > max_len:
+        raise ConfigError(f"{path}: {shown} is not allowed: at most {max_len} characters")
     return v
 
 
 def _bool(path: str, v: Any) -> bool:
     if not isinstance(v, bool):
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be true or false")
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be true or false")
     return v
 
 
-def _mapping(path: str, v: Any) -> dict[str, Any]:
+def _mapping(path: str, v: Any) -> dict[Any, Any]:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be a mapping")
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be a mapping")
     return v
 
 
-def _list(path: str, v: Any, *, nonempty: bool = True) -> list[Any]:
-    if not isinstance(v, list) or (nonempty and not v):
-        raise ConfigError(f"{path}: {v!r} is not allowed: must be a non-empty list")
+def _list(path: str, v: Any, *, max_len: int) -> list[Any]:
+    if not isinstance(v, list) or not v:
+        raise ConfigError(f"{path}: {_q(v)} is not allowed: must be a non-empty list")
+    if len(v) > max_len:
+        raise ConfigError(f"{path}: a list of {len(v)} is not allowed: at most {max_len} entries")
     return v
 
 
-# Per-field rules: (kind, options). Fields not listed are plain typed scalars.
-_RULES: dict[str, dict[str, Any]] = {
-    "metrics.sample_interval_s": {"lo": 0.01},
-    "detector.half_life_s": {"lo": 0.0, "lo_open": True},
-    "detector.warmup_samples": {"lo": 1, "integer": True},
-    "detector.consecutive": {"lo": 1, "integer": True},
-    "detector.open_z": {"lo": 0.0, "lo_open": True},
-    "detector.close_z": {"lo": 0.0},
-    "detector.high_z": {"lo": 0.0, "lo_open": True},
-    "detector.critical_z": {"lo": 0.0, "lo_open": True},
-    "detector.depth_band_bps": {"lo": 1, "integer": True},
-    "feeds.stale_after_s": {"lo": 0.1},
-    "feeds.max_frame_bytes": {"lo": 1024, "integer": True},
-    "feeds.reconnect_min_s": {"lo": 0.0, "lo_open": True},
-    "feeds.reconnect_max_s": {"lo": 0.0, "lo_open": True},
-    "feeds.rollover_s": {"lo": 60.0},
-    "feeds.ping_interval_s": {"lo": 0.1},
+# ---------------------------------------------------------------------------------- the schema
+
+# The documented range of every number (config/settings.yaml repeats them). Ranges are wide enough for
+# any real use and narrow enough that a typo (1e300, 1e-300) cannot hang, spin or exhaust memory.
+_DAY = 86_400.0
+RULES: dict[str, dict[str, Any]] = {
+    "metrics.sample_interval_s": {"lo": 0.01, "hi": 3600.0},
+    "detector.half_life_s": {"lo": 1.0, "hi": 30 * _DAY},
+    "detector.warmup_samples": {"lo": 1, "hi": 1_000_000},
+    "detector.consecutive": {"lo": 1, "hi": 10_000},
+    "detector.open_z": {"lo": 0.0, "lo_open": True, "hi": 100.0},
+    "detector.close_z": {"lo": 0.0, "hi": 100.0},
+    "detector.high_z": {"lo": 0.0, "lo_open": True, "hi": 100.0},
+    "detector.critical_z": {"lo": 0.0, "lo_open": True, "hi": 100.0},
+    "detector.depth_band_bps": {"lo": 1, "hi": 10_000},
+    "feeds.stale_after_s": {"lo": 0.1, "hi": 3600.0},
+    "feeds.max_frame_bytes": {"lo": 1024, "hi": 1024**3},
+    "feeds.reconnect_min_s": {"lo": 0.01, "hi": 3600.0},
+    "feeds.reconnect_max_s": {"lo": 0.01, "hi": 3600.0},
+    "feeds.rollover_s": {"lo": 60.0, "hi": _DAY},
+    "feeds.ping_interval_s": {"lo": 0.1, "hi": 300.0},
+    "feeds.max_levels": {"lo": 100, "hi": 10_000_000},
     "ui.fps": {"lo": 0.5, "hi": 60.0},
     "ui.chart_max_hz": {"lo": 0.1, "hi": 30.0},
-    "recorder.batch_size": {"lo": 1, "integer": True},
-    "recorder.flush_interval_s": {"lo": 0.01},
-    "recorder.max_queue": {"lo": 1, "integer": True},
-    "recorder.spill_max_bytes": {"lo": 1024, "integer": True},
-    "recorder.book_snapshot_interval_s": {"lo": 0.0},
-    "recorder.book_snapshot_levels": {"lo": 1, "integer": True},
-    "consolidated.market_min_venues": {"lo": 1, "integer": True},
+    "recorder.batch_size": {"lo": 1, "hi": 100_000},
+    "recorder.flush_interval_s": {"lo": 0.01, "hi": 3600.0},
+    "recorder.max_queue": {"lo": 1, "hi": 10_000_000},
+    "recorder.spill_max_bytes": {"lo": 1024, "hi": 1024**4},
+    "recorder.book_snapshot_interval_s": {"lo": 0.0, "hi": _DAY},
+    "recorder.book_snapshot_levels": {"lo": 1, "hi": 10_000},
+    "consolidated.market_min_venues": {"lo": 1, "hi": 1000},
     "consolidated.market_min_fraction": {"lo": 0.0, "hi": 1.0},
-    "demo.seed": {"integer": True},
+    "demo.seed": {"lo": 0, "hi": 2**63 - 1},
+    # keys with a [] or a venue in their path
+    "exchanges.*.taker_fee_bps": {"lo": 0.0, "hi": 1000.0},
+    "metrics.depth_bands_bps[]": {"lo": 1, "hi": 10_000},
+    "metrics.notionals[]": {"lo": 0.0, "lo_open": True, "hi": 1e12},
+    "consolidated.quote_rates.*": {"lo": 0.0, "lo_open": True, "hi": 1e12},
 }
+SECRET_KEYS = frozenset({"recorder.dsn"})
+MAX_SYMBOLS = 10_000  # per venue
+MAX_SYMBOL_CHARS = 64
+MAX_URL_CHARS = 2048
+
+
+def _rule_number(rule: str, path: str, v: Any, *, integer: bool) -> float:
+    return _number(path, v, integer=integer, **RULES[rule])
+
+
+def check_number(key: str, v: Any, *, name: str | None = None) -> float:
+    """``v`` checked against the documented range of setting ``key`` (a command-line override of it)."""
+    return _number(name or key, v, integer=isinstance(v, int) and not isinstance(v, bool), **RULES[key])
 
 
 def _scalar_section(path: str, raw: Any, obj: Any) -> Any:
@@ -262,49 +314,58 @@ def _scalar_section(path: str, raw: Any, obj: Any) -> Any:
         if isinstance(cur, bool):
             setattr(obj, name, _bool(key, v))
         elif isinstance(cur, int | float):
-            rule = _RULES.get(key, {})
-            setattr(obj, name, _number(key, v, integer=isinstance(cur, int) or rule.get("integer", False),
-                                       **{k: x for k, x in rule.items() if k != "integer"}))
+            setattr(obj, name, _rule_number(key, key, v, integer=isinstance(cur, int)))
         elif isinstance(cur, str):
-            setattr(obj, name, _string(key, v))
+            setattr(obj, name, _string(key, v, secret=key in SECRET_KEYS))
         else:
             setattr(obj, name, v)  # lists and dicts are checked by their section
     return obj
 
 
+def _symbols(key: str, v: Any) -> list[str]:
+    syms = _list(key, v, max_len=MAX_SYMBOLS)
+    for i, s in enumerate(syms):
+        if not isinstance(s, str) or not s.strip() or len(s) > MAX_SYMBOL_CHARS:
+            raise ConfigError(f"{key}[{i}]: {_q(s)} is not allowed: must be a non-empty symbol string "
+                              f"of at most {MAX_SYMBOL_CHARS} characters")
+    if len(set(syms)) != len(syms):
+        dup = next(s for i, s in enumerate(syms) if s in syms[:i])
+        raise ConfigError(f"{key}: {_q(dup)} appears twice: symbols must be unique")
+    return [s.strip() for s in syms]
+
+
 def _parse_venues(raw: Any) -> dict[str, VenueConfig]:
     raw = _mapping("exchanges", raw)
-    out: dict[str, VenueConfig] = {}
+    for name in raw:
+        if name not in registry.names():
+            raise ConfigError(f"exchanges.{_k(name)}: unknown exchange; allowed are {', '.join(registry.names())}")
+    out = _registry_venues()  # registry order, whatever the file's order
+    allowed = [f.name for f in fields(VenueConfig) if f.name != "name"]
     for name, body in raw.items():
-        if name not in VENUES:
-            raise ConfigError(f"exchanges.{name}: unknown exchange; allowed are {', '.join(VENUES)}")
-        vc = default_venue(name)
+        sp = registry.spec(name)
+        vc = out[name]
         vc.enabled = True
         body = _mapping(f"exchanges.{name}", body)
-        allowed = [f.name for f in fields(VenueConfig) if f.name != "name"]
         _check_keys(f"exchanges.{name}.", body, allowed)
         for k, v in body.items():
             key = f"exchanges.{name}.{k}"
             if k == "enabled":
                 vc.enabled = _bool(key, v)
             elif k == "symbols":
-                syms = _list(key, v)
-                for i, s in enumerate(syms):
-                    if not isinstance(s, str) or not s.strip():
-                        raise ConfigError(f"{key}[{i}]: {s!r} is not allowed: must be a non-empty symbol string")
-                if len(set(syms)) != len(syms):
-                    raise ConfigError(f"{key}: {syms!r} is not allowed: symbols must be unique")
-                vc.symbols = [s.strip() for s in syms]
+                vc.symbols = _symbols(key, v)
             elif k in ("ws_url", "snapshot_url"):
-                url = _string(key, v)
-                if url and not url.startswith(("ws://", "wss://", "http://", "https://")):
-                    raise ConfigError(f"{key}: {url!r} is not allowed: must start with ws://, wss://, http:// or https://")
+                url = _string(key, v, max_len=MAX_URL_CHARS)
+                if (url or k == "ws_url") and not url.startswith(("ws://", "wss://", "http://", "https://")):
+                    raise ConfigError(f"{key}: {_q(url)} is not allowed: must start with ws://, wss://, "
+                                      f"http:// or https://")
                 setattr(vc, k, url)
             elif k == "depth":
-                vc.depth = int(_number(key, v, lo=0, integer=True))
+                depth = int(_number(key, v, integer=True))
+                if not sp.offers_depth(depth):
+                    raise ConfigError(f"{key}: {_q(v)} is not allowed: must be {sp.describe_depths()}")
+                vc.depth = depth
             elif k == "taker_fee_bps":
-                vc.taker_fee_bps = _number(key, v, lo=0.0, hi=1000.0)
-        out[name] = vc
+                vc.taker_fee_bps = _rule_number("exchanges.*.taker_fee_bps", key, v, integer=False)
     return out
 
 
@@ -324,16 +385,17 @@ def parse_settings(raw: Any, source: str = "<memory>") -> Settings:
     s.demo = _scalar_section("demo", raw.get("demo"), DemoConfig())
 
     m = s.metrics
-    bands = _list("metrics.depth_bands_bps", m.depth_bands_bps)
-    m.depth_bands_bps = [
-        int(_number(f"metrics.depth_bands_bps[{i}]", b, lo=1, hi=10_000, integer=True)) for i, b in enumerate(bands)
-    ]
+    bands = _list("metrics.depth_bands_bps", m.depth_bands_bps, max_len=32)
+    m.depth_bands_bps = sorted(
+        int(_rule_number("metrics.depth_bands_bps[]", f"metrics.depth_bands_bps[{i}]", b, integer=True))
+        for i, b in enumerate(bands)
+    )
     if len(set(m.depth_bands_bps)) != len(m.depth_bands_bps):
-        raise ConfigError(f"metrics.depth_bands_bps: {bands!r} is not allowed: bands must be unique")
-    m.depth_bands_bps.sort()
-    notionals = _list("metrics.notionals", m.notionals)
+        raise ConfigError(f"metrics.depth_bands_bps: {_q(bands)} is not allowed: bands must be unique")
+    notionals = _list("metrics.notionals", m.notionals, max_len=32)
     m.notionals = sorted(
-        _number(f"metrics.notionals[{i}]", n, lo=0.0, lo_open=True) for i, n in enumerate(notionals)
+        _rule_number("metrics.notionals[]", f"metrics.notionals[{i}]", n, integer=False)
+        for i, n in enumerate(notionals)
     )
     d = s.detector
     if d.close_z >= d.open_z:
@@ -350,20 +412,29 @@ def parse_settings(raw: Any, source: str = "<memory>") -> Settings:
         )
     f = s.feeds
     if f.reconnect_max_s < f.reconnect_min_s:
-        raise ConfigError(f"feeds.reconnect_max_s: {f.reconnect_max_s!r} is not allowed: must be >= reconnect_min_s")
-    keys = _mapping("ui.keys", s.ui.keys)
-    for k, v in keys.items():
-        if not isinstance(v, str) or not v:
-            raise ConfigError(f"ui.keys.{k}: {v!r} is not allowed: must be a key name string such as 'n' or 'ctrl+n'")
-    s.ui.keys = dict(keys)
+        raise ConfigError(f"feeds.reconnect_max_s: {f.reconnect_max_s!r} is not allowed: "
+                          f"must be >= feeds.reconnect_min_s ({f.reconnect_min_s!r})")
+    for vc in s.enabled_venues():
+        if vc.depth > f.max_levels:
+            raise ConfigError(f"feeds.max_levels: {f.max_levels!r} is not allowed: must be >= "
+                              f"exchanges.{vc.name}.depth ({vc.depth}), or that venue's books are cut")
+    if s.ui.theme not in THEMES:
+        raise ConfigError(f"ui.theme: {_q(s.ui.theme)} is not allowed: must be one of {', '.join(THEMES)}")
+    s.ui.keys = check_keys(_mapping("ui.keys", s.ui.keys))
     rates = _mapping("consolidated.quote_rates", s.consolidated.quote_rates)
-    s.consolidated.quote_rates = {
-        str(k).upper(): _number(f"consolidated.quote_rates.{k}", v, lo=0.0, lo_open=True) for k, v in rates.items()
-    }
-    demo_syms = _list("demo.symbols", s.demo.symbols)
+    if len(rates) > 100:
+        raise ConfigError(f"consolidated.quote_rates: {len(rates)} rates are not allowed: at most 100")
+    out_rates: dict[str, float] = {}
+    for k, v in rates.items():
+        if not isinstance(k, str) or not k.isalnum() or len(k) > 16:
+            raise ConfigError(f"consolidated.quote_rates.{_k(k)}: not allowed: a currency code such as USDT")
+        out_rates[k.upper()] = _rule_number("consolidated.quote_rates.*", f"consolidated.quote_rates.{k}", v,
+                                            integer=False)
+    s.consolidated.quote_rates = out_rates
+    demo_syms = _list("demo.symbols", s.demo.symbols, max_len=100)
     for i, sym in enumerate(demo_syms):
-        if not isinstance(sym, str) or sym.count("-") != 1:
-            raise ConfigError(f"demo.symbols[{i}]: {sym!r} is not allowed: must look like BASE-QUOTE, e.g. BTC-USDT")
+        if not isinstance(sym, str) or sym.count("-") != 1 or len(sym) > MAX_SYMBOL_CHARS or not all(sym.split("-")):
+            raise ConfigError(f"demo.symbols[{i}]: {_q(sym)} is not allowed: must look like BASE-QUOTE, e.g. BTC-USDT")
     return s
 
 
@@ -375,16 +446,46 @@ def apply_env(s: Settings, env: dict[str, str] | None = None) -> Settings:
     return s
 
 
+# ---------------------------------------------------------------------------------- the file
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: PyYAML would silently keep the last one."""
+    """SafeLoader that refuses what a settings file never needs and an attacker would use.
+
+    Duplicate keys (PyYAML would silently keep the last one), anchors and aliases (``&a`` / ``*a``: the
+    only way a small document grows into a huge one), and nesting deeper than ``MAX_NESTING`` (the
+    composer recurses once per level).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ConfigError(f"line {line}: YAML anchors and aliases (&name, *name) are not allowed in settings")
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise ConfigError(f"line {line}: nested deeper than {MAX_NESTING} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise ConfigError(f"{key}: duplicate key (line {key_node.start_mark.line + 1}); each key may appear once")
+        try:
+            dup = key in seen
+        except TypeError:  # an unhashable key (a list): refused by name below
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a plain name") from None
+        if dup:
+            line = key_node.start_mark.line + 1
+            raise ConfigError(f"{_k(key)}: duplicate key (line {line}); each key may appear once")
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -392,18 +493,48 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        m = e.problem_mark
+        return f"line {m.line + 1}, column {m.column + 1}: {_cut(e.problem or 'syntax error')}"
+    return _cut(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+
+def _cut(text: str, n: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n] + "..."
+
+
 def parse_yaml(text: str, source: str = "<memory>") -> Settings:
     """Parse and validate settings YAML text."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(e)}") from None
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+    except (ValueError, OverflowError, RecursionError) as e:  # e.g. an integer of 5000 digits
+        raise ConfigError(f"{source}: a value cannot be read: {_cut(str(e))}") from None
     try:
         return parse_settings(raw, source=source)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+def read_settings_text(p: Path) -> str:
+    """The file's text: refused when larger than MAX_FILE_BYTES or not UTF-8."""
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot be read: {e.strerror or type(e).__name__}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_FILE_BYTES // 1024} KiB; a settings file is a few KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not valid UTF-8 (line {line}, byte {e.start}); settings must be UTF-8 text") from None
 
 
 def bundled_settings_path() -> Path:
@@ -416,7 +547,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     candidates = [Path(path)] if path else [Path("config/settings.yaml"), bundled_settings_path()]
     for p in candidates:
         if p.is_file():
-            return apply_env(parse_yaml(p.read_text(encoding="utf-8"), source=str(p)), env)
+            return apply_env(parse_yaml(read_settings_text(p), source=str(p)), env)
         if path:
-            raise ConfigError(f"{p}: config file not found")
+            raise ConfigError(f"{_k(str(p))}: config file not found")
     return apply_env(Settings(), env)

@@ -2,7 +2,9 @@
 
 Why this shape (measured in ``benchmark_test.py`` against a ``SortedDict`` of ``Decimal``):
 
-* Levels are keyed by ``float(price)``. Exchange prices carry at most 15 significant digits, and
+* Levels are keyed by ``float(price)``, always a ``float`` (never an ``int``, whatever the spelling:
+  an integral string above 2**53 would otherwise be an exact int on one path and a rounded float on the
+  other, two different keys for one level). Exchange prices carry at most 15 significant digits, and
   two different decimals with at most 15 significant digits never round to the same double, so the
   float is an exact *identity* for a price level and orders exactly like the decimal. ``float()`` on
   a string is a C call, ``Decimal()`` is several times slower.
@@ -15,6 +17,10 @@ Why this shape (measured in ``benchmark_test.py`` against a ``SortedDict`` of ``
 * An update is parsed in one orjson call over all its numbers and applied with a bulk
   ``dict.update``: per-level Python steps, not the data structure, are what cost time in CPython
   (profile in ``benches/core.py``). Updates are all or nothing: an invalid level changes nothing.
+* A side holds at most ``max_levels`` levels (``feeds.max_levels``, default 20,000): a venue that sends
+  more (a 1M-level snapshot would cost ~420 MB and a multi-second stall of every venue on the core)
+  keeps the levels nearest the top; the rest are counted in ``dropped_levels`` and logged. No metric
+  reads that far out: the widest band is a few percent from the mid.
 * When the optional C extension ``lcm_tui.core._fastbook`` is built (``pip install -e .`` builds it in
   place), it does the parse and apply of ``[str, str, ...]`` levels on these same structures, several
   times faster; anything else (and ``LCM_PURE_PYTHON=1``) takes the Python path below, which defines
@@ -25,11 +31,13 @@ Nothing here does I/O or imports asyncio or Textual.
 
 from __future__ import annotations
 
+import logging
 import os
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import compress, islice
-from operator import itemgetter, not_
+from itertools import compress, islice, repeat
+from math import isnan
+from operator import itemgetter, le, neg, not_
 
 from orjson import loads as _loads
 
@@ -44,6 +52,10 @@ _fast_apply = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_apply_lev
 
 BID = "bid"
 ASK = "ask"
+# Levels one side keeps at most, unless the book is given another cap (feeds.max_levels).
+DEFAULT_MAX_LEVELS = 20_000
+
+log = logging.getLogger(__name__)
 
 _size_of = itemgetter(0)
 _price_of = itemgetter(0)
@@ -68,7 +80,7 @@ def _parse(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, Parsed
     """Both sides' keys and float sizes; ValueError naming the level if any is invalid."""
     try:
         return _parse_fast(bids, asks)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError, IndexError):
         return _parse_exact(bids, -1.0), _parse_exact(asks, 1.0)
 
 
@@ -83,16 +95,17 @@ def _parse_fast(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, P
     its first character. Validation is done on the text, where a substring test is cheaper than a
     comparison per number. Anything odd raises, and :func:`_parse_exact` then gives the
     precise error.
-    Integral strings ("67000", "0") come back as int; ints hash, compare and multiply exactly like
-    the equal float, so the book behaves the same.
+    Every number is written with an ``e0`` suffix, so orjson reads each one as a float: an integral
+    string ("67000", "9007199254740993") must give the same correctly rounded double as ``float()``
+    and the C path, never an int.
     """
     bps = list(map(_price_of, bids))
     aps = list(map(_price_of, asks))
     bqs = list(map(_qty_of, bids))
     aqs = list(map(_qty_of, asks))
-    ask_text = ",".join(aps)
-    bq_text = ",".join(bqs)
-    aq_text = ",".join(aqs)
+    ask_text = "e0,".join(aps)
+    bq_text = "e0,".join(bqs)
+    aq_text = "e0,".join(aqs)
     # No "-" in ask prices or sizes: nothing negative (bid prices get a "-" prefix, so a negative one
     # reads "--p" and fails to parse). An exponent like "1e-5" also trips this: the exact path takes it.
     if "-" in ask_text or "-" in bq_text or "-" in aq_text:
@@ -101,14 +114,14 @@ def _parse_fast(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, P
     na = len(aps)
     parts = []
     if nb:
-        parts.append("-" + ",-".join(bps))
+        parts.append("-" + "e0,-".join(bps))
     if na:
         parts.append(ask_text)
     if nb:
         parts.append(bq_text)
     if na:
         parts.append(aq_text)
-    body = ",".join(parts)
+    body = "e0,".join(parts) + "e0"
     # The only JSON values that are not numbers start with one of these: each must be absent, or a
     # string/array/object/true/false/null would slip into the book as a key or a size.
     if '"' in body or "[" in body or "{" in body or "t" in body or "f" in body or "n" in body:
@@ -126,11 +139,18 @@ def _parse_fast(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, P
 
 
 def _parse_exact(updates: list[WireLevel], sign: float) -> Parsed:
+    """The reference parse: every level checked in order; ValueError names the first one that is unusable."""
     keys: list[float] = []
     sizes: list[float] = []
     for lv in updates:
-        p = lv[0]
-        q = lv[1]
+        try:
+            p = lv[0]
+            q = lv[1]
+        except (TypeError, KeyError, IndexError):
+            raise ValueError(f"malformed level {lv!r:.40}") from None
+        if type(p) is not str or type(q) is not str:
+            # The book keeps the wire strings (checksums need them): a number or None is not a level.
+            raise ValueError(f"malformed level {lv!r:.40}")
         try:
             price = float(p)
             size = float(q)
@@ -147,15 +167,20 @@ def _parse_exact(updates: list[WireLevel], sign: float) -> Parsed:
 class BookSide:
     """One side of the book. ``keys`` is sorted so that ``keys[0]`` is the best level."""
 
-    __slots__ = ("_sign", "keys", "levels", "version")
+    __slots__ = ("_sign", "dropped", "keys", "levels", "max_levels", "version")
 
-    def __init__(self, is_bid: bool) -> None:
+    def __init__(self, is_bid: bool, max_levels: int = DEFAULT_MAX_LEVELS) -> None:
+        if max_levels < 1:
+            raise ValueError(f"max_levels must be at least 1, not {max_levels!r}")
         self._sign = -1.0 if is_bid else 1.0
+        self.max_levels = max_levels
         self.keys: list[float] = []
         # key -> (size as float, price string, size string)
         self.levels: dict[float, tuple[float, str, str]] = {}
         # Bumped on every change so derived data (metrics caches) can tell it is stale.
         self.version = 0
+        # Levels dropped beyond max_levels over the life of the side (monotonic).
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -183,7 +208,52 @@ class BookSide:
             if not done:
                 bid, ask = _parse(updates, no) if is_bid else _parse(no, updates)
                 self._commit(*(bid if is_bid else ask))
+            if len(self.keys) > self.max_levels:
+                self._cap()
         self.version += 1
+
+    def _cap(self) -> int:
+        """Drop the levels beyond ``max_levels`` (the far end); how many were dropped."""
+        n = len(self.keys) - self.max_levels
+        if n <= 0:
+            return 0
+        levels = self.levels
+        far = self.keys[self.max_levels:]
+        for k in far:
+            del levels[k]
+        del self.keys[self.max_levels:]
+        self.dropped += n
+        return n
+
+    def nearest(self, updates: list[WireLevel]) -> list[WireLevel]:
+        """The ``max_levels`` levels of a snapshot nearest the top, in their order; all of them if it fits.
+
+        Only the numbers are read (``float()`` each, no book entry), so a huge snapshot never becomes a
+        huge book. A snapshot with any level that ``apply`` would refuse is returned whole, so that it is
+        refused as a whole with the precise error: dropping the far levels must not hide a corrupt one.
+        """
+        cap = self.max_levels
+        if len(updates) <= cap:
+            return updates
+        try:  # one orjson pass over the text when every number is plain (see _parse_fast)
+            prices = (_parse_fast(updates, [])[0] if self._sign < 0 else _parse_fast([], updates)[1])[0]
+        except (TypeError, ValueError, KeyError, IndexError):
+            try:
+                prices = list(map(float, map(_price_of, updates)))
+                sizes = list(map(float, map(_qty_of, updates)))
+            except (TypeError, ValueError, KeyError, IndexError):
+                return updates
+            if (any(map(isnan, prices)) or any(map(isnan, sizes)) or not 0.0 < min(prices) <= max(prices) < _INF
+                    or not 0.0 <= min(sizes) <= max(sizes) < _INF):
+                return updates
+            if self._sign < 0:
+                prices = list(map(neg, prices))
+        # Venues send snapshots best first: then the answer is a slice, found by one C-level pass.
+        if all(map(le, prices, islice(prices, 1, None))):
+            return updates[:cap]
+        # Otherwise: the cap-th best price by one C-level float sort, then everything at or above it.
+        worst_kept = sorted(prices)[cap - 1]
+        return list(islice(compress(updates, map(le, prices, repeat(worst_kept))), cap))
 
     def _commit(self, keys: list[float], sizes: list[float], ps: list[str], qs: list[str]) -> None:
         levels = self.levels
@@ -270,25 +340,54 @@ class BookSide:
 
 
 class OrderBook:
-    """Exact L2 book for one venue and symbol."""
+    """Exact L2 book for one venue and symbol; each side holds at most ``max_levels`` levels."""
 
     __slots__ = ("asks", "bids", "symbol", "venue")
 
-    def __init__(self, venue: str = "", symbol: str = "") -> None:
+    def __init__(self, venue: str = "", symbol: str = "", max_levels: int = DEFAULT_MAX_LEVELS) -> None:
         self.venue = venue
         self.symbol = symbol
-        self.bids = BookSide(is_bid=True)
-        self.asks = BookSide(is_bid=False)
+        self.bids = BookSide(is_bid=True, max_levels=max_levels)
+        self.asks = BookSide(is_bid=False, max_levels=max_levels)
+
+    @property
+    def max_levels(self) -> int:
+        return self.bids.max_levels
+
+    @property
+    def dropped_levels(self) -> int:
+        """Levels dropped beyond ``max_levels`` on both sides, over the life of the book."""
+        return self.bids.dropped + self.asks.dropped
 
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
 
     def load_snapshot(self, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
-        """Replace the whole book. Size-0 levels in a snapshot are ignored, as venues intend."""
+        """Replace the whole book. Size-0 levels in a snapshot are ignored, as venues intend.
+
+        A side longer than ``max_levels`` keeps the levels nearest the top; the rest are counted in
+        ``dropped_levels`` and logged, before any of them is parsed into the book.
+        """
+        if type(bids) is not list:
+            bids = list(bids)
+        if type(asks) is not list:
+            asks = list(asks)
+        kept_bids = self.bids.nearest(bids)
+        kept_asks = self.asks.nearest(asks)
         self.bids.clear()
         self.asks.clear()
-        self.apply(bids, asks)
+        self.apply(kept_bids, kept_asks)
+        # Counted only once the snapshot is in (a refused snapshot drops nothing).
+        cut_bids = len(bids) - len(kept_bids)
+        cut_asks = len(asks) - len(kept_asks)
+        self.bids.dropped += cut_bids
+        self.asks.dropped += cut_asks
+        cut = cut_bids + cut_asks
+        if cut:
+            log.warning("%s %s: snapshot of %d bids and %d asks is over feeds.max_levels=%d per side; "
+                        "kept the levels nearest the top, dropped %d", self.venue or "?", self.symbol or "?",
+                        len(bids), len(asks), self.max_levels, cut)
 
     def apply(self, bids: Iterable[WireLevel], asks: Iterable[WireLevel]) -> None:
         """Apply one update to both sides; all or nothing (see :meth:`BookSide.apply`)."""
@@ -305,6 +404,10 @@ class OrderBook:
                 b._commit(*parsed_bids)
             if asks:
                 a._commit(*parsed_asks)
+        if len(b.keys) > b.max_levels:
+            b._cap()
+        if len(a.keys) > a.max_levels:
+            a._cap()
         b.version += 1
         a.version += 1
 

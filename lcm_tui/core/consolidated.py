@@ -39,12 +39,12 @@ from itertools import accumulate, chain, repeat
 from operator import itemgetter, mul, ne, neg
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lcm_tui.core.model import VENUES, Alert, Severity, Slippage, StreamStatus
+from lcm_tui.core.model import Alert, Severity, Slippage, StreamStatus
 from lcm_tui.core.symbols import parse_symbol
 
 if TYPE_CHECKING:
-    from lcm_tui.config import Settings
     from lcm_tui.core.model import SymbolState
+    from lcm_tui.core.settings import Settings
 
 BUY = "buy"
 SELL = "sell"
@@ -57,7 +57,6 @@ MARKET_DEPTH_SIGNAL = "market:depth"
 # must not turn an exactly-fillable order into an "unfillable" one.
 _FILL_TOL = 1e-12
 _size_of = itemgetter(0)
-_VENUE_ORDER = {v: i for i, v in enumerate(VENUES)}
 
 
 class HasZ(Protocol):
@@ -76,7 +75,7 @@ class Source:
     symbol: str
     quote: str
     rate: float
-    fee_bps: float
+    taker_fee_bps: float
     best_bid: float | None  # in the reference quote
     best_ask: float | None
     bid_levels: int
@@ -85,7 +84,7 @@ class Source:
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label, "venue": self.venue, "symbol": self.symbol, "quote": self.quote,
-            "rate": self.rate, "taker_fee_bps": self.fee_bps, "best_bid": self.best_bid,
+            "rate": self.rate, "taker_fee_bps": self.taker_fee_bps, "best_bid": self.best_bid,
             "best_ask": self.best_ask, "bid_levels": self.bid_levels, "ask_levels": self.ask_levels,
         }
 
@@ -145,14 +144,14 @@ class Allocation:
     share: float  # notional / the split's notional
     vwap: float  # gross / base: the venue's book VWAP, excluding the fee
     vwap_all_in: float  # notional / base: including the fee
-    fee_bps: float
+    taker_fee_bps: float
     levels: int
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "venue": self.venue, "notional": self.notional, "gross": self.gross, "base": self.base,
             "share": self.share, "vwap": self.vwap, "vwap_all_in": self.vwap_all_in,
-            "taker_fee_bps": self.fee_bps, "levels": self.levels,
+            "taker_fee_bps": self.taker_fee_bps, "levels": self.levels,
         }
 
 
@@ -278,22 +277,23 @@ class Member:
     fee: float  # taker fee as a fraction (10 bps -> 0.001)
 
 
-def _sort_key(st: SymbolState) -> tuple[int, str, str]:
-    return (_VENUE_ORDER.get(st.venue, len(_VENUE_ORDER)), st.venue, st.symbol)
+def _sort_key(st: SymbolState, order: Mapping[str, int]) -> tuple[int, str, str]:
+    return (order.get(st.venue, len(order)), st.venue, st.symbol)
 
 
 def classify(states: Iterable[SymbolState], settings: Settings,
              assets: Iterable[str] | None = None) -> dict[str, tuple[list[Member], list[Excluded]]]:
     """Group states by base asset and decide who takes part; the excluded ones carry the reason.
 
-    Assets come out sorted by name and members in ``VENUES`` order, so output never depends on the order
-    the feeds happened to start in.
+    Assets come out sorted by name and members in venue order (the order of ``settings.venues``), so
+    output never depends on the order the feeds happened to start in.
     """
     rates = settings.consolidated.quote_rates
     wanted = {a.upper() for a in assets} if assets is not None else None
     groups: dict[str, tuple[list[Member], list[Excluded]]] = {}
     seen: set[tuple[str, str]] = set()
-    for st in sorted(states, key=_sort_key):
+    order = settings.venue_order()
+    for st in sorted(states, key=lambda st: _sort_key(st, order)):
         if st.key in seen:
             continue
         seen.add(st.key)

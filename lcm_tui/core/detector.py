@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from lcm_tui.config import DetectorConfig, MetricsConfig
 from lcm_tui.core.model import Alert, MetricSample, Severity
+from lcm_tui.core.settings import DetectorConfig, MetricsConfig
 
 SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
 # How many recent z values each signal keeps for sparklines.

@@ -12,17 +12,6 @@ from typing import Any
 
 from lcm_tui.core.book import OrderBook
 
-# Venue identifiers used everywhere: config keys, capture files, JSON output, the database.
-VENUES: tuple[str, ...] = (
-    "binance",
-    "binance-usdm",
-    "bybit-spot",
-    "bybit-linear",
-    "okx",
-    "kraken",
-    "coinbase",
-)
-
 
 class StreamStatus(enum.StrEnum):
     CONNECTING = "connecting"

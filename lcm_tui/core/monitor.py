@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple, cast
 
-from lcm_tui.config import Settings
-from lcm_tui.core.consolidated import MarketCrunchDetector
+from lcm_tui.core.consolidated import HasZ, MarketCrunchDetector
 from lcm_tui.core.detector import Detector
 from lcm_tui.core.metrics import compute_sample
 from lcm_tui.core.model import Alert, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.settings import Settings
 
 log = logging.getLogger("lcm_tui.core.monitor")
 
@@ -45,6 +46,7 @@ class Monitor:
         self.alerts: list[Alert] = []
         self.events: deque[FeedEvent] = deque(maxlen=EVENTS_LEN)
         self.series: dict[Key, deque[Point]] = {}
+        self.last_sample_ns: int | None = None  # the sample clock's last tick (None: it never ticked)
         # Cross-venue: depth draining on several LIVE venues of one asset at the same sample.
         self.market = MarketCrunchDetector(settings)
         self._on_sample: list[Any] = []
@@ -75,6 +77,7 @@ class Monitor:
 
     def sample(self, t_ns: int) -> list[MetricSample]:
         """Compute a sample for every LIVE stream; others keep their last one (their state says why)."""
+        self.last_sample_ns = t_ns
         m = self.settings.metrics
         band = self.settings.detector.depth_band_bps
         out: list[MetricSample] = []
@@ -89,7 +92,9 @@ class Monitor:
             out.append(s)
             self._notify(self._on_sample, s, state)
             self._record_alerts(opened, closed)
-        self._record_alerts(*self.market.update(self.states.values(), self.detectors, t_ns))
+        # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
+        detectors = cast("Mapping[Key, HasZ]", self.detectors)
+        self._record_alerts(*self.market.update(self.states.values(), detectors, t_ns))
         return out
 
     def _record_alerts(self, opened: list[Alert], closed: list[Alert]) -> None:

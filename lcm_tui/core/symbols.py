@@ -1,7 +1,9 @@
 """Venue symbol spellings <-> one canonical (base, quote) pair.
 
 Config, capture files and JSON output keep each venue's own symbol (what users know from the
-exchange); the venues overview and the consolidated book group by canonical asset.
+exchange); the venues overview and the consolidated book group by canonical asset. Splitting needs
+no venue knowledge (every spelling is BASE/QUOTE, BASE-QUOTE[-SUFFIX] or BASEQUOTE); the other
+direction, a venue's spelling of a pair, is part of the venue's declaration (``VenueSpec.symbol``).
 """
 
 from __future__ import annotations
@@ -24,16 +26,6 @@ def parse_symbol(venue: str, symbol: str) -> tuple[str, str]:
         if s.endswith(q) and len(s) > len(q):
             return s[: -len(q)], q
     return s, ""
-
-
-def venue_symbol(venue: str, base: str, quote: str) -> str:
-    """The venue's spelling of base/quote (spot or linear perpetual as the venue names it)."""
-    base, quote = base.upper(), quote.upper()
-    if venue in ("binance", "binance-usdm", "bybit-spot", "bybit-linear"):
-        return f"{base}{quote}"
-    if venue == "kraken":
-        return f"{base}/{quote}"
-    return f"{base}-{quote}"  # okx, coinbase
 
 
 def canonical(venue: str, symbol: str) -> str:

@@ -21,7 +21,13 @@ Key = tuple[str, str]  # (venue, symbol)
 
 @dataclass(slots=True, frozen=True)
 class StreamView:
-    """One venue+symbol stream as a frontend shows it: status, why, counters, freshness."""
+    """One venue+symbol stream as a frontend shows it: status, why, counters, freshness.
+
+    ``detail`` says why the stream is in its status (``gap 1234->1240``, ``HTTP 414``, ``not running:
+    ...`` for a venue that could not start). At the end of a replay every stream shows its status as
+    of its last frame, and a LIVE one has the detail ``end of capture`` (``runtime.engine.END_OF_CAPTURE``).
+    ``counters`` is a copy taken when the view was made.
+    """
 
     venue: str
     symbol: str
@@ -41,7 +47,8 @@ class BookSnapshot:
 
     ``bids`` / ``asks`` are best first, as (price, size) in the exchange's exact strings. ``metrics`` is
     computed from the whole book at ``ts_ns`` (not from the top-N shown), so a buy VWAP is never below
-    the best ask drawn beside it.
+    the best ask drawn beside it; it is None while the book is empty. ``ts_ns`` is the source's clock
+    (the capture's clock in replay).
     """
 
     venue: str
@@ -79,7 +86,9 @@ class MarketView(Protocol):
         """The book now, top ``depth`` levels a side, with metrics of the same instant (for drawing)."""
         ...
 
-    def signals(self, venue: str, symbol: str) -> list[SignalView]: ...
+    def signals(self, venue: str, symbol: str) -> list[SignalView]:
+        """The detector's signals of one stream, updated on the sample clock (not per snapshot)."""
+        ...
 
     def alerts(self) -> Sequence[Alert]:
         """Every alert of this run, open and closed, oldest first."""
@@ -89,8 +98,16 @@ class MarketView(Protocol):
         """Recent feed events, oldest first (bounded)."""
         ...
 
-    def consolidated(self, asset: str) -> ConsolidatedMetrics | None:
-        """The cross-venue book of one canonical asset ("BTC-USDT") as of now, computed by the core."""
+    def assets(self) -> list[str]:
+        """Base assets that have at least one stream ("BTC", "ETH"), sorted: what ``consolidated`` takes."""
+        ...
+
+    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+        """The cross-venue book of one base asset ("BTC") as of now, computed by the core.
+
+        ``top`` consolidated levels a side are listed with their venues. ``market`` (the cross-venue
+        crunch signal) is None until the sample clock has ticked once.
+        """
         ...
 
     def watch(self, venue: str, symbol: str) -> None:

@@ -1,7 +1,12 @@
 """Command line: ``lcm-tui [--demo] [--headless] [--record] [--capture F]``, ``replay``, ``serve``.
 
 Each mode lives in its own module and is imported lazily, so ``lcm-tui replay --json`` never pays
-for importing Textual and a bad config is reported before anything starts.
+for importing Textual, and the settings are loaded and validated before any mode starts: a config
+mistake is one line on stderr and exit status 2, never a traceback.
+
+The options every mode shares (``--config``, ``--fps``, ...) work before or after the subcommand
+(``lcm-tui --config F replay X`` and ``lcm-tui replay X --config F`` are the same). A subcommand is
+one entry in :data:`COMMANDS`: a function that adds its arguments and one that runs it.
 """
 
 from __future__ import annotations
@@ -9,55 +14,144 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 
-from lcm_tui.config import ConfigError, Settings, load_settings
+from lcm_tui.config import ConfigError, Settings, check_number, load_settings
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="settings.yaml (default: ./config/settings.yaml, else bundled)")
-    p.add_argument("--fps", type=float, help="UI refresh rate (default from config: 10)")
-    p.add_argument("--record", action="store_true", help="record metrics, alerts and feed events to PostgreSQL")
-    p.add_argument("--log-file", metavar="FILE", help="write logs here (the TUI owns the terminal)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+def _version() -> str:
+    try:
+        return metadata.version("lcm-tui")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """The options every mode takes, as a parent parser.
+
+    The top level and every subcommand get a copy. The subcommands' copies default to SUPPRESS, so
+    a value given before the subcommand is not overwritten by the subcommand's default (argparse
+    would otherwise quietly reset ``--config`` to None when it comes first).
+    """
+    p = argparse.ArgumentParser(add_help=False)
+
+    def d(value: object) -> object:
+        return argparse.SUPPRESS if after_command else value
+
+    p.add_argument("--config", metavar="FILE", default=d(None),
+                   help="settings.yaml (default: ./config/settings.yaml, else bundled)")
+    p.add_argument("--fps", type=float, default=d(None), help="UI refresh rate (default from config: 10)")
+    p.add_argument("--record", action="store_true", default=d(False),
+                   help="record metrics, alerts and feed events to PostgreSQL")
+    p.add_argument("--log-file", metavar="FILE", default=d(None), help="write logs here (the TUI owns the terminal)")
+    p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="debug logging")
+    return p
+
+
+# ------------------------------------------------------------------------------------ subcommands
+
+
+def _add_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="capture file (.jsonl or .jsonl.gz)")
+    p.add_argument("--json", action="store_true", help="no UI: print the final books' metrics as a JSON array")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed in the TUI (0 = as fast as possible)")
+
+
+def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
+    if args.json:
+        _logging(args, tui=False)
+        from lcm_tui.frontends.jsonout import run_replay_json
+
+        return run_replay_json(settings, args.file)
+    _logging(args, tui=True)
+    from lcm_tui.frontends.tui.app import run_replay_app
+
+    return run_replay_app(settings, args.file, speed=args.speed)
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help="serve the demo (simulator) mode")
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, tui=False)
+    from lcm_tui.frontends.tui.serve import run_serve
+
+    return run_serve(args)
+
+
+def _add_import(p: argparse.ArgumentParser) -> None:
+    from lcm_tui.runtime.importers import add_arguments
+
+    add_arguments(p)
+
+
+def _run_import(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, tui=False)
+    from lcm_tui.runtime.importers import run
+
+    return run(args)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "replay": Command("replay a capture file through the same adapters", _add_replay, _run_replay),
+    "serve": Command("serve the TUI to a browser with textual-serve", _add_serve, _run_serve),
+    "import": Command("convert cryptofeed or tardis.dev recordings into a capture file", _add_import, _run_import),
+}
+
+
+def _run_live(args: argparse.Namespace, settings: Settings) -> int:
+    """No subcommand: the live monitor (TUI, or JSON lines with --headless)."""
+    if args.headless:
+        _logging(args, tui=False)
+        from lcm_tui.frontends.headless import run_headless
+
+        return run_headless(settings, demo=args.demo, capture=args.capture)
+    _logging(args, tui=True)
+    from lcm_tui.frontends.tui.app import run_app
+
+    return run_app(settings, demo=args.demo, capture=args.capture)
+
+
+# ------------------------------------------------------------------------------------ parsing
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lcm-tui",
         description="Liquidity crunch monitor: live L2 books, depth, slippage and crunch alerts.",
+        parents=[_shared_options(after_command=False)],
     )
-    _common(p)
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument("--demo", action="store_true", help="run against the embedded exchange simulator (offline)")
     p.add_argument("--seed", type=int, help="simulator seed for --demo (default from config)")
     p.add_argument("--headless", action="store_true", help="no UI: print one JSON line per venue+symbol per sample")
     p.add_argument("--capture", metavar="FILE", help="write every received frame to FILE (.jsonl or .jsonl.gz)")
     sub = p.add_subparsers(dest="command")
-
-    r = sub.add_parser("replay", help="replay a capture file through the same adapters")
-    _common(r)
-    r.add_argument("file", help="capture file (.jsonl or .jsonl.gz)")
-    r.add_argument("--json", action="store_true", help="no UI: print the final books' metrics as a JSON array")
-    r.add_argument("--speed", type=float, default=1.0, help="replay speed in the TUI (0 = as fast as possible)")
-
-    s = sub.add_parser("serve", help="serve the TUI to a browser with textual-serve")
-    _common(s)
-    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--demo", action="store_true", help="serve the demo (simulator) mode")
+    for name, cmd in COMMANDS.items():
+        cmd.add_arguments(sub.add_parser(name, help=cmd.help, parents=[_shared_options(after_command=True)]))
     return p
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     s = load_settings(args.config)
     if args.fps is not None:
-        if not 0.5 <= args.fps <= 60:
-            raise ConfigError(f"--fps: {args.fps!r} is not allowed: must be between 0.5 and 60")
-        s.ui.fps = args.fps
+        s.ui.fps = check_number("ui.fps", args.fps, name="--fps")
     if args.record:
         s.recorder.enabled = True
     if getattr(args, "seed", None) is not None:
-        s.demo.seed = args.seed
+        s.demo.seed = int(check_number("demo.seed", args.seed, name="--seed"))
     return s
 
 
@@ -78,33 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ConfigError as e:
-        print(f"lcm-tui: config error: {e}", file=sys.stderr)
+        one_line = str(e).replace("\r", " ").replace("\n", " ")
+        print(f"lcm-tui: config error: {one_line}", file=sys.stderr)
         return 2
-
-    if args.command == "replay":
-        if args.json:
-            _logging(args, tui=False)
-            from lcm_tui.runtime.replay import replay_json
-
-            return replay_json(settings, args.file)
-        _logging(args, tui=True)
-        from lcm_tui.frontends.tui.app import run_replay_app
-
-        return run_replay_app(settings, args.file, speed=args.speed)
-    if args.command == "serve":
-        _logging(args, tui=False)
-        from lcm_tui.frontends.tui.serve import run_serve
-
-        return run_serve(args)
-    if args.headless:
-        _logging(args, tui=False)
-        from lcm_tui.frontends.headless import run_headless
-
-        return run_headless(settings, demo=args.demo, capture=args.capture)
-    _logging(args, tui=True)
-    from lcm_tui.frontends.tui.app import run_app
-
-    return run_app(settings, demo=args.demo, capture=args.capture)
+    cmd = COMMANDS.get(args.command) if args.command else None
+    if cmd is not None:
+        return cmd.run(args, settings)
+    return _run_live(args, settings)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,36 @@
-"""The PostgreSQL recorder: a Monitor listener that never blocks, and one background writer task.
+"""The PostgreSQL recorder: a Monitor listener that never blocks, a background writer and a flush tick.
 
 Flow of a record: ``on_sample``/``on_alert``/``on_event`` build a plain record and append it to an
 in-memory deque (nothing else: they run inside the sample clock). The writer task takes up to
 ``batch_size`` records per transaction, COPYs them into per-connection staging tables and moves them
 into the real tables with ``INSERT ... ON CONFLICT``, so writing the same record twice is harmless.
 
+Durability: a crash loses at most one flush interval. A tick runs every half ``flush_interval_s``,
+independently of the writer (which may be stuck in a slow database call): whatever was already in
+memory at the previous tick and is still not committed (the batch in flight included) is appended
+to the spill journal, the journal is fsynced, and ``<spill>.run`` notes the run and its newest stored
+sample. So a record is either committed or in the journal within one flush interval of its arrival,
+whether the database is up, slow or down. A start that finds ``<spill>.run`` knows the previous run
+died: it reports the span that may be missing (status line and a feed event) and closes the alerts
+that run left open, through the journal, behind the dead run's own lines.
+
 Order and loss rules, which the tests check:
 
-* Records reach the database in arrival order. The writer is the only code that touches the spill
-  file and the connection, so the order is always: the batch in flight, then the spill file, then the
-  deque. While the spill file holds anything, new records are appended behind it, and the writer
-  replays it from the front before it writes from memory again.
+* Records reach the database in arrival order. The writer is the only code that reads the journal
+  and the connection; it writes the journal from the front before it writes from memory again, and
+  takes a batch from memory only while the journal is empty. While the journal holds anything, new
+  records are appended behind it.
 * When a write fails for a connection reason (server gone, backend terminated, timeout, proxy down),
-  the batch in flight and everything queued go to the spill file; the writer reconnects with
-  exponential backoff and replays. A batch whose commit ack was lost may be written twice: the keys
-  make that a no-op.
+  the batch in flight and everything queued go to the journal; the writer reconnects with backoff
+  and replays. A batch whose commit ack was lost may be written twice: the keys make that a no-op.
 * A batch the server rejects for its *data* is split in halves until the bad record is isolated;
   only that record is dropped, counted and logged, so one bad value cannot stall the recorder.
-* Memory is bounded by ``max_queue``: above half of it the writer moves the deque to the spill file
-  even while the database is up (the database is too slow); a record that arrives while the deque is
-  full, or that does not fit in a full spill file, is dropped and counted in ``dropped_rows``, which
-  ``describe()`` shows.
+* Memory is bounded by ``max_queue``: above half of it the writer moves the deque to the journal
+  even while the database is up; a record that arrives while the deque is full, or that does not fit
+  in a full journal, is dropped and counted in ``dropped_rows``, which ``describe()`` shows.
+* Alerts are mutated in place by the detectors when they escalate, and the monitor reports only
+  their open and close: the recorder keeps the open alerts it was given and writes a new row state
+  whenever their peak z or severity changed (checked at each sample of their stream and each tick).
 """
 
 from __future__ import annotations
@@ -28,36 +38,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import asyncpg.exceptions._base as asyncpg_base
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.core.model import Alert, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, MetricSample, Severity, StreamStatus, SymbolState
+from lcm_tui.core.ratelog import RateLimitedLog
+from lcm_tui.core.retry import Backoff
 from lcm_tui.record import schema
-from lcm_tui.record.dsn import Secrets, describe_target
+from lcm_tui.record.dsn import DsnError, ParsedDsn, Secrets, describe_target, parse_dsn
+from lcm_tui.record.errors import EXIT_CONFIG, RecorderError
 from lcm_tui.record.rows import (
     ALERT,
     BOOK,
     EVENT,
+    RECOVER,
     SAMPLE,
     Record,
     Tables,
     alert_payload,
     book_payload,
     event_payload,
+    recover_payload,
     sample_payload,
 )
+from lcm_tui.record.runstate import RunState, read_state, remove_state, state_path, write_state
 from lcm_tui.record.spill import SpillFile, SpillInUseError
+from lcm_tui.record.status import RecorderStatus
+
+__all__ = ["APPLICATION_NAME", "Recorder", "RecorderError", "RecorderStatus"]
 
 log = logging.getLogger("lcm_tui.record")
 
 APPLICATION_NAME = "lcm-tui-recorder"
+RECORDER_VENUE = "recorder"  # the venue of the recorder's own feed events (a gap left by a dead run)
+_RECOVERY_NS = uuid.UUID("5d7c1c8e-3f0b-4f43-9a64-6c636d2d7265")  # uuid5 namespace: one event per dead run
 
 # The server rejected the values themselves: retrying the same batch would fail forever.
 _DATA_ERRORS: tuple[type[BaseException], ...] = (
@@ -79,60 +102,29 @@ _FATAL_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class RecorderError(RuntimeError):
-    """A recorder problem, with a message that never contains the database password."""
+def _utc(ns: int, *, date: bool = False) -> str:
+    dt = datetime.fromtimestamp(ns / 1e9, UTC)
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:-5] if date else dt.strftime("%H:%M:%S.%f")[:-5]
 
 
-@dataclass(slots=True, frozen=True)
-class RecorderStatus:
-    rows_written: int  # records committed (a sample with its depth and slippage rows counts once)
-    queue_depth: int  # records in memory, including the batch in flight
-    lag_s: float  # age of the oldest record not yet committed
-    spilled_rows: int  # records waiting in the spill file
-    down_since: float | None  # wall-clock time the database became unreachable, None while it is up
-    last_error: str | None  # the last database error, password removed
-    dropped_rows: int = 0  # records lost: queue full, spill file full or torn, or rejected by the server
-    spill_bytes: int = 0
-    spilled_total: int = 0  # records that went through the spill file since start (slow or down database)
-    target: str = ""
+class _Tracked:
+    """An open alert and the peak/severity last written for it."""
 
-    def describe(self, now: float | None = None) -> str:
-        """One line for the TUI header and headless stderr."""
-        now = time.time() if now is None else now
-        if self.down_since is not None:
-            text = f"rec DOWN {max(0.0, now - self.down_since):.0f}s"
-        else:
-            text = f"rec {self.rows_written:,} rows"
-        text += f" | q {self.queue_depth:,} | lag {self.lag_s:.1f}s"
-        if self.spilled_rows:
-            text += f" | spill {self.spilled_rows:,} rows ({self.spill_bytes / 1e6:.1f} MB)"
-        if self.dropped_rows:
-            text += f" | {self.dropped_rows:,} DROPPED"
-        if self.down_since is not None and self.last_error:
-            err = " ".join(self.last_error.split())
-            text += f" | {err[:77]}..." if len(err) > 80 else f" | {err}"
-        return text
+    __slots__ = ("alert", "peak_z", "severity")
 
-
-class _RateLimited:
-    """Warn once per ``every`` seconds per key: a database outage must not flood the log."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-
-    def warn(self, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last.get(key, -1e18) >= self.every:
-            self._last[key] = now
-            log.warning(msg, *args)
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+        self.peak_z = alert.peak_z
+        self.severity: Severity = alert.severity
 
 
 class Recorder:
     """Records samples, alerts, feed events and book snapshots to PostgreSQL (see module docstring).
 
-    Wiring: ``await rec.start()`` then ``monitor.add_listener(rec)``; show ``rec.describe()``; and
-    ``await rec.close()`` on the way out. The listener methods must be called from the event loop's
+    Wiring: ``Recorder(cfg, events=monitor.on_event)``, ``await rec.start()`` then
+    ``monitor.add_listener(rec)``; show ``rec.describe()``; and ``await rec.close()`` on the way out.
+    ``events`` receives the recorder's own feed event (what a dead previous run may have lost), so it
+    shows in the feed like any other. The listener methods must be called from the event loop's
     thread (the Monitor runs there); they only append to a deque.
     """
 
@@ -140,6 +132,7 @@ class Recorder:
         self,
         cfg: RecorderConfig,
         *,
+        events: Callable[[FeedEvent], None] | None = None,
         backoff_min_s: float = 0.5,
         backoff_max_s: float = 30.0,
         connect_timeout_s: float = 10.0,
@@ -148,20 +141,35 @@ class Recorder:
     ) -> None:
         self.cfg = cfg
         self.target = describe_target(cfg.dsn)
+        self.run_id = str(uuid.uuid4())
         self._secrets = Secrets(cfg.dsn)
-        self._backoff_min = backoff_min_s
-        self._backoff_max = backoff_max_s
+        self._events_sink = events
         self._connect_timeout = connect_timeout_s
         self._write_timeout = write_timeout_s
         self._close_timeout = close_timeout_s
+        self._tick_s = cfg.flush_interval_s / 2
         self._high_water = max(1, cfg.max_queue // 2)
         self._queue: deque[Record] = deque()
-        self._inflight: Sequence[Record] = ()
+        self._seq_in = 0  # records ever appended to the deque
+        self._seq_out = 0  # records ever taken off its front (to a batch or to the journal)
+        self._due = 0  # _seq_in at the last tick: what is older must be committed or journaled by the next
+        self._inflight: Sequence[Record] = ()  # a batch taken from the deque, being written
+        self._inflight_seq0 = 0
+        self._inflight_journal: tuple[int, int] | None = None  # (end offset, lines) once it is journaled too
         self._spill = SpillFile(cfg.spill_path, cfg.spill_max_bytes)
-        self._spill_head_t: float | None = None
+        self._state_path = state_path(cfg.spill_path)
+        self._started_ns = 0
+        self._stored_ns: int | None = None  # newest sample committed or journaled
+        self._previous_loss: str | None = None
+        self.recovery_event: FeedEvent | None = None  # what the previous run may have lost, if it died
+        self._open_alerts: dict[tuple[Any, ...], _Tracked] = {}
+        self._by_stream: dict[tuple[str, str], dict[tuple[Any, ...], _Tracked]] = {}
+        self._parsed: ParsedDsn | None = None
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stop_tick = asyncio.Event()
         self._changed = asyncio.Event()
         self._flush_waiters = 0
         self._started = False
@@ -172,10 +180,11 @@ class Recorder:
         self._dropped = 0  # queue full, after close, rejected; spill-full drops are counted by SpillFile
         self._down_since: float | None = None
         self._last_error: str | None = None
-        self._backoff = backoff_min_s
+        self._failed: str | None = None
+        self._backoff = Backoff(backoff_min_s, backoff_max_s)
         self._next_attempt = 0.0
         self._last_book_ns: dict[tuple[str, str], int] = {}
-        self._ratelog = _RateLimited()
+        self._ratelog = RateLimitedLog(log, every=10.0)  # a database outage must not flood the log
 
     # ------------------------------------------------------------------ Monitor listener (non-blocking)
     def on_sample(self, sample: MetricSample, state: SymbolState | None = None) -> None:
@@ -192,13 +201,41 @@ class Recorder:
                 book = state.book
                 self._put((BOOK, now, book_payload(sample.venue, sample.symbol, sample.ts_ns,
                                                    book.bids.top(n), book.asks.top(n))))
+        if self._by_stream:
+            # The monitor runs the stream's detector before telling its listeners: an escalation
+            # by this sample is visible now.
+            tracked = self._by_stream.get((sample.venue, sample.symbol))
+            if tracked:
+                for t in list(tracked.values()):
+                    self._check_escalation(t)
 
     def on_alert(self, alert: Alert) -> None:
-        self._put((ALERT, time.time(), alert_payload(alert)))
+        self._put((ALERT, time.time(), alert_payload(alert, self.run_id)))
+        key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
+        stream = (alert.venue, alert.symbol)
+        if alert.closed_ns is None:
+            t = _Tracked(alert)
+            self._open_alerts[key] = t
+            self._by_stream.setdefault(stream, {})[key] = t
+        elif self._open_alerts.pop(key, None) is not None:
+            by = self._by_stream.get(stream)
+            if by is not None:
+                by.pop(key, None)
+                if not by:
+                    del self._by_stream[stream]
 
     def on_event(self, ev: FeedEvent) -> None:
+        if ev is self.recovery_event:  # our own event coming back through the monitor: already recorded
+            return
         now_ns = time.time_ns()
         self._put((EVENT, now_ns / 1e9, event_payload(ev, now_ns)))
+
+    def _check_escalation(self, t: _Tracked) -> None:
+        a = t.alert
+        if a.closed_ns is not None or (a.peak_z == t.peak_z and a.severity is t.severity):
+            return
+        t.peak_z, t.severity = a.peak_z, a.severity
+        self._put((ALERT, time.time(), alert_payload(a, self.run_id)))
 
     def _put(self, rec: Record) -> None:
         if self._closed:
@@ -209,8 +246,15 @@ class Recorder:
             self._drop(1, f"queue full ({self.cfg.max_queue} records)")
             return
         q.append(rec)
+        self._seq_in += 1
         if len(q) >= self.cfg.batch_size:
             self._wake.set()
+
+    def _take(self, n: int) -> list[Record]:
+        q = self._queue
+        out = [q.popleft() for _ in range(n)]
+        self._seq_out += n
+        return out
 
     def _drop(self, n: int, why: str) -> None:
         self._dropped += n
@@ -219,27 +263,74 @@ class Recorder:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Open the spill file, connect and migrate, and start the writer.
+        """Check the DSN, open the spill journal, report a dead previous run, connect and migrate, start.
 
-        A configuration error (bad DSN, unknown role or database, auth failure, schema from a newer
-        version, spill file in use) raises ``RecorderError``. An unreachable server does not: the
-        recorder starts spilling and keeps retrying, because monitoring must not wait for the database.
+        A configuration error (a DSN that does not parse, unknown role or database, refused login,
+        schema from a newer version, spill journal in use or not writable) raises ``RecorderError``
+        with ``exit_code`` 2. An unreachable server does not: the recorder starts spilling and keeps
+        retrying, because monitoring must not wait for the database.
         """
         if self._started:
             return
         try:
-            self._spill.open()
-        except (SpillInUseError, OSError) as e:
-            raise RecorderError(f"recorder: cannot open spill file: {e}") from None
+            self._parsed = parse_dsn(self.cfg.dsn)
+        except DsnError as e:
+            log.error("%s", e)
+            raise RecorderError(str(e), exit_code=EXIT_CONFIG) from None
         try:
+            self._spill.open()
+        except SpillInUseError as e:
+            raise RecorderError(f"recorder: {e}", exit_code=EXIT_CONFIG) from None
+        except OSError as e:
+            raise RecorderError(f"recorder: cannot open the spill journal {self._spill.path}: "
+                                f"{e.strerror or e} (set recorder.spill_path to a writable file)",
+                                exit_code=EXIT_CONFIG) from None
+        try:
+            self._started_ns = time.time_ns()
+            self._recover_previous_run()
             await self._connect(first=True)
+            self._write_state()
         except RecorderError:
             self._spill.close()
             raise
+        except OSError as e:
+            self._spill.close()
+            raise RecorderError(f"recorder: cannot write next to the spill journal {self._spill.path}: "
+                                f"{e.strerror or e}", exit_code=EXIT_CONFIG) from None
         self._started = True
         self._task = asyncio.create_task(self._run(), name="lcm-recorder")
         self._task.add_done_callback(self._on_task_done)
+        self._ticker = asyncio.create_task(self._tick_loop(), name="lcm-recorder-tick")
+        if self.recovery_event is not None and self._events_sink is not None:
+            try:
+                self._events_sink(self.recovery_event)
+            except Exception:
+                log.exception("recorder: the feed event sink failed")
         self._notify()
+
+    def _recover_previous_run(self) -> None:
+        """A run state file left behind means its run died: journal what closes its loose ends."""
+        prev = read_state(self._state_path)
+        if prev is None:
+            return
+        lost_from = prev.stored_ns if prev.stored_ns is not None else prev.started_ns
+        lost_to = prev.seen_ns + int(prev.tick_s * 1e9)
+        self._previous_loss = (f"previous run (pid {prev.pid}) died: samples after {_utc(lost_from)} "
+                               f"up to {_utc(lost_to)} UTC may be missing")
+        detail = (f"recorder: the previous run (pid {prev.pid}) died; samples after "
+                  f"{_utc(lost_from, date=True)} up to {_utc(lost_to, date=True)} UTC may be missing")
+        now_ns = time.time_ns()
+        self.recovery_event = FeedEvent(now_ns, RECORDER_VENUE, "", FeedEventKind.GAP, detail)
+        event = list(event_payload(self.recovery_event, now_ns))
+        event[0] = str(uuid.uuid5(_RECOVERY_NS, prev.run_id))  # a second start after the same death: same row
+        reason = f"process {prev.pid} died (last seen {_utc(prev.seen_ns, date=True)} UTC)"
+        recs: list[Record] = [(RECOVER, now_ns / 1e9, recover_payload(prev.run_id, prev.seen_ns, reason)),
+                              (EVENT, now_ns / 1e9, tuple(event))]
+        self._spill.append(recs)
+        fd = self._spill.sync()
+        if fd is not None:
+            os.fsync(fd)
+        log.warning("%s", detail)
 
     @property
     def running(self) -> bool:
@@ -251,6 +342,10 @@ class Recorder:
         if self._closed:
             return
         self._closing = True
+        self._stop_tick.set()
+        if self._ticker is not None:
+            with contextlib.suppress(Exception):
+                await self._ticker  # at most one fsync away
         self._wake.set()
         task = self._task
         graceful = True
@@ -267,7 +362,12 @@ class Recorder:
         self._closed = True
         if self._started:
             self._spill_memory()
-            self._spill.close()
+            try:
+                self._spill.close()
+            except OSError as e:
+                log.error("recorder: cannot sync the spill journal %s: %s", self._spill.path, e.strerror or e)
+            else:
+                remove_state(self._state_path)  # a clean stop: nothing for the next start to report
         elif self._queue:
             self._drop(len(self._queue), "closed without a successful start()")
             self._queue.clear()
@@ -298,15 +398,17 @@ class Recorder:
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             e = task.exception()
-            self._last_error = self._secrets.scrub(f"writer crashed: {type(e).__name__}: {e}")
-            log.error("recorder: %s", self._last_error)
+            self._failed = self._secrets.scrub(f"writer crashed: {type(e).__name__}: {e}")
+            self._last_error = self._failed
+            log.error("recorder: %s", self._failed)
+            self._notify()
 
     # ------------------------------------------------------------------ status
     def status(self) -> RecorderStatus:
         now = time.time()
         oldest: float | None = None
         if self._spill.pending:
-            oldest = self._spill_head_t
+            oldest = self._spill.head_time()
         if oldest is None and self._inflight:
             oldest = self._inflight[0][1]
         if oldest is None and self._queue:
@@ -322,6 +424,8 @@ class Recorder:
             spill_bytes=self._spill.size,
             spilled_total=self._spilled_total,
             target=self.target,
+            previous_loss=self._previous_loss,
+            failed=self._failed,
         )
 
     def describe(self) -> str:
@@ -351,16 +455,70 @@ class Recorder:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    # ------------------------------------------------------------------ the flush tick
+    async def _tick_loop(self) -> None:
+        while not self._stop_tick.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_tick.wait(), self._tick_s)
+            if self._stop_tick.is_set():
+                return  # close() spills and syncs what is left
+            try:
+                await self._tick()
+            except Exception as e:  # a full disk must not stop the writer: say so and carry on
+                self._ratelog.warn("tick", "recorder: flush tick failed: %s", self._error_text(e))
+
+    async def _tick(self) -> None:
+        """Journal what the writer has not confirmed since the last tick, fsync, note the run, wake the writer."""
+        for t in list(self._open_alerts.values()):
+            self._check_escalation(t)  # alerts no sample reports on (cross-venue ones)
+        due = self._due
+        if self._inflight and self._inflight_journal is None and self._inflight_seq0 < due:
+            # The batch in flight is stuck (a slow or stalled database): make it durable too. The
+            # journal was empty when it was taken, so its lines are the journal's first ones.
+            added = self._journal(self._inflight)
+            if added is not None:
+                self._inflight_journal = (self._spill.size, added)
+        late = due - self._seq_out
+        if late > 0:
+            self._spill_records(self._take(late))
+        fd = self._spill.sync()
+        if fd is not None:
+            try:
+                await asyncio.to_thread(os.fsync, fd)
+            except OSError as e:
+                self._ratelog.warn("fsync", "recorder: cannot fsync the spill journal %s: %s", self._spill.path,
+                                   e.strerror or e)
+        try:
+            self._write_state()
+        except OSError as e:
+            self._ratelog.warn("state", "recorder: cannot write %s: %s", self._state_path, e.strerror or e)
+        self._due = self._seq_in
+        self._wake.set()
+        self._notify()
+
+    def _write_state(self) -> None:
+        write_state(self._state_path, RunState(self.run_id, os.getpid(), self._started_ns, time.time_ns(),
+                                               self._stored_ns, self._tick_s))
+
+    def _note_stored(self, recs: Sequence[Record]) -> None:
+        newest = self._stored_ns
+        for kind, _, p in recs:
+            if kind == SAMPLE and (newest is None or p[2] > newest):
+                newest = p[2]
+        self._stored_ns = newest
+
     # ------------------------------------------------------------------ connection
     def _error_text(self, e: BaseException) -> str:
         return self._secrets.scrub(f"{type(e).__name__}: {e}")
 
     async def _connect(self, first: bool = False) -> bool:
+        parsed = self._parsed if self._parsed is not None else parse_dsn(self.cfg.dsn)
         try:
             conn = await asyncpg.connect(
-                self.cfg.dsn or None,
+                parsed.url,
                 timeout=self._connect_timeout,
                 server_settings={"application_name": APPLICATION_NAME},
+                **parsed.kwargs,
             )
             try:
                 await schema.migrate(conn)
@@ -372,7 +530,7 @@ class Recorder:
             msg = f"recorder: cannot use PostgreSQL at {self.target}: {self._error_text(e)}"
             if first:
                 log.error("%s", msg)
-                raise RecorderError(msg) from None
+                raise RecorderError(msg, exit_code=EXIT_CONFIG) from None
             self._mark_down(e)
             return False
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
@@ -391,10 +549,8 @@ class Recorder:
             self._down_since = time.time()
             log.warning("recorder: PostgreSQL at %s unavailable (%s); spilling to %s", self.target,
                         self._last_error, self._spill.path)
-            self._backoff = self._backoff_min
-        else:
-            self._backoff = min(self._backoff * 2, self._backoff_max)
-        self._next_attempt = time.monotonic() + self._backoff
+            self._backoff.reset()
+        self._next_attempt = time.monotonic() + self._backoff.next()
         self._notify()
 
     def _mark_up(self) -> None:
@@ -402,7 +558,7 @@ class Recorder:
             log.warning("recorder: PostgreSQL at %s is back after %.1f s; replaying %d spilled records",
                         self.target, time.time() - self._down_since, self._spill.pending)
         self._down_since = None
-        self._backoff = self._backoff_min
+        self._backoff.reset()
 
     # ------------------------------------------------------------------ writer task
     async def _run(self) -> None:
@@ -427,12 +583,13 @@ class Recorder:
         if self._closing:
             return
         if self._conn is None:
-            timeout = min(max(0.0, self._next_attempt - time.monotonic()), self.cfg.flush_interval_s)
-        elif self._spill.pending or len(self._queue) >= self.cfg.batch_size or (self._flush_waiters and self._queue):
+            timeout = min(max(0.0, self._next_attempt - time.monotonic()), self._tick_s)
+        elif (self._spill.pending or len(self._queue) >= self.cfg.batch_size or self._seq_out < self._due
+              or (self._flush_waiters and self._queue)):
             await asyncio.sleep(0)  # let the producers run between back-to-back batches
             return
         else:
-            timeout = self.cfg.flush_interval_s
+            timeout = self._tick_s  # the tick wakes the writer; this is only a fallback
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
@@ -446,55 +603,60 @@ class Recorder:
             self._spill_queue()
         if self._spill.pending:
             recs, end, consumed = self._spill.read_batch(self.cfg.batch_size)
-            if recs:
-                self._spill_head_t = recs[0][1]
             if await self._write(recs):
                 self._spill.commit(end, consumed)
-                if not self._spill.pending:
-                    self._spill_head_t = None
         elif self._queue:
-            q = self._queue
-            self._inflight = [q.popleft() for _ in range(min(len(q), self.cfg.batch_size))]
-            if not await self._write(self._inflight):
-                self._spill_records(self._inflight)  # the spill file is empty here: order is kept
+            self._inflight_seq0 = self._seq_out
+            self._inflight_journal = None
+            self._inflight = self._take(min(len(self._queue), self.cfg.batch_size))
+            ok = await self._write(self._inflight)
+            journaled, self._inflight_journal = self._inflight_journal, None
+            if ok and journaled is not None:
+                self._spill.commit(*journaled)  # the tick journaled it while it was in flight
+            elif not ok and journaled is None:
+                self._spill_records(self._inflight)  # the journal is empty here: order is kept
             self._inflight = ()
         self._notify()
 
-    def _spill_records(self, recs: Sequence[Record]) -> None:
+    def _journal(self, recs: Sequence[Record]) -> int | None:
+        """Append to the journal; the lines added (some may not fit), or None if the file cannot be written."""
         if not recs:
-            return
-        if not self._spill.pending:
-            self._spill_head_t = recs[0][1]
+            return 0
         try:
             dropped = self._spill.append(recs)
             self._spill.flush()
-        except OSError as e:  # disk full, file removed, ...: the records are lost, and it shows
-            dropped = len(recs)
-            self._dropped += dropped
+        except OSError as e:
             self._last_error = self._error_text(e)
-            self._ratelog.warn("spill-error", "recorder: cannot write spill file %s (%s): dropped %d record(s)",
-                               self._spill.path, self._last_error, dropped)
-            return
-        self._spilled_total += len(recs) - dropped
+            self._ratelog.warn("spill-error", "recorder: cannot write the spill journal %s (%s)",
+                               self._spill.path, self._last_error)
+            return None
         if dropped:
             self._ratelog.warn(
-                "spill-full", "recorder: spill file %s is full (%d bytes): dropped %d record(s), %d in total",
+                "spill-full", "recorder: spill journal %s is full (%d bytes): dropped %d record(s), %d in total",
                 self._spill.path, self._spill.max_bytes, dropped, self._spill.dropped + self._dropped)
+        else:
+            self._note_stored(recs)
+        self._spilled_total += len(recs) - dropped
+        return len(recs) - dropped
+
+    def _spill_records(self, recs: Sequence[Record]) -> None:
+        if recs and self._journal(recs) is None:  # disk full, file removed, ...: the records are lost, and it shows
+            self._dropped += len(recs)
 
     def _spill_queue(self) -> None:
-        q = self._queue
-        recs = list(q)
-        q.clear()
-        self._spill_records(recs)
+        if self._queue:
+            self._spill_records(self._take(len(self._queue)))
 
     def _spill_memory(self) -> None:
-        """Everything in memory, oldest first, behind what the spill file already holds."""
+        """Everything in memory, oldest first, behind what the journal already holds."""
         if not self._spill.is_open:
             return
-        # Only batches taken from the deque are held here; a batch replayed from the spill file is
+        # Only batches taken from the deque are held here; a batch replayed from the journal is
         # still in the file until it is committed.
         inflight, self._inflight = self._inflight, ()
-        self._spill_records(inflight)
+        if self._inflight_journal is None:
+            self._spill_records(inflight)
+        self._inflight_journal = None
         self._spill_queue()
 
     async def _write(self, recs: Sequence[Record]) -> bool:
@@ -514,6 +676,7 @@ class Recorder:
             return False
         self._rows_written += len(recs) - rejected
         self._dropped += rejected
+        self._note_stored(recs)
         self._mark_up()
         return True
 
@@ -545,3 +708,5 @@ class Recorder:
                 if rows:
                     await conn.copy_records_to_table(stage, records=rows, columns=cols)
                     await conn.execute(move)
+            for dead_run, closed_ns, reason in t.recoveries:  # after the moves: the dead run's own closes win
+                await conn.execute(schema.CLOSE_DEAD_RUN, dead_run, closed_ns, reason)

@@ -19,6 +19,9 @@ SAMPLE = "s"
 ALERT = "a"
 EVENT = "e"
 BOOK = "b"
+# Close the alerts a dead run left open: written once by the next run, behind the dead run's own
+# journal lines, so the dead run's real closes (if any reached the journal) are applied first.
+RECOVER = "r"
 
 Record = Sequence[Any]  # (kind, enqueued_at_wall_s, payload)
 
@@ -43,8 +46,20 @@ def sample_payload(s: MetricSample, status: str) -> tuple[Any, ...]:
             depth, slips)
 
 
-def alert_payload(a: Alert) -> tuple[Any, ...]:
-    return (a.venue, a.symbol, a.signal, a.opened_ns, a.closed_ns, str(a.severity), _num(a.peak_z))
+def alert_payload(a: Alert, run_id: str | None = None, close_reason: str | None = None) -> tuple[Any, ...]:
+    """``run_id`` ties the alert to the process watching it, so a later run can close it if that process dies."""
+    return (a.venue, a.symbol, a.signal, a.opened_ns, a.closed_ns, str(a.severity), _num(a.peak_z), run_id,
+            close_reason)
+
+
+def recover_payload(dead_run_id: str, closed_ns: int, reason: str) -> tuple[Any, ...]:
+    return (dead_run_id, closed_ns, reason)
+
+
+def _alert_row(p: Sequence[Any]) -> tuple[Any, ...]:
+    """Journal lines written before alerts carried a run id have 7 fields."""
+    row = tuple(p)
+    return row if len(row) == 9 else (*row[:7], None, None)
 
 
 def event_payload(ev: FeedEvent, now_ns: int) -> tuple[Any, ...]:
@@ -59,17 +74,18 @@ def book_payload(venue: str, symbol: str, ts_ns: int, bids: list[tuple[str, str]
 
 
 def _merge_alert(old: Sequence[Any], new: Sequence[Any]) -> tuple[Any, ...]:
-    """Same rule as the SQL upsert, so one batch may carry both the open and the close of an alert."""
-    closed = old[4] if old[4] is not None else new[4]
+    """Same rule as the SQL upsert, so one batch may carry the open, escalations and the close of an alert."""
+    closed, reason = (old[4], old[8]) if old[4] is not None else (new[4], new[8])
     sev = old[5] if _SEVERITY_RANK.get(old[5], -1) >= _SEVERITY_RANK.get(new[5], -1) else new[5]
     peak = old[6] if new[6] is None or (old[6] is not None and abs(old[6]) >= abs(new[6])) else new[6]
-    return (*old[:4], closed, sev, peak)
+    run = old[7] if old[7] is not None else new[7]
+    return (*old[:4], closed, sev, peak, run, reason)
 
 
 class Tables:
     """One batch of records split into the rows of each staging table."""
 
-    __slots__ = ("alerts", "books", "depth", "events", "samples", "slippage")
+    __slots__ = ("alerts", "books", "depth", "events", "last_sample_ns", "recoveries", "samples", "slippage")
 
     def __init__(self, records: Iterable[Record]) -> None:
         self.samples: list[tuple[Any, ...]] = []
@@ -77,21 +93,28 @@ class Tables:
         self.slippage: list[tuple[Any, ...]] = []
         self.events: list[tuple[Any, ...]] = []
         self.books: list[tuple[Any, ...]] = []
+        self.recoveries: list[tuple[Any, ...]] = []
+        self.last_sample_ns: int | None = None  # the newest sample of the batch: what a crash report names
         alerts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for kind, _, p in records:
             if kind == SAMPLE:
                 v, sym, ts = p[0], p[1], p[2]
                 self.samples.append(tuple(p[:8]))
+                if self.last_sample_ns is None or ts > self.last_sample_ns:
+                    self.last_sample_ns = ts
                 self.depth.extend((v, sym, ts, *d) for d in p[8])
                 self.slippage.extend((v, sym, ts, *x) for x in p[9])
             elif kind == ALERT:
-                key = tuple(p[:4])
+                row = _alert_row(p)
+                key = row[:4]
                 prev = alerts.get(key)
-                alerts[key] = tuple(p) if prev is None else _merge_alert(prev, p)
+                alerts[key] = row if prev is None else _merge_alert(prev, row)
             elif kind == EVENT:
                 self.events.append(tuple(p))
             elif kind == BOOK:
                 self.books.append(tuple(p))
+            elif kind == RECOVER:
+                self.recoveries.append(tuple(p))
             else:
                 raise ValueError(f"unknown record kind {kind!r}")
         self.alerts = list(alerts.values())

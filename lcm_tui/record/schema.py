@@ -125,6 +125,14 @@ CREATE TABLE book_snapshot (
 CREATE INDEX book_snapshot_symbol_ts ON book_snapshot (symbol, ts);
 """,
     ),
+    Migration(
+        2,
+        "alerts remember the run that watched them and why they closed",
+        """
+ALTER TABLE alert ADD COLUMN run_id uuid, ADD COLUMN close_reason text;
+CREATE INDEX alert_open_run ON alert (run_id) WHERE closed_ns IS NULL;
+""",
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -172,7 +180,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_slippage (
     slippage_bps double precision, levels integer, filled_quote double precision) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_alert (
     venue text, symbol text, signal text, opened_ns bigint, closed_ns bigint, severity text,
-    peak_z double precision) ON COMMIT DELETE ROWS;
+    peak_z double precision, run_id uuid, close_reason text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_event (
     event_id uuid, ts_ns bigint, venue text, symbol text, kind text, detail text) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_book (
@@ -183,7 +191,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_book (
 SAMPLE_COLS = ("venue", "symbol", "ts_ns", "status", "best_bid", "best_ask", "mid", "spread_bps")
 DEPTH_COLS = ("venue", "symbol", "ts_ns", "band_bps", "depth_bid", "depth_ask", "imbalance")
 SLIPPAGE_COLS = ("venue", "symbol", "ts_ns", "side", "notional", "vwap", "slippage_bps", "levels", "filled_quote")
-ALERT_COLS = ("venue", "symbol", "signal", "opened_ns", "closed_ns", "severity", "peak_z")
+ALERT_COLS = ("venue", "symbol", "signal", "opened_ns", "closed_ns", "severity", "peak_z", "run_id", "close_reason")
 EVENT_COLS = ("event_id", "ts_ns", "venue", "symbol", "kind", "detail")
 BOOK_COLS = ("venue", "symbol", "ts_ns", "bid_price", "bid_size", "ask_price", "ask_size")
 
@@ -198,14 +206,22 @@ MOVE_DEPTH = _move("sample_depth", "stage_depth", DEPTH_COLS)
 MOVE_SLIPPAGE = _move("sample_slippage", "stage_slippage", SLIPPAGE_COLS)
 MOVE_EVENTS = _move("feed_event", "stage_event", EVENT_COLS)
 MOVE_BOOKS = _move("book_snapshot", "stage_book", BOOK_COLS)
-# An alert is written when it opens and again when it closes (or replayed from a spill file in any
-# order): the first close wins, and the most extreme peak and the highest severity are kept.
+# An alert is written when it opens, each time it escalates and when it closes (or replayed from a
+# spill file in any order): the first close wins, and the most extreme peak and the highest severity
+# are kept.
 MOVE_ALERTS = """
-INSERT INTO alert (venue, symbol, signal, opened_ns, closed_ns, severity, peak_z)
-SELECT venue, symbol, signal, opened_ns, closed_ns, severity::alert_severity, peak_z FROM stage_alert
+INSERT INTO alert (venue, symbol, signal, opened_ns, closed_ns, severity, peak_z, run_id, close_reason)
+SELECT venue, symbol, signal, opened_ns, closed_ns, severity::alert_severity, peak_z, run_id, close_reason
+FROM stage_alert
 ON CONFLICT (venue, symbol, signal, opened_ns) DO UPDATE SET
     closed_ns = coalesce(alert.closed_ns, excluded.closed_ns),
+    close_reason = CASE WHEN alert.closed_ns IS NULL THEN excluded.close_reason ELSE alert.close_reason END,
     severity = greatest(alert.severity, excluded.severity),
     peak_z = CASE WHEN alert.peak_z IS NULL OR abs(excluded.peak_z) > abs(alert.peak_z)
-                  THEN excluded.peak_z ELSE alert.peak_z END
+                  THEN excluded.peak_z ELSE alert.peak_z END,
+    run_id = coalesce(alert.run_id, excluded.run_id)
+"""
+# The alerts a dead run left open end when it was last seen alive; replaying this is a no-op.
+CLOSE_DEAD_RUN = """
+UPDATE alert SET closed_ns = $2, close_reason = $3 WHERE run_id = $1::uuid AND closed_ns IS NULL
 """

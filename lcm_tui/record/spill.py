@@ -1,8 +1,9 @@
-"""The local append-only spill file that holds records while PostgreSQL is slow or down.
+"""The local append-only spill journal: every record the database has not confirmed in time.
 
 One JSON line per record, appended in arrival order and replayed from the front in that order. It is
 truncated only once every line has been committed, so a crash at any point leaves at worst lines that
-are written again on the next start, which the database's idempotent keys absorb.
+are written again on the next start, which the database's idempotent keys absorb. The recorder
+calls ``sync`` once per flush interval, so what reached the file survives a crash of the machine too.
 
 The file is bounded by ``spill_max_bytes``. When the next line does not fit it is dropped, counted
 and logged: the recorder shows the count in its status line rather than losing rows silently.
@@ -40,6 +41,8 @@ class SpillFile:
         self.dropped = 0  # records refused because the file was full
         self.corrupt = 0  # lines that could not be parsed (e.g. a torn write before a crash)
         self._read_offset = 0
+        self._head_t: float | None = None  # enqueue time of the first pending line, read lazily
+        self._synced = True
         self._w: IO[bytes] | None = None
         self._r: IO[bytes] | None = None
 
@@ -102,11 +105,40 @@ class SpillFile:
         self.size = size
         self.pending += added
         self.dropped += dropped
+        if added:
+            self._synced = False
         return dropped
 
     def flush(self) -> None:
         if self._w is not None:
             self._w.flush()
+
+    def sync(self) -> int | None:
+        """Flush to the OS; the descriptor to ``os.fsync`` if anything was appended since the last call.
+
+        The caller runs the fsync off the event loop (a slow disk must not stall the sample clock);
+        appending while it runs is safe, the kernel syncs what was written before the call.
+        """
+        if self._w is None or self._synced:
+            return None
+        self._w.flush()
+        self._synced = True
+        return self._w.fileno()
+
+    def head_time(self) -> float | None:
+        """When the oldest pending record was enqueued (wall seconds): what the lag is measured from."""
+        if not self.pending or self._r is None:
+            return None
+        if self._head_t is None:
+            self.flush()
+            self._r.seek(self._read_offset)
+            line = self._r.readline()
+            try:
+                rec = orjson.loads(line)
+                self._head_t = float(rec[1])
+            except (orjson.JSONDecodeError, ValueError, TypeError, LookupError):
+                return None
+        return self._head_t
 
     def read_batch(self, n: int) -> tuple[list[Any], int, int]:
         """Up to ``n`` records from the front: (records, end offset, lines consumed) for ``commit``."""
@@ -140,6 +172,7 @@ class SpillFile:
         assert self._w is not None
         self._read_offset = end_offset
         self.pending -= consumed
+        self._head_t = None
         if self._read_offset >= self.size:
             self._w.truncate(0)
             self._read_offset = 0

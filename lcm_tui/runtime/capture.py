@@ -2,8 +2,11 @@
 
 A frame line is ``{"t_ns", "venue", "symbol", "frame", "conn"}``: ``frame`` is the text the adapter
 got (snapshot replies included, since they go through ``on_frame`` too), ``t_ns`` the receive time
-passed to the adapter, ``conn`` the connection it came on. Connection lifecycle lines carry
-``"frame": null`` and an ``"event"`` (``open`` with ``mode`` fresh|reuse|rollover, ``switch``,
+passed to the adapter, ``conn`` the connection it came on. A snapshot fetched out of band (REST body,
+WebSocket-API reply) also carries ``"snapshot": true``, and its ``symbol`` is the one it was fetched
+for: the reply itself may not say, so replay hands it to ``Adapter.on_snapshot`` with that symbol.
+Connection lifecycle lines carry ``"frame": null`` and an ``"event"`` (``open`` with ``mode``
+fresh|reuse|rollover, ``switch``,
 ``close``) so replay can rebuild exactly what the runner did, rollovers included. ``.gz`` files are
 gzip-compressed. Writes are buffered and flushed on close (and every ``flush_every`` lines), so the
 capture never costs a syscall per frame.
@@ -41,10 +44,14 @@ class Capture:
         if len(self._buf) >= self.flush_every:
             self.flush()
 
-    def frame(self, t_ns: int, venue: str, symbol: str, frame: str | bytes, conn: int = 0) -> None:
+    def frame(self, t_ns: int, venue: str, symbol: str, frame: str | bytes, conn: int = 0, *,
+              snapshot: bool = False) -> None:
         if isinstance(frame, bytes):
             frame = frame.decode("utf-8", "replace")
-        self._put({"t_ns": t_ns, "venue": venue, "symbol": symbol, "frame": frame, "conn": conn})
+        obj: dict[str, Any] = {"t_ns": t_ns, "venue": venue, "symbol": symbol, "frame": frame, "conn": conn}
+        if snapshot:
+            obj["snapshot"] = True
+        self._put(obj)
 
     def event(self, t_ns: int, venue: str, conn: int, event: str, mode: str = "") -> None:
         obj: dict[str, Any] = {"t_ns": t_ns, "venue": venue, "symbol": "", "frame": None, "conn": conn, "event": event}

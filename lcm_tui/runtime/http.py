@@ -1,93 +1,133 @@
-"""A minimal asyncio HTTP/1.1 GET for REST order-book snapshots.
+"""REST order-book snapshots over httpx.
 
-Snapshots are the only HTTP the monitor does (one small GET per resync), so a 100-line client on
-asyncio streams beats pulling in aiohttp/httpx: it supports exactly what the venues send
-(Content-Length, chunked, or read-to-close bodies; TLS for https) and caps the body size.
+The monitor's only HTTP is one small GET per resync (Binance USD-M ``/fapi/v1/depth``, OKX
+``/api/v5/market/books``), but it must behave like the WebSocket side: honour ``HTTPS_PROXY`` /
+``HTTP_PROXY`` / ``NO_PROXY`` from the environment (``trust_env``), follow a venue's redirects and
+accept compressed bodies. Loopback (demo, tests) never goes through a proxy, as for the WebSocket
+connections. The body is read as a stream and refused past ``max_bytes`` *after* decompression, so
+neither a huge nor a gzip-bomb reply can take the process's memory.
+
+Failures raise ``HttpError`` with a one-line reason ("connection refused", "DNS lookup failed",
+"TLS certificate verify failed", ...) that the runner shows as the stream's reason; a non-200 status
+is not an error here: it is returned with its body.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
 import ssl
 from urllib.parse import urlsplit
 
+import httpx
+
+# Loopback never goes through a proxy from the environment (an httpx mount of None = direct).
+_DIRECT = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
+MAX_REDIRECTS = 5
+USER_AGENT = "lcm-tui"
+
 
 class HttpError(Exception):
-    """The response could not be read (not a non-200 status: that is returned)."""
+    """The response could not be had or read (not a non-200 status: that is returned)."""
 
 
-async def _read_chunked(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
-    out = bytearray()
-    while True:
-        line = await reader.readline()
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise HttpError(f"bad chunk size line {line[:40]!r}") from None
-        if size == 0:
-            # Trailers (if any) end with an empty line.
-            while (await reader.readline()).strip():
-                pass
-            return bytes(out)
-        if len(out) + size > max_bytes:
-            raise HttpError("response body too large")
-        out += await reader.readexactly(size)
-        await reader.readexactly(2)
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause: httpx wraps the socket/TLS error that names the real problem."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def describe_network_error(exc: BaseException) -> str:
+    """A short, stable reason for a failed connection (the same text for the same cause).
+
+    Stable text matters: the runner logs a reason once per *change*, so the message must not carry
+    per-attempt noise such as ephemeral ports.
+    """
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for c in chain:
+        if isinstance(c, socket.gaierror):
+            return "DNS lookup failed"
+        if isinstance(c, ssl.SSLCertVerificationError):
+            return f"TLS certificate verify failed ({c.verify_message})" if c.verify_message else \
+                "TLS certificate verify failed"
+        if isinstance(c, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(c, ConnectionResetError):
+            return "connection reset"
+    for c in chain:
+        text = str(c)
+        if "Name or service not known" in text or "nodename nor servname" in text or \
+                "Temporary failure in name resolution" in text:
+            return "DNS lookup failed"
+        if "Connect call failed" in text or "Connection refused" in text:
+            return "connection refused"
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return "TLS certificate verify failed"
+        if isinstance(c, ssl.SSLError):
+            return f"TLS error ({c.reason or c})"
+    root = chain[-1]
+    if isinstance(exc, httpx.TimeoutException) or isinstance(root, TimeoutError):
+        return "timed out"
+    if isinstance(exc, httpx.ProxyError):
+        return f"proxy error ({exc})"
+    return f"{type(root).__name__}: {root}"[:160]
+
+
+def make_client(*, timeout: float = 10.0, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """One pooled client (a runner keeps one for its snapshots; TLS setup is not paid per GET)."""
+    return httpx.AsyncClient(
+        trust_env=True, follow_redirects=True, max_redirects=MAX_REDIRECTS, mounts=_DIRECT,
+        timeout=httpx.Timeout(timeout), verify=ssl_context if ssl_context is not None else True,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"},
+    )
+
+
+async def fetch(client: httpx.AsyncClient, url: str, *, timeout: float = 10.0,
+                max_bytes: int = 64 * 1024 * 1024) -> tuple[int, str]:
+    """GET ``url`` with ``client``; returns (status, body text). Raises ``HttpError`` on failure."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise HttpError(f"not an http(s) URL: {url[:80]!r}")
+    try:
+        async with asyncio.timeout(timeout), client.stream("GET", url) as resp:
+            buf = bytearray()
+            async for chunk in resp.aiter_bytes():
+                buf += chunk
+                if len(buf) > max_bytes:
+                    raise HttpError(f"response body over {max_bytes} bytes")
+            charset = resp.charset_encoding or "utf-8"
+            try:
+                text = buf.decode(charset, "replace")
+            except LookupError:
+                text = buf.decode("utf-8", "replace")
+            return resp.status_code, text
+    except HttpError:
+        raise
+    except TimeoutError as e:
+        raise HttpError("timed out") from e
+    except httpx.TooManyRedirects as e:
+        raise HttpError(f"more than {MAX_REDIRECTS} redirects") from e
+    except httpx.DecodingError as e:
+        raise HttpError(f"bad compressed body ({_root(e)})") from e
+    except (httpx.HTTPError, OSError) as e:
+        raise HttpError(describe_network_error(e)) from e
 
 
 async def http_get(url: str, *, timeout: float = 10.0, max_bytes: int = 64 * 1024 * 1024,
                    ssl_context: ssl.SSLContext | None = None) -> tuple[int, str]:
-    """GET ``url``; returns (status, body text). Raises HttpError/OSError/TimeoutError on failure.
+    """One GET with a client of its own (tools and tests; a runner reuses one client instead).
 
     https verifies the server against the system CAs, or against ``ssl_context`` when one is given.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise HttpError(f"not an http(s) URL: {url!r}")
-    tls = parts.scheme == "https"
-    host = parts.hostname or ""
-    port = parts.port or (443 if tls else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    ctx = (ssl_context or ssl.create_default_context()) if tls else None
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host if tls else None,
-                                                       limit=1 << 20)
-        try:
-            host_hdr = host if parts.port is None else f"{host}:{parts.port}"
-            writer.write(
-                f"GET {target} HTTP/1.1\r\nHost: {host_hdr}\r\nUser-Agent: lcm-tui\r\nAccept: application/json\r\n"
-                "Accept-Encoding: identity\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-            status_line = await reader.readline()
-            fields = status_line.split(None, 2)
-            if len(fields) < 2 or not fields[0].startswith(b"HTTP/"):
-                raise HttpError(f"bad status line {status_line[:60]!r}")
-            status = int(fields[1])
-            headers: dict[str, str] = {}
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                k, _, v = line.decode("latin-1").partition(":")
-                headers[k.strip().lower()] = v.strip()
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                body = await _read_chunked(reader, max_bytes)
-            elif "content-length" in headers:
-                n = int(headers["content-length"])
-                if n > max_bytes:
-                    raise HttpError("response body too large")
-                body = await reader.readexactly(n)
-            else:
-                buf = bytearray()
-                while chunk := await reader.read(65536):
-                    buf += chunk
-                    if len(buf) > max_bytes:
-                        raise HttpError("response body too large")
-                body = bytes(buf)
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-    return status, body.decode("utf-8", "replace")
+    async with make_client(timeout=timeout, ssl_context=ssl_context) as client:
+        return await fetch(client, url, timeout=timeout, max_bytes=max_bytes)

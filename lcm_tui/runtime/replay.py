@@ -7,7 +7,10 @@ rebuilds the same books string for string. No config entry is needed: venues and
 the file, and ``settings.venue(name)`` supplies defaults for venues the config does not mention.
 
 ``replay_json`` is ``lcm-tui replay FILE --json``; ``open_replay`` is the generator API the TUI
-replay mode paces by ``Record.t_ns``.
+replay mode paces by ``Record.t_ns``. A snapshot reply belongs to its record's symbol (the record is
+marked ``snapshot`` by lcm-tui and by the importers; an unmarked one is recognised by the adapter),
+so captures written by other tools, with other request ids and other reply orders, replay too. The
+cost is linear in records plus symbols: nothing per frame walks every symbol.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Record:
     conn: int = 0
     event: str = ""
     mode: str = ""
+    snapshot: bool = False  # an out-of-band snapshot reply fetched for ``symbol``
 
 
 def _lines(fh: Iterator[str], path: str) -> Iterator[tuple[int, str]]:
@@ -67,7 +71,8 @@ def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
                 if frame is not None and not isinstance(frame, str):
                     frame = orjson.dumps(frame).decode()  # a hand-written capture with an inline object
                 rec = Record(int(o["t_ns"]), str(o["venue"]), str(o.get("symbol") or ""), frame,
-                             int(o.get("conn") or 0), str(o.get("event") or ""), str(o.get("mode") or ""))
+                             int(o.get("conn") or 0), str(o.get("event") or ""), str(o.get("mode") or ""),
+                             o.get("snapshot") is True)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 log.warning("%s:%d: not a capture record, skipped", path, n)
                 if bad is not None:
@@ -77,13 +82,13 @@ def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
 
 
 def scan_capture(path: str) -> dict[str, list[str]]:
-    """venue -> symbols in order of first appearance."""
-    out: dict[str, list[str]] = {}
+    """venue -> symbols in order of first appearance (dicts as ordered sets: one pass, O(records))."""
+    seen: dict[str, dict[str, None]] = {}
     for rec in iter_capture(path):
-        syms = out.setdefault(rec.venue, [])
-        if rec.symbol and rec.symbol not in syms:
-            syms.append(rec.symbol)
-    return out
+        syms = seen.setdefault(rec.venue, {})
+        if rec.symbol:
+            syms[rec.symbol] = None
+    return {v: list(syms) for v, syms in seen.items()}
 
 
 class Replayer:
@@ -102,8 +107,15 @@ class Replayer:
         self._by_conn: dict[tuple[str, int], Adapter] = {}
         self.states: dict[tuple[str, str], SymbolState] = {}
         # Status right after the venue's last frame: a capture normally ends with the process
-        # closing its connections, which says nothing about whether the books were good.
+        # closing its connections, which says nothing about whether the books were good. Statuses
+        # change only through the venue's own records, so they are copied when a lifecycle record
+        # follows frames (and at the end), never per frame: that per-frame copy of every symbol's
+        # status made a replay quadratic in the number of symbols.
         self.frame_status: dict[tuple[str, str], StreamStatus] = {}
+        self._dirty: set[str] = set()  # venues with frames since their statuses were copied
+        # Frames no symbol could be given (malformed, or for a channel/symbol nobody subscribed).
+        self.unattributed: dict[str, int] = {}
+        self.snapshots = 0  # out-of-band snapshot replies handed to on_snapshot
         for venue, syms in self.symbols.items():
             try:
                 self._classes[venue] = adapter_class(venue)
@@ -143,15 +155,43 @@ class Replayer:
             if a is None:  # a capture without lifecycle lines: one connection per venue
                 a = self._fresh(venue, rec.conn, rec.t_ns)
             self.frames += 1
-            a.on_frame(rec.frame, rec.t_ns)
-            for sym in self.symbols[venue]:
-                self.frame_status[(venue, sym)] = self.states[(venue, sym)].status
+            self._dirty.add(venue)
+            before = a.unattributed_malformed
+            if rec.symbol and (rec.snapshot or a.is_snapshot_reply(rec.frame)):
+                # The record says whose snapshot this is; the reply itself may not (REST) or may
+                # carry another tool's request id (WebSocket API).
+                self.snapshots += 1
+                a.on_snapshot(rec.symbol, rec.frame, rec.t_ns)
+            else:
+                a.on_frame(rec.frame, rec.t_ns)
+            if a.unattributed_malformed != before:
+                self.unattributed[venue] = self.unattributed.get(venue, 0) + a.unattributed_malformed - before
         except Exception:
             self.errors += 1
             log.exception("replay: %s adapter failed on a record", venue)
 
+    def _copy_status(self, venue: str) -> None:
+        if venue in self._dirty:
+            self._dirty.discard(venue)
+            for sym in self.symbols[venue]:
+                self.frame_status[(venue, sym)] = self.states[(venue, sym)].status
+
+    def final_status(self) -> dict[tuple[str, str], StreamStatus]:
+        """Each stream's status as of its venue's last frame (see ``frame_status``)."""
+        for venue in list(self._dirty):
+            self._copy_status(venue)
+        return self.frame_status
+
+    def summary(self) -> dict[str, Any]:
+        """What the replay could not use, for ``replay --json``."""
+        return {"venue": "replay", "symbol": "", "frames": self.frames, "snapshots": self.snapshots,
+                "unattributed": dict(sorted(self.unattributed.items())),
+                "unattributed_total": sum(self.unattributed.values()), "errors": self.errors,
+                "skipped_venues": dict(sorted(self.skipped.items()))}
+
     def _event(self, rec: Record) -> None:
         venue, key = rec.venue, (rec.venue, rec.conn)
+        self._copy_status(venue)
         if rec.event == "open":
             if rec.mode == "rollover":
                 a = self._new(venue)
@@ -230,11 +270,15 @@ def replay_json(settings: Settings, path: str) -> int:
         print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
     out = []
     states = replayer.state_list()
+    final = replayer.final_status()
     for st in states:
         # The status as of the file's last frame, not after its trailing close events.
-        st.status = replayer.frame_status.get(st.key, st.status)
+        st.status = final.get(st.key, st.status)
         out.append(state_json(settings, st, replayer.last_t_ns))
     out += consolidated_entries(settings, states)
+    # Last: what could not be attributed to any stream ("venue": "replay"; filter on venue as for
+    # "consolidated").
+    out.append(replayer.summary())
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
     return 0

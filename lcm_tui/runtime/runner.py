@@ -8,6 +8,17 @@ once), marks symbols STALE when their frames stop, and rolls the connection over
 one, so the books never go dark. An adapter bug is logged and counted and costs one reconnect with a
 fresh adapter, never the process.
 
+Feeds say why: the reason a stream is down (HTTP 414/429 on the handshake, a handshake that never
+completes, DNS failure, connection refused, a frame over ``max_frame_bytes``, invalid UTF-8, no pong)
+is turned into one short stable sentence, kept in every affected stream's ``status_detail`` and
+logged at WARNING once per change (and once more when the stream is live again), so an operator
+without ``-v`` sees why a venue is dark.
+
+Venues limit what one connection may carry (Binance: streams in the URL and per connection, OKX:
+fewer than 30 deep-book channels): ``split_symbols`` cuts a venue's symbols into chunks that fit, one
+runner per chunk, and a shared ``ConnectPacer`` keeps their connection attempts within the venue's
+per-IP rate (exchange-protocols.md §1.1, §1.4, §2.1, §3.1).
+
 ``states`` are stable objects for the life of the runner (the UI and the monitor hold them); on a
 rollover the freshly synced books are moved into them.
 """
@@ -16,21 +27,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    PayloadTooBig,
+)
+from websockets.frames import CloseCode
 
-from lcm_tui.config import FeedsConfig
+from lcm_tui.config import FeedsConfig, VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.ratelog import RateLimitedLog
+from lcm_tui.core.retry import Backoff
 from lcm_tui.runtime.capture import Capture
-from lcm_tui.runtime.http import http_get
+from lcm_tui.runtime.http import HttpError, describe_network_error, fetch, make_client
 from lcm_tui.venues.base import Action, Adapter, FetchSnapshot, Reconnect, Send
 
 log = logging.getLogger("lcm_tui.runtime.runner")
@@ -39,8 +64,138 @@ _conn_ids = itertools.count(1)
 
 AdapterFactory = Callable[[], Adapter]
 
+# Why a stream is down is said once per change of reason, never once per retry.
+_reasons = RateLimitedLog(log)
 
-def _proxy_for(url: str) -> str | bool | None:
+
+# ----------------------------------------------------------------------------- per-venue limits
+@dataclass(frozen=True, slots=True)
+class VenueLimits:
+    """What one connection to a venue may carry, and how fast one IP may open connections."""
+
+    max_symbols: int | None = None  # symbols (streams, channels) per connection; None: no documented limit
+    max_url_bytes: int | None = None  # adapters that name their streams in the URL
+    connects_per_s: float = 1.0  # connection attempts per second, shared by all of a venue's connections
+
+
+# Binance answers an ~8 KB URL with HTTP 414; 4 KB leaves room for proxies with smaller buffers.
+SAFE_URL_BYTES = 4096
+
+# From exchange-protocols.md: §1.1 Binance spot (1024 streams, 300 connection attempts / 5 min),
+# §1.4 USD-M (200 streams assumed: the docs conflict), §2.1 Bybit (args under 21,000 characters,
+# ~25 characters per topic; 500 connections / 5 min), §3.1 OKX (fewer than 30 deep-book channels per
+# connection; 3 connection requests / s), §4.1 Kraken (~150 attempts / 10 min, unverified), §5.1
+# Coinbase (8 connections / s; planned for the strictest figure). Rates keep a margin below the limit.
+VENUE_LIMITS: dict[str, VenueLimits] = {
+    "binance": VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0),
+    "binance-usdm": VenueLimits(max_symbols=200, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0),
+    "bybit-spot": VenueLimits(max_symbols=500, connects_per_s=1.5),
+    "bybit-linear": VenueLimits(max_symbols=500, connects_per_s=1.5),
+    "okx": VenueLimits(max_symbols=29, connects_per_s=2.5),
+    "kraken": VenueLimits(connects_per_s=0.25),
+    "coinbase": VenueLimits(connects_per_s=8.0),
+}
+
+
+def venue_limits(venue: str) -> VenueLimits:
+    return VENUE_LIMITS.get(venue, VenueLimits())
+
+
+def split_symbols(adapter_cls: Callable[[VenueConfig, list[str]], Adapter], cfg: VenueConfig,
+                  symbols: list[str] | None = None) -> list[list[str]]:
+    """Cut a venue's symbols into connection-sized chunks (in config order, none empty).
+
+    A chunk holds at most the venue's ``max_symbols``, and an adapter built for it must produce a URL
+    of at most ``max_url_bytes``: the URL is measured from the adapter itself, so a venue that names
+    its streams in the URL is cut by what it really sends.
+    """
+    syms = list(cfg.symbols if symbols is None else symbols)
+    if not syms:
+        return [[]]
+    lim = venue_limits(cfg.name)
+    size = lim.max_symbols or len(syms)
+    chunks = [syms[i:i + size] for i in range(0, len(syms), size)]
+    if lim.max_url_bytes is None:
+        return chunks
+    out: list[list[str]] = []
+    while chunks:
+        chunk = chunks.pop(0)
+        if len(chunk) > 1 and len(adapter_cls(cfg, chunk).url().encode()) > lim.max_url_bytes:
+            half = (len(chunk) + 1) // 2
+            chunks[:0] = [chunk[:half], chunk[half:]]
+        else:
+            out.append(chunk)
+    return out
+
+
+class ConnectPacer:
+    """Spaces the connection attempts of every runner of one venue (the venues limit them per IP).
+
+    Attempts are kept ``1 / per_s`` apart, which satisfies both "N per second" and "N per 5 minutes"
+    limits; a single runner that reconnects after a long time never waits.
+    """
+
+    def __init__(self, per_s: float) -> None:
+        self.interval = 1.0 / per_s if per_s > 0 else 0.0
+        self._next = 0.0
+
+    @classmethod
+    def for_venue(cls, venue: str) -> ConnectPacer:
+        return cls(venue_limits(venue).connects_per_s)
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+# ----------------------------------------------------------------------------- reasons
+def _phrase(code: int) -> str:
+    try:
+        return " " + HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def describe_connect_error(exc: BaseException, open_timeout_s: float) -> str:
+    """Why opening the WebSocket failed, as one short stable sentence."""
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        retry = exc.response.headers.get("Retry-After")
+        return f"handshake refused: HTTP {code}{_phrase(code)}" + (f" (Retry-After {retry[:12]})" if retry else "")
+    if isinstance(exc, TimeoutError):
+        return f"opening handshake timed out after {open_timeout_s:g}s"
+    if isinstance(exc, InvalidURI):
+        return f"invalid URL ({exc})"[:160]
+    if isinstance(exc, InvalidMessage):
+        return "handshake failed: no valid HTTP response"
+    if isinstance(exc, InvalidHandshake):
+        return f"handshake failed: {exc}"[:160]
+    return describe_network_error(exc)
+
+
+def describe_close(exc: ConnectionClosed, cfg: FeedsConfig) -> str:
+    """Why an open connection ended, from the close frames (ours first: we closed for a reason)."""
+    sent, rcvd = exc.sent, exc.rcvd
+    if sent is not None and (rcvd is None or exc.rcvd_then_sent is False):
+        if sent.code == CloseCode.MESSAGE_TOO_BIG or isinstance(exc.__cause__, PayloadTooBig):
+            return f"frame over max_frame_bytes ({cfg.max_frame_bytes} bytes)"
+        if sent.code == CloseCode.INVALID_DATA:
+            return "invalid UTF-8 in a text frame"
+        if sent.code == CloseCode.INTERNAL_ERROR and "ping" in sent.reason:
+            return f"no pong within {cfg.ping_interval_s:g}s"
+        if sent.code == CloseCode.PROTOCOL_ERROR:
+            return f"WebSocket protocol error ({sent.reason[:80]})"
+        return f"closed by us ({sent.code} {sent.reason[:80]})".rstrip()
+    if rcvd is not None:
+        return f"closed by the venue ({rcvd.code}{' ' + rcvd.reason[:80] if rcvd.reason else ''})"
+    return "connection lost without a close frame"
+
+
+def _proxy_for(url: str) -> Literal[True] | None:
     """Loopback (demo, tests) never goes through a proxy from the environment."""
     host = urlsplit(url).hostname or ""
     return None if host in ("127.0.0.1", "localhost", "::1") else True
@@ -110,15 +265,21 @@ class StreamRunner:
     open_timeout_s = 10.0
     fetch_timeout_s = 10.0
     fetch_attempts = 3
+    fetch_concurrency = 4  # snapshot requests in flight at once (hundreds of symbols sync at start)
     rollover_timeout_s = 60.0
 
     def __init__(self, adapter_factory: AdapterFactory, feeds_cfg: FeedsConfig, capture: Capture | None = None,
-                 *, seed: int | None = None) -> None:
+                 *, seed: int | None = None, pacer: ConnectPacer | None = None, label: str = "") -> None:
         self.factory = adapter_factory
         self.cfg = feeds_cfg
         self.capture = capture
         self.adapter = adapter_factory()
         self.venue = self.adapter.venue
+        self.label = label or self.venue  # in logs: several runners may serve one venue
+        self.pacer = pacer
+        self.reason = ""  # why the streams are not live (the last failure while retrying); "" when healthy
+        self._fetch_sem = asyncio.Semaphore(self.fetch_concurrency)
+        self._http: httpx.AsyncClient | None = None
         self.states: dict[str, SymbolState] = dict(self.adapter.states)
         self.attempts = 0  # consecutive connections that failed or never synced
         self.connects = 0
@@ -127,6 +288,7 @@ class StreamRunner:
         self.fetches = 0
         self.last_delay = 0.0
         self._rng = random.Random(seed)
+        self._backoff = Backoff(feeds_cfg.reconnect_min_s, feeds_cfg.reconnect_max_s, rand=self._rng.random)
         self._link: _Link | None = None
         self._rollover: asyncio.Task[None] | None = None
         self._down_since: float | None = None
@@ -136,11 +298,20 @@ class StreamRunner:
     def connected(self) -> bool:
         return self._link is not None and not self._link.reason
 
+    def _note(self, reason: str) -> None:
+        """Remember why the streams are not live; logged at WARNING when it differs from the last one."""
+        self.reason = reason
+        _reasons.changed(f"runner:{id(self)}", reason, "%s: %s", self.label, reason)
+
+    def _recovered(self) -> None:
+        if self.reason:
+            log.warning("%s: live again (was: %s)", self.label, self.reason)
+        _reasons.forget(f"runner:{id(self)}")
+        self.reason = ""
+
     def backoff(self) -> float:
         """Exponential backoff with jitter in [min, max], growing with consecutive failures."""
-        lo, hi = self.cfg.reconnect_min_s, self.cfg.reconnect_max_s
-        base = min(hi, lo * 2.0 ** min(self.attempts, 30))
-        return max(lo, min(hi, base * self._rng.uniform(0.5, 1.0) + lo * self._rng.random() * 0.5))
+        return self._backoff.delay(self.attempts)
 
     def request_rollover(self, reason: str = "requested") -> None:
         """Start a make-before-break reconnect now (what ``Reconnect(rollover=True)`` does)."""
@@ -157,7 +328,7 @@ class StreamRunner:
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a runner or adapter-constructor bug: never the end of the feed
-                    log.exception("%s: runner error", self.venue)
+                    log.exception("%s: runner error", self.label)
                     self.attempts += 1
                     self._link = None
                 self.last_delay = self.backoff()
@@ -175,6 +346,9 @@ class StreamRunner:
         link = self._link
         self._link = None
         self.attempts = 0 if link is not None and link.synced else self.attempts + 1
+        if link is not None and not link.synced and link.reason:
+            # It never served a book: the streams are down, and say why until one syncs.
+            self._mark_down(link.reason, time.time_ns(), announce=False)
         if link is not None and link.adapter_failed:
             self.adapter = self.factory()
             transplant(self.states, self.adapter, synced=False)
@@ -183,6 +357,8 @@ class StreamRunner:
 
     # ---- connections -------------------------------------------------------------------------
     async def _connect(self, adapter: Adapter, mode: str) -> _Link | None:
+        if self.pacer is not None:
+            await self.pacer.wait()
         t0 = time.time_ns()
         url = ""
         try:
@@ -191,9 +367,13 @@ class StreamRunner:
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_interval_s,
                                close_timeout=2, proxy=_proxy_for(url), max_queue=256)
         except Exception as e:
+            why = describe_connect_error(e, self.open_timeout_s)
             if mode != "rollover":
-                self._mark_down(f"connect failed: {type(e).__name__}: {e}", t0)
-            log.info("%s: connect to %s failed: %s", self.venue, url, e)
+                self._mark_down(why, t0)
+                self._note(why)
+            else:
+                log.warning("%s: rollover connection failed: %s", self.label, why)
+            log.info("%s: connect to %.200s failed: %r", self.label, url, e)
             return None
         self.connects += 1
         link = _Link(adapter, ws)
@@ -209,15 +389,20 @@ class StreamRunner:
         link.reader = asyncio.create_task(self._read(link), name=f"{self.venue}-reader-{link.conn}")
         return link
 
-    def _mark_down(self, why: str, t_ns: int) -> None:
+    def _mark_down(self, why: str, t_ns: int, *, announce: bool = True) -> None:
+        """Every stream DOWN with ``why`` (the latest reason replaces an older one).
+
+        ``announce``: emit the DISCONNECT event, once per outage (a closed connection already did).
+        """
         first = self._down_since is None
         if first:
             self._down_since = time.monotonic()
         for st in self.states.values():
             if st.status is not StreamStatus.DOWN:
                 self.adapter.set_status(st, StreamStatus.DOWN, why, t_ns)
-                if first:
+                if first and announce:
                     self.adapter.emit(st, FeedEventKind.DISCONNECT, why, t_ns)
+            st.status_detail = why
 
     async def _drive(self, link: _Link) -> None:
         """Run until the primary connection ends (following rollovers)."""
@@ -257,7 +442,10 @@ class StreamRunner:
                 self.capture.event(t, self.venue, link.conn, "close")
             for st in self.states.values():
                 link.adapter.emit(st, FeedEventKind.DISCONNECT, reason, t)
-            log.info("%s: connection closed: %s", self.venue, reason)
+            if reason == "cancelled":  # shutting down: nothing is wrong
+                log.info("%s: connection closed: %s", self.label, reason)
+            else:
+                self._note(f"connection closed: {reason}")
 
     async def _close_link(self, link: _Link) -> None:
         for t in list(link.tasks):
@@ -275,22 +463,34 @@ class StreamRunner:
         if self._link is not None:
             await self._close_link(self._link)
             self._link = None
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+            self._http = None
 
     async def _read(self, link: _Link) -> None:
         try:
-            await self._perform(link, self._call(link, lambda: link.adapter.on_open(time.time_ns())))
+            actions = self._call(link, lambda: link.adapter.on_open(time.time_ns()))
+            if self.reason and link is self._link:
+                # Still retrying after a failure: keep saying which while the streams sync.
+                for st in self.states.values():
+                    if st.status is not StreamStatus.LIVE and self.reason not in st.status_detail:
+                        st.status_detail = f"{st.status_detail}; after: {self.reason}".lstrip("; ")
+            await self._perform(link, actions)
             async for msg in link.ws:
                 await self._perform(link, self._feed(link, msg, time.time_ns()))
-            link.reason = link.reason or f"closed by server ({link.ws.close_code})"
+            exc = link.ws.protocol.close_exc
+            link.reason = link.reason or (describe_close(exc, self.cfg) if isinstance(exc, ConnectionClosed)
+                                          else f"closed by the venue ({link.ws.close_code})")
         except ConnectionClosed as e:
-            link.reason = link.reason or f"connection lost ({e})"
+            link.reason = link.reason or describe_close(e, self.cfg)
         except _Closed:
             pass
         except asyncio.CancelledError:
             link.reason = link.reason or "cancelled"
             raise
         except Exception as e:  # a runner bug: still only costs a reconnect
-            log.exception("%s: reader failed", self.venue)
+            log.exception("%s: reader failed", self.label)
             link.reason = link.reason or f"reader error: {e}"
         finally:
             if link.done is not None and not link.done.done():
@@ -306,7 +506,7 @@ class StreamRunner:
             st = link.adapter.states.get(sym)
             if st is not None:
                 st.counters.malformed += 1
-            log.exception("%s: adapter error, reconnecting with a fresh adapter", self.venue)
+            log.exception("%s: adapter error, reconnecting with a fresh adapter", self.label)
             link.request_close(f"adapter error: {type(e).__name__}: {e}")
             raise _Closed from e
 
@@ -316,17 +516,20 @@ class StreamRunner:
         except _Closed:
             return []
 
-    def _feed(self, link: _Link, text: str | bytes, t_ns: int) -> list[Action]:
-        """One received frame (or snapshot reply) through the adapter."""
+    def _feed(self, link: _Link, text: str | bytes, t_ns: int, snapshot_for: str = "") -> list[Action]:
+        """One received frame (or, with ``snapshot_for``, the snapshot reply fetched for that symbol)."""
         if link.detached or link.reason:
             return []
         adapter = link.adapter
         try:
-            actions = self._call(link, lambda: adapter.on_frame(text, t_ns))
+            if snapshot_for:
+                actions = self._call(link, lambda: adapter.on_snapshot(snapshot_for, text, t_ns))
+            else:
+                actions = self._call(link, lambda: adapter.on_frame(text, t_ns))
         finally:
-            sym = adapter.last_frame_symbol
+            sym = snapshot_for or adapter.last_frame_symbol
             if self.capture is not None:
-                self.capture.frame(t_ns, self.venue, sym, text, link.conn)
+                self.capture.frame(t_ns, self.venue, sym, text, link.conn, snapshot=bool(snapshot_for))
         now = time.monotonic()
         link.last_rx = now
         if sym:
@@ -336,6 +539,8 @@ class StreamRunner:
                 adapter.set_status(st, StreamStatus.LIVE, "frames resumed", t_ns)
         if not link.synced and all(st.status is StreamStatus.LIVE for st in adapter.states.values()):
             link.synced = True
+            if link is self._link:
+                self._recovered()
         if link is self._rollover_link and not link.ready.is_set() and self._ready_to_switch(link):
             link.ready.set()
         return actions
@@ -361,31 +566,52 @@ class StreamRunner:
     async def _fetch(self, link: _Link, a: FetchSnapshot) -> None:
         """Get one snapshot reply and feed it back through the adapter (retrying a few times)."""
         text = None
+        why = ""
         for attempt in range(self.fetch_attempts):
             self.fetches += 1
             try:
-                if a.url.startswith(("ws://", "wss://")):
-                    async with connect(a.url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
-                                       proxy=_proxy_for(a.url), close_timeout=1) as ws:
-                        await ws.send(a.request)
-                        text = await asyncio.wait_for(ws.recv(), self.fetch_timeout_s)
-                else:
-                    status, body = await http_get(a.url, timeout=self.fetch_timeout_s,
-                                                  max_bytes=self.cfg.max_frame_bytes)
-                    if status != 200:
-                        raise RuntimeError(f"HTTP {status}: {body[:120]}")
-                    text = body
+                async with self._fetch_sem:
+                    text = await self._fetch_once(a)
                 break
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning("%s %s: snapshot fetch failed (%s), attempt %d", self.venue, a.symbol, e, attempt + 1)
-                await asyncio.sleep(self.cfg.reconnect_min_s * 2**attempt)
+                why = self._describe_fetch_error(e)
+                st = link.adapter.states.get(a.symbol)
+                if st is not None and st.status is not StreamStatus.LIVE:
+                    st.status_detail = f"snapshot fetch failed: {why}"
+                log.info("%s %s: snapshot fetch failed (%s), attempt %d", self.label, a.symbol, why, attempt + 1)
+                await asyncio.sleep(self._backoff.delay(attempt))
         if text is None:
-            link.request_close(f"snapshot for {a.symbol} unavailable")
+            if link is self._link:
+                self._note(f"snapshot for {a.symbol} failed: {why}")
+            link.request_close(f"snapshot for {a.symbol} unavailable: {why}")
             return
         with contextlib.suppress(_Closed, ConnectionClosed):
-            await self._perform(link, self._feed(link, text, time.time_ns()))
+            await self._perform(link, self._feed(link, text, time.time_ns(), snapshot_for=a.symbol))
+
+    async def _fetch_once(self, a: FetchSnapshot) -> str | bytes:
+        if a.url.startswith(("ws://", "wss://")):
+            async with connect(a.url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
+                               proxy=_proxy_for(a.url), close_timeout=1) as ws:
+                await ws.send(a.request)
+                return await asyncio.wait_for(ws.recv(), self.fetch_timeout_s)
+        if self._http is None:
+            self._http = make_client(timeout=self.fetch_timeout_s)
+        status, body = await fetch(self._http, a.url, timeout=self.fetch_timeout_s,
+                                   max_bytes=self.cfg.max_frame_bytes)
+        if status != 200:
+            raise HttpError(f"HTTP {status}{_phrase(status)}")
+        return body
+
+    def _describe_fetch_error(self, e: Exception) -> str:
+        if isinstance(e, HttpError):
+            return str(e)
+        if isinstance(e, ConnectionClosed):
+            return describe_close(e, self.cfg)
+        if isinstance(e, TimeoutError):
+            return f"no reply within {self.fetch_timeout_s:g}s"
+        return describe_connect_error(e, self.open_timeout_s)
 
     # ---- timers ------------------------------------------------------------------------------
     async def _ticker(self) -> None:
@@ -400,11 +626,11 @@ class StreamRunner:
                 for lk in (link, self._rollover_link):
                     if lk is not None and not lk.reason:
                         t_ns = time.time_ns()
-                        keep = self._call_quiet(lk, lambda lk=lk, t_ns=t_ns: lk.adapter.keepalive(t_ns))
+                        keep = self._call_quiet(lk, functools.partial(lk.adapter.keepalive, t_ns))
                         with contextlib.suppress(_Closed, ConnectionClosed):
                             await self._perform(lk, keep)
             except Exception:
-                log.exception("%s: timer error", self.venue)
+                log.exception("%s: timer error", self.label)
 
     def _tick(self, link: _Link) -> None:
         """Stale marking, the silence watchdog and the age-based rollover."""
@@ -429,7 +655,7 @@ class StreamRunner:
         return all(new.adapter.states[s].status is StreamStatus.LIVE for s in needed or self.states)
 
     async def _do_rollover(self, old: _Link, reason: str) -> None:
-        log.info("%s: rolling over (%s)", self.venue, reason)
+        log.info("%s: rolling over (%s)", self.label, reason)
         adapter = self.factory()
         link = await self._connect(adapter, "rollover")
         if link is None:
@@ -440,7 +666,8 @@ class StreamRunner:
             assert link.done is not None
             waiter = asyncio.ensure_future(link.ready.wait())
             try:
-                await asyncio.wait([waiter, link.done], timeout=self.rollover_timeout_s,
+                both: list[asyncio.Future[Any]] = [waiter, link.done]
+                await asyncio.wait(both, timeout=self.rollover_timeout_s,
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()

@@ -14,21 +14,26 @@ Rules every adapter follows:
   ``FeedEvent`` and returns the actions that resync *that symbol only* (other symbols on the same
   connection keep going).
 * A symbol's book is published (``status == LIVE``) only once it is synced; deltas that arrive
-  before the snapshot are buffered and bridged with the venue's rule.
+  before the snapshot are buffered and bridged with the venue's rule. A snapshot that no event has
+  bridged yet, and a crossed book, are never LIVE.
+* An out-of-band snapshot (``FetchSnapshot``) comes back through ``on_snapshot(symbol, ...)``: the
+  symbol is the requester's, never guessed from the reply, so captures from any tool replay.
+
+The venue rules each adapter follows are written up in ``docs/protocols.md``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lcm_tui.config import VenueConfig
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.ratelog import RateLimitedLog
+from lcm_tui.core.settings import VenueConfig
 
 log = logging.getLogger("lcm_tui.feeds")
 
@@ -71,21 +76,7 @@ class Reconnect:
 Action = Send | FetchSnapshot | Reconnect
 
 
-class _RateLimitedLog:
-    """At most one log line per key per ``every`` seconds: a broken feed must not flood the log."""
-
-    def __init__(self, every: float = 5.0) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-
-    def warn(self, key: str, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last.get(key, -1e9) >= self.every:
-            self._last[key] = now
-            log.warning(msg, *args)
-
-
-_ratelog = _RateLimitedLog()
+_ratelog = RateLimitedLog(log, every=5.0)  # a broken feed must not flood the log
 
 
 def check_levels(levels: Any) -> list[list[str]]:
@@ -138,6 +129,21 @@ class Adapter(ABC):
             counted, lost = self._lost_books(text)
             self.malformed(counted, text, f"{type(e).__name__}: {e}", t_ns)
             return self._resync_books(lost, FeedEventKind.MALFORMED, "malformed book frame", t_ns)
+
+    def on_snapshot(self, symbol: str, text: str | bytes, t_ns: int) -> list[Action]:
+        """A snapshot reply (REST body or WebSocket-API reply) for ``symbol``. Never raises.
+
+        The symbol comes from whoever fetched or recorded the reply (the runner's ``FetchSnapshot``,
+        a capture record), never from the reply itself: a REST depth body names no symbol, and a
+        WebSocket-API reply carries whatever id its requester chose. Venues whose snapshots arrive
+        in-stream have nothing to attribute and take the frame as any other.
+        """
+        return self.on_frame(text, t_ns)
+
+    def is_snapshot_reply(self, text: str | bytes) -> bool:
+        """Whether a recorded frame is an out-of-band snapshot reply (so replay routes it to
+        ``on_snapshot`` with the record's symbol even when the capture does not mark it)."""
+        return False
 
     def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:
         """Parse, validate and apply one frame; raise on anything unusable (see ``on_frame``)."""

@@ -1,18 +1,29 @@
 """The sans-I/O contract of one simulated venue, which the generic loopback server drives.
 
-How to add a venue handler (``lcm_tui/sim/<venue>.py``)
-------------------------------------------------------
-Subclass :class:`VenueSim`, set ``venue`` (a name from ``model.VENUES``) and implement:
+The simulator is the reference the loopback tests hold the adapters to, so it shares nothing with
+the code under test: its truth is its own integer book (``simbook.SimBook``), its checksums, depth
+choices and symbol rules are written in each venue's ``sim.py`` from the venue's documentation, and
+no module of the simulator imports ``lcm_tui.core`` or adapter code (a test imports each one in a
+fresh interpreter to keep it so).
 
+How to add a venue handler (``lcm_tui/venues/<venue>/sim.py``)
+--------------------------------------------------------------
+Subclass :class:`VenueSim`, set ``venue`` (the venue's config name) and implement:
+
+* ``split_symbol(symbol)`` / ``join_symbol(base, quote)`` (classmethods): the venue's symbol
+  spelling, stated by the handler itself (the market needs the base asset, the demo the spelling).
+* ``market_params(symbol)`` (optional): the tick/lot decimals, wire spelling and liquidity of the
+  venue's market (``MarketParams``; ``asset`` defaults to the base of ``split_symbol``).
 * ``on_connect(conn)``: frames sent right after the handshake (Kraken ``status``; usually ``[]``).
   ``conn.path`` is the path *after* the ``/<venue>`` prefix (``/v5/public/spot``, ``/stream``) and
   ``conn.query`` the parsed query string; URL-subscribed venues (Binance) subscribe here.
 * ``on_message(conn, text)``: a client text frame -> reply frames. Subscribing is
-  ``conn.subs.add(symbol)`` plus the ack and the snapshot built from ``self.true_book(symbol)`` *in the
+  ``conn.subs.add(symbol)`` plus the ack and the snapshot built from ``self.books[symbol]`` *in the
   same call*: the server is single-threaded and appends frames to the connection's outbox in call
   order, so a snapshot and the deltas that follow it always join up exactly. Pings -> pongs here too.
 * ``on_step(symbol, changes, t_ns)``: called once per market step per symbol *after* the base class
-  applied ``changes`` (``[(side, price_str, size_str)]``, size ``"0"`` deletes) to the true book.
+  applied the market's integer changes to the true book; ``changes`` are those changes as the venue
+  writes them (``[(side, price_str, size_str)]``, a delete spelled ``MarketParams.delete_size``).
   Advance the venue's own sequence ids here and return a payload (anything; ``None`` = nothing to
   send this step).
 * ``frames_for(conn, symbol, payload)``: the frames for one subscribed connection. Per-connection
@@ -22,7 +33,7 @@ Subclass :class:`VenueSim`, set ``venue`` (a name from ``model.VENUES``) and imp
 * ``http(path, query)`` (optional): ``(status, body)`` for a REST-like GET, or ``None`` for 404.
 * ``endpoints(base)`` (classmethod): ``{"ws_url": ..., "snapshot_url": ...}`` for the adapter config,
   where ``base`` is ``ws://127.0.0.1:<port>/<venue>``.
-* ``market_params(symbol)`` (optional): tick/lot decimals and liquidity of the venue's market.
+* ``true_book(symbol)``: override when subscribers hold less than the whole book (a depth cap).
 
 Fault hooks (the generic ones, drop/malformed/truncated/disconnect/stall, need nothing):
 
@@ -33,8 +44,9 @@ Fault hooks (the generic ones, drop/malformed/truncated/disconnect/stall, need n
 * ``reset_sequence(symbol) -> bool``: restart the venue's sequence (Bybit ``u=1`` snapshot, OKX
   ``seqId < prevSeqId``); return False when the venue has no such thing.
 
-No registration is needed: ``sim/server.py:venue_sims()`` imports ``lcm_tui.sim.<module>`` for every
-module in ``SIM_MODULES`` (skipping one that does not import) and picks up its concrete classes.
+No registration is needed: ``runtime/sim/server.py:venue_sims()`` imports
+``lcm_tui.venues.<module>.sim`` for every module in ``SIM_MODULES`` (skipping one that does not
+import) and picks up its concrete classes.
 
 How a loopback test is written (fixtures in ``tests/feeds/conftest.py``)::
 
@@ -67,25 +79,34 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lcm_tui.core.book import ASK, BID, OrderBook
-from lcm_tui.core.symbols import parse_symbol
+from lcm_tui.venues.simbook import ASK, BID, IntLevel, SimBook, StrLevel, Units
 
-Change = tuple[str, str, str]  # (side "bid"|"ask", price string, size string; "0" deletes)
+Change = tuple[str, str, str]  # (side "bid"|"ask", price string, size string) as the venue writes them
+IntChange = tuple[str, int, int]  # (side, ticks, lots; 0 deletes) as the market produces them
 
 _conn_ids = itertools.count(1)
 
 
 @dataclass(slots=True)
 class MarketParams:
-    """The venue's view of one symbol's market: price/size formatting and how deep it is."""
+    """The venue's view of one symbol's market: price/size spelling and how deep it is."""
 
+    asset: str = ""  # the base asset: symbols of one asset share one fair-price walk
     tick_decimals: int = 2
     lot_decimals: int = 5
     # Extra zeros on the wire (Binance writes "4.00000000" for a tick of 0.01).
     price_pad: int = 0
     size_pad: int = 0
+    strip_zeros: bool = False  # OKX: "8477", "0.1"
+    delete_size: str = "0"  # how the venue spells the size of a deleted level
     liquidity: float = 1.0  # multiplies every level's notional
     levels: int = 150  # levels per side at rest (the market keeps roughly 100..200)
+
+    def price_units(self) -> Units:
+        return Units(self.tick_decimals, self.price_pad, self.strip_zeros)
+
+    def size_units(self) -> Units:
+        return Units(self.lot_decimals, self.size_pad, self.strip_zeros)
 
 
 @dataclass(slots=True, eq=False)
@@ -106,6 +127,19 @@ class SimConn:
     control: bool = False
 
 
+def split_concatenated(symbol: str, quotes: tuple[str, ...]) -> tuple[str, str]:
+    """(base, quote) of a symbol written without a separator (``BTCUSDT``), given the venue's quotes.
+
+    ``quotes`` is tried in order, so a quote must come before any shorter quote it ends with
+    (``FDUSD`` before ``USD``).
+    """
+    s = symbol.upper()
+    for q in quotes:
+        if s.endswith(q) and len(s) > len(q):
+            return s[: -len(q)], q
+    return s, ""
+
+
 class VenueSim(ABC):
     """One simulated venue: its true books, its sequence ids and its wire format."""
 
@@ -113,26 +147,47 @@ class VenueSim(ABC):
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = list(symbols)
-        self.books: dict[str, OrderBook] = {s: OrderBook(self.venue, s) for s in self.symbols}
+        self.params: dict[str, MarketParams] = {s: self.market_params(s) for s in self.symbols}
+        self.books: dict[str, SimBook] = {
+            s: SimBook(p.price_units(), p.size_units()) for s, p in self.params.items()
+        }
 
-    # ---- called by the server ----------------------------------------------------------------
-    def load(self, symbol: str, bids: list[list[str]], asks: list[list[str]]) -> None:
-        """The market's initial book."""
-        self.books[symbol].load_snapshot(bids, asks)
+    # ---- symbols -------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        """(base, quote) of one of the venue's symbols, by the venue's own spelling rule."""
 
-    def step(self, symbol: str, changes: list[Change], t_ns: int) -> Any:
-        book = self.books[symbol]
-        for side, p, q in changes:
-            book.side(side).set_level(p, q)
-        return self.on_step(symbol, changes, t_ns)
-
-    def true_book(self, symbol: str) -> OrderBook:
-        """The book a correct client must hold (venues that cap depth override this)."""
-        return self.books[symbol]
+    @classmethod
+    @abstractmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        """The venue's spelling of a base/quote pair."""
 
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(lot_decimals=5 if base == "BTC" else 4)
+        base, _ = self.split_symbol(symbol)
+        return MarketParams(asset=base, lot_decimals=5 if base == "BTC" else 4)
+
+    # ---- called by the server ----------------------------------------------------------------
+    def load(self, symbol: str, bids: list[IntLevel], asks: list[IntLevel]) -> None:
+        """The market's initial book, in ticks and lots."""
+        self.books[symbol].load(bids, asks)
+
+    def step(self, symbol: str, changes: list[IntChange], t_ns: int) -> Any:
+        book = self.books[symbol]
+        for side, p, q in changes:
+            book.set(side, p, q)
+        return self.on_step(symbol, self.render_changes(symbol, changes), t_ns)
+
+    def render_changes(self, symbol: str, changes: list[IntChange]) -> list[Change]:
+        """The market's integer changes as the venue writes them."""
+        p = self.params[symbol]
+        pu, su = p.price_units().render, p.size_units().render
+        zero = p.delete_size
+        return [(side, pu(t), su(q) if q else zero) for side, t, q in changes]
+
+    def true_book(self, symbol: str) -> SimBook:
+        """The book a correct client must hold (venues that cap depth override this)."""
+        return self.books[symbol]
 
     @classmethod
     @abstractmethod
@@ -172,13 +227,15 @@ class VenueSim(ABC):
 
     # ---- helpers -----------------------------------------------------------------------------
     @staticmethod
-    def levels(book: OrderBook, side: str, limit: int = 0) -> list[list[str]]:
+    def levels(book: SimBook, side: str, limit: int = 0) -> list[list[str]]:
         """Exact wire strings of one side, best first (``limit`` 0 = all)."""
-        s = book.side(side)
-        return [list(lv) for lv in (s.top(limit) if limit else s)]
+        rows = book.bids(limit) if side == BID else book.asks(limit) if side == ASK else None
+        if rows is None:
+            raise ValueError(f"unknown side {side!r}")
+        return [list(lv) for lv in rows]
 
     @classmethod
-    def bids_asks(cls, book: OrderBook, limit: int = 0) -> tuple[list[list[str]], list[list[str]]]:
+    def bids_asks(cls, book: SimBook, limit: int = 0) -> tuple[list[list[str]], list[list[str]]]:
         return cls.levels(book, BID, limit), cls.levels(book, ASK, limit)
 
 
@@ -189,37 +246,47 @@ def rfc3339(t_ns: int) -> str:
 class DepthView:
     """The top ``depth`` levels of a true book, as a client subscribed at that depth holds them.
 
-    ``diff()`` returns what changed since the last call. ``pushed_out_deletes`` chooses between
-    Bybit (a level that leaves the top N is deleted on the wire) and Kraken (it is not: the client
-    truncates by itself).
+    ``diff()`` returns what changed since the last call, as wire strings. ``pushed_out_deletes``
+    chooses between Bybit (a level that leaves the top N is deleted on the wire) and Kraken (it is
+    not: the client truncates by itself). ``bids``/``asks`` are the held levels in ticks -> lots,
+    best first.
     """
 
     __slots__ = ("asks", "bids", "book", "depth", "zero")
 
-    def __init__(self, book: OrderBook, depth: int, zero: str = "0") -> None:
+    def __init__(self, book: SimBook, depth: int, zero: str = "0") -> None:
         self.book = book
         self.depth = depth
         self.zero = zero
-        self.bids: dict[str, str] = dict(book.bids.top(depth))
-        self.asks: dict[str, str] = dict(book.asks.top(depth))
+        self.bids: dict[int, int] = dict(book.bids_side.levels(depth))
+        self.asks: dict[int, int] = dict(book.asks_side.levels(depth))
+
+    def top(self, side: str, n: int) -> list[IntLevel]:
+        """The ``n`` best held levels of one side, in ticks and lots."""
+        held = self.bids if side == BID else self.asks
+        return list(itertools.islice(held.items(), n))
 
     def levels(self) -> tuple[list[list[str]], list[list[str]]]:
-        return [[p, q] for p, q in self.bids.items()], [[p, q] for p, q in self.asks.items()]
+        r = self.book.render
+        return [list(lv) for lv in r(self.bids.items())], [list(lv) for lv in r(self.asks.items())]
 
     def diff(self, pushed_out_deletes: bool) -> tuple[list[list[str]], list[list[str]]]:
         out: list[list[list[str]]] = []
-        for side, attr in ((self.book.bids, "bids"), (self.book.asks, "asks")):
-            old: dict[str, str] = getattr(self, attr)
-            new = dict(side.top(self.depth))
-            ch = [[p, q] for p, q in new.items() if old.get(p) != q]
+        render_price = self.book.price_units.render
+        for side, attr in ((self.book.bids_side, "bids"), (self.book.asks_side, "asks")):
+            old: dict[int, int] = getattr(self, attr)
+            new = dict(side.levels(self.depth))
+            ch = [list(lv) for lv in self.book.render((p, q) for p, q in new.items() if old.get(p) != q)]
             for p in old:
-                if p not in new and (pushed_out_deletes or side.size_at(p) is None):
-                    ch.append([p, self.zero])
+                if p not in new and (pushed_out_deletes or not side.size(p)):
+                    ch.append([render_price(p), self.zero])
             setattr(self, attr, new)
             out.append(ch)
         return out[0], out[1]
 
-    def truncated_book(self) -> OrderBook:
-        b = OrderBook(self.book.venue, self.book.symbol)
-        b.load_snapshot(self.book.bids.top(self.depth), self.book.asks.top(self.depth))
-        return b
+    def truncated_book(self) -> SimBook:
+        return self.book.truncated(self.depth)
+
+
+__all__ = ["ASK", "BID", "Change", "DepthView", "IntChange", "MarketParams", "SimBook", "SimConn", "StrLevel",
+           "Units", "VenueSim", "rfc3339", "split_concatenated"]

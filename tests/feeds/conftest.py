@@ -3,7 +3,10 @@
 ``sim_factory({"binance": ["BTCUSDT"]})`` starts the simulator (nothing moves until the test calls
 ``await sim.step()``), ``sim.start_runner("binance")`` runs a real ``StreamRunner`` against it, and
 ``sim.books_match(runner)`` compares the client's books with the simulator's true books string for
-string. The ``wait_until`` fixture (``poll_until``) polls a condition and fails the test with ``msg`` on timeout.
+string. The true books are the simulator's own integer books (``SimBook``), rendered by its own
+formatter, so the comparison holds the adapter and lcm-tui's ``OrderBook`` to an independent
+reference. The ``wait_until`` fixture (``poll_until``) polls a condition and fails the test with
+``msg`` on timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lcm_tui.runtime.capture import Capture
 from lcm_tui.runtime.runner import StreamRunner
 from lcm_tui.runtime.sim.server import SimServer
 from lcm_tui.venues.registry import adapter_class
+from lcm_tui.venues.simbook import SimBook
 
 
 async def poll_until(pred: Callable[[], bool], timeout: float = 5.0, msg: str = "") -> None:
@@ -31,6 +35,19 @@ async def poll_until(pred: Callable[[], bool], timeout: float = 5.0, msg: str = 
         if loop.time() > end:
             raise AssertionError(f"condition not met within {timeout}s: {msg or pred}")
         await asyncio.sleep(0.005)
+
+
+def book_mismatch(client: Any, truth: SimBook) -> str | None:
+    """Where a client's book (anything with iterable ``bids``/``asks`` of string pairs, best first)
+    differs from the simulator's true book, or None when they are equal string for string."""
+    for name, mine, want in (("bids", list(client.bids), truth.bids()), ("asks", list(client.asks), truth.asks())):
+        if mine == want:
+            continue
+        for i, (a, b) in enumerate(zip(mine, want, strict=False)):
+            if tuple(a) != tuple(b):
+                return f"{name}[{i}]: client {tuple(a)} != true {tuple(b)}"
+        return f"{name}: client has {len(mine)} levels, true book {len(want)}"
+    return None
 
 
 def fast_feeds(**kw: Any) -> FeedsConfig:
@@ -89,7 +106,7 @@ class SimHarness:
         for sym, st in runner.states.items():
             if st.status is not StreamStatus.LIVE:
                 return False
-            if st.book.to_dict() != sim.true_book(sym).to_dict():
+            if book_mismatch(st.book, sim.true_book(sym)) is not None:
                 return False
         return True
 

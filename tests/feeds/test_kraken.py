@@ -11,8 +11,8 @@ from lcm_tui.core.model import FeedEvent, StreamStatus
 from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
 from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import Send
-from lcm_tui.venues.checksums import kraken_checksum
 from lcm_tui.venues.kraken.adapter import KrakenAdapter
+from lcm_tui.venues.kraken.checksum import kraken_checksum
 
 T = 1_000_000_000
 BTC, ETH = "BTC/USD", "ETH/USD"

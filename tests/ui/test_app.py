@@ -7,28 +7,39 @@ import gc
 from typing import Any
 
 import pytest
-from textual.widgets import ContentSwitcher, OptionList
-from ui_fakes import NOW_NS, CrashingRunner, filled_monitor, settings
+from textual.widgets import OptionList
+from ui_fakes import NOW_NS, CrashingRunner, FakeMarket, fake_view, filled_market, settings
 
 from lcm_tui.config import ConfigError
 from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.frontends.tui.app import FULL_GC_EVERY, LcmApp
 from lcm_tui.frontends.tui.commands import StreamProvider
 from lcm_tui.frontends.tui.screens.help import HelpScreen
+from lcm_tui.frontends.tui.screens.market import VenuesScreen
 
 SIZE = (100, 30)
 
 
-def make_app(monitor: Any = None, **kw: Any) -> LcmApp:
+def make_app(market: FakeMarket | None = None, **kw: Any) -> LcmApp:
     ui = kw.pop("ui", {})
     s = settings(**ui)
+    m = market or filled_market(s)
     kw.setdefault("clock", lambda: NOW_NS)
     kw.setdefault("timers", False)
-    return LcmApp(s, monitor or filled_monitor(s), **kw)
+    kw.setdefault("sample", m.sample)
+    kw.setdefault("event_sink", m.on_event)
+    return LcmApp(s, fake_view(m), **kw)
+
+
+def fake(app: LcmApp) -> FakeMarket:
+    assert isinstance(app.view, FakeMarket)
+    return app.view
 
 
 def status_text(app: LcmApp) -> str:
-    return str(app.status_line.render())
+    page = app.page_screen
+    assert page is not None
+    return str(page.status_line.render())
 
 
 async def until(pilot: Any, cond: Any, what: str, steps: int = 500) -> None:
@@ -82,38 +93,38 @@ async def test_digits_pick_venues_and_ignore_missing_ones() -> None:
 async def test_pause_freezes_the_display_until_resumed() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        book = app.monitor.states[("binance", "BTCUSDT")].book
+        book = fake(app).states[("binance", "BTCUSDT")].book
         await pilot.press("space")
         assert app.paused and "PAUSED" in status_text(app)
         best = book.best_ask()
         assert best is not None
         book.asks.apply([(best[0], "0")])  # the best ask goes away
         app.refresh_views()
-        assert app.ladder._asks[0].price.rstrip("0") == best[0].rstrip("0")  # still the old book
+        assert app.book.ladder._asks[0].price.rstrip("0") == best[0].rstrip("0")  # still the old book
         await pilot.press("space")
         assert not app.paused and "PAUSED" not in status_text(app)
-        assert app.ladder._asks[0].price.rstrip("0") != best[0].rstrip("0")
+        assert app.book.ladder._asks[0].price.rstrip("0") != best[0].rstrip("0")
 
 
 async def test_page_keys_switch_and_return() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        pages = app.query_one("#pages", ContentSwitcher)
         await pilot.press("v")
-        assert pages.current == "venues" and app.venues_table._rows
+        venues = app.page_screen
+        assert app.current_mode == "venues" and isinstance(venues, VenuesScreen) and venues.table._rows
         await pilot.press("c")
-        assert pages.current == "consolidated"
+        assert app.current_mode == "consolidated"
         await pilot.press("c")
-        assert pages.current == "book"
+        assert app.current_mode == "book"
         await pilot.press("v", "v")
-        assert pages.current == "book"
+        assert app.current_mode == "book"
 
 
 @pytest.mark.parametrize("key,panel", [("g", "chart"), ("z", "zscores"), ("a", "alerts"), ("s", "slippage")])
 async def test_panel_toggles(key: str, panel: str) -> None:
     app = make_app()
     async with app.run_test(size=(130, 40)) as pilot:
-        w = app.query_one(f"#{panel}")
+        w = app.book.panel(panel)
         before = w.display
         await pilot.press(key)
         assert w.display is not before
@@ -124,12 +135,13 @@ async def test_panel_toggles(key: str, panel: str) -> None:
 async def test_chart_is_off_at_80_columns_and_on_when_wider() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        assert not app.chart.display
+        chart = app.book.chart
+        assert not chart.display
         await pilot.resize_terminal(130, 40)
-        await until(pilot, lambda: app.chart.display, "chart shown after resize")
-        assert app.chart.draws >= 1
+        await until(pilot, lambda: chart.display, "chart shown after resize")
+        await until(pilot, lambda: chart.draws >= 1, "chart drawn after resize")
         await pilot.resize_terminal(200, 60)
-        await until(pilot, lambda: app.venues_strip.display, "venues strip in the wide layout")
+        await until(pilot, lambda: app.book.venues_strip.display, "venues strip in the wide layout")
 
 
 async def test_theme_key_cycles_through_ansi_themes() -> None:
@@ -159,7 +171,7 @@ async def test_quit() -> None:
 
 
 async def test_keys_are_remappable_and_help_shows_the_new_key() -> None:
-    app = make_app(ui={"keys": {"next_symbol": "n", "quit": "ctrl+q"}})
+    app = make_app(ui={"keys": {"next_symbol": "n", "quit": "x"}})
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("down")  # no longer bound
         assert app.symbol == "BTCUSDT"
@@ -168,18 +180,18 @@ async def test_keys_are_remappable_and_help_shows_the_new_key() -> None:
         assert ("n / ↑", "next / previous symbol on this venue") in app.help_rows()
         await pilot.press("q")
         assert app.is_running
-        await pilot.press("ctrl+q")
+        await pilot.press("x")
         await until(pilot, lambda: not app.is_running, "exit on the remapped key")
 
 
 def test_unknown_action_in_keymap_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"ui\.keys\.next_symbl"):
-        make_app(ui={"keys": {"next_symbl": "n"}})
+        settings(keys={"next_symbl": "n"})
 
 
 def test_unknown_theme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"ui\.theme"):
-        make_app(ui={"theme": "no-such-theme"})
+        settings(theme="no-such-theme")
 
 
 async def test_palette_opens_on_ctrl_p() -> None:
@@ -218,7 +230,7 @@ async def _discover(provider: StreamProvider) -> Any:
 
 
 async def test_a_crashing_runner_shows_down_and_the_app_lives_on() -> None:
-    m = filled_monitor()
+    m = filled_market()
     st = m.states[("okx", "BTC-USDT")]
     runner = CrashingRunner(st)
     app = make_app(m, runners=[runner], restart_delay_s=60.0)
@@ -228,13 +240,13 @@ async def test_a_crashing_runner_shows_down_and_the_app_lives_on() -> None:
         assert st.status is StreamStatus.DOWN and "RuntimeError: boom" in st.status_detail
         app.refresh_views()
         assert "DOWN" in status_text(app)
-        assert any(ev.kind is FeedEventKind.DISCONNECT and ev.venue == "okx" for ev in m.events)
+        assert any(ev.kind is FeedEventKind.DISCONNECT and ev.venue == "okx" for ev in m.event_log)
         await pilot.press("down")  # the app still reacts to keys
         assert app.symbol == "ETH-USDT" and app.is_running
 
 
 async def test_a_crashed_runner_is_restarted_after_the_delay() -> None:
-    m = filled_monitor()
+    m = filled_market()
     runner = CrashingRunner(m.states[("okx", "BTC-USDT")])
     app = make_app(m, runners=[runner], restart_delay_s=0.05)
     async with app.run_test(size=SIZE):
@@ -246,11 +258,11 @@ async def test_a_crashed_runner_is_restarted_after_the_delay() -> None:
 
 async def test_timers_sample_and_refresh() -> None:
     """With timers on, the monitor is sampled on its clock and frames reach the ladder on the refresh tick."""
-    m = filled_monitor()
+    m = filled_market()
     s = settings(fps=50)
     s.metrics.sample_interval_s = 0.02
     ticks = iter(range(NOW_NS, NOW_NS + 10**15, 10**8))
-    app = LcmApp(s, m, clock=lambda: next(ticks), timers=True)
+    app = LcmApp(s, m, sample=m.sample, clock=lambda: next(ticks), timers=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(m.sample_calls) >= 2, "two samples")
         assert m.sample_calls == sorted(m.sample_calls)
@@ -260,12 +272,12 @@ async def test_timers_sample_and_refresh() -> None:
         book.bids.apply([(best[0], "0")])
         new_best = book.best_bid()
         assert new_best is not None
-        await until(pilot, lambda: app.ladder._bids[0].price.rstrip("0") == new_best[0].rstrip("0"),
+        await until(pilot, lambda: app.book.ladder._bids[0].price.rstrip("0") == new_best[0].rstrip("0"),
                     "the ladder to show the new best bid")
 
 
 async def test_frames_per_second_from_the_counters() -> None:
-    m = filled_monitor()
+    m = filled_market()
     now = [NOW_NS]
     app = make_app(m, clock=lambda: now[0])
     async with app.run_test(size=SIZE):
@@ -278,16 +290,26 @@ async def test_frames_per_second_from_the_counters() -> None:
 
 
 async def test_recorder_status_in_the_header() -> None:
-    class Rec:
-        def status(self) -> Any:
-            from types import SimpleNamespace
+    """The header shows the recorder's own summary: the reason it is down, the spill size and what was lost."""
+    from lcm_tui.record import RecorderStatus
 
-            return SimpleNamespace(rows_written=42, queue_depth=3, lag_s=0.5, spilled_rows=0, down_since=None,
-                                   last_error="")
+    status = RecorderStatus(rows_written=42, queue_depth=3, lag_s=0.5, spilled_rows=0, down_since=None,
+                            last_error=None)
+
+    class Rec:
+        def status(self) -> RecorderStatus:
+            return status
 
     app = make_app(recorder=Rec())
-    async with app.run_test(size=(120, 30)):
-        assert "rec 42 rows q3 lag 0.5s" in status_text(app)
+    async with app.run_test(size=(200, 30)):
+        assert "rec 42 rows | q 3 | lag 0.5s" in status_text(app)
+        status = RecorderStatus(rows_written=42, queue_depth=0, lag_s=0.0, spilled_rows=192,
+                                down_since=NOW_NS / 1e9 - 30, last_error="connection refused",
+                                dropped_rows=7, spill_bytes=2_500_000)
+        app.refresh_views()
+        text = status_text(app)
+        assert "rec DOWN 30s" in text and "spill 192 rows (2.5 MB)" in text and "7 DROPPED" in text
+        assert "connection refused" in text
 
 
 async def test_full_collections_run_after_a_frame_not_inside_one() -> None:

@@ -16,7 +16,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual_plotext import PlotextPlot
-from ui_fakes import NOW_NS, filled_monitor, settings
+from ui_fakes import NOW_NS, filled_market, settings
 
 from lcm_tui.frontends.tui.app import LcmApp
 from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart, draw_runs
@@ -26,7 +26,7 @@ Cells = list[list[tuple[str, Style | None]]]
 
 def make_app(**kw: Any) -> LcmApp:
     s = settings()
-    return LcmApp(s, filled_monitor(s), clock=lambda: NOW_NS, timers=False, **kw)
+    return LcmApp(s, filled_market(s), clock=lambda: NOW_NS, timers=False, **kw)
 
 
 def cells(strips: list[Strip]) -> Cells:

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from ui_fakes import NOW_NS, filled_monitor, settings
+from ui_fakes import NOW_NS, filled_market, settings
 
 from lcm_tui.frontends.tui.replay import ReplayApp, speed_label
 
@@ -36,7 +36,7 @@ async def until(pilot: Any, cond: Any, what: str, steps: int = 1000) -> None:
 
 
 async def test_flat_out_replay_samples_on_the_capture_clock() -> None:
-    m = filled_monitor()
+    m = filled_market()
     rep = FakeReplayer()
     recs = [Rec(NOW_NS + k * SEC // 2) for k in range(21)]  # 10 s of capture, a record every 0.5 s
     app = ReplayApp(settings(), m, rep, iter(recs), speed=0)
@@ -48,7 +48,7 @@ async def test_flat_out_replay_samples_on_the_capture_clock() -> None:
 
 
 async def test_pause_and_speed_keys_steer_a_paced_replay() -> None:
-    m = filled_monitor()
+    m = filled_market()
     rep = FakeReplayer()
     recs = [Rec(NOW_NS), Rec(NOW_NS + 5 * SEC), Rec(NOW_NS + 10 * SEC)]
     app = ReplayApp(settings(), m, rep, iter(recs), speed=1.0)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui_fakes import NOW_NS, filled_monitor, settings
+from ui_fakes import NOW_NS, FakeMarket, filled_market, settings
 
 from lcm_tui.core.model import Alert, Severity
 from lcm_tui.frontends.tui.app import LcmApp
 
 
-def make_app(monitor: Any = None, **ui: Any) -> LcmApp:
+def make_app(market: FakeMarket | None = None, **ui: Any) -> LcmApp:
     s = settings(**ui)
-    return LcmApp(s, monitor or filled_monitor(s), clock=lambda: NOW_NS, timers=False)
+    m = market or filled_market(s)
+    return LcmApp(s, m, sample=m.sample, clock=lambda: NOW_NS, timers=False)
 
 
 def test_main_screen(snap_compare: Any) -> None:
@@ -38,8 +39,8 @@ def test_venues_overview_80x24(snap_compare: Any) -> None:
 def test_open_alert(snap_compare: Any) -> None:
     """One alert just opened on okx BTC-USDT: red in the alerts panel, the spread row critical."""
     s = settings()
-    m = filled_monitor(s)
-    m.alerts = [Alert("okx", "BTC-USDT", "spread", NOW_NS - 4 * 10**9, 5.6, Severity.CRITICAL)]
+    m = filled_market(s)
+    m.alert_list = [Alert("okx", "BTC-USDT", "spread", NOW_NS - 4 * 10**9, 5.6, Severity.CRITICAL)]
     m.detectors[("okx", "BTC-USDT")].z["spread"] = 5.6
     m.detectors[("okx", "BTC-USDT")].history["spread"].append(5.6)
     assert snap_compare(make_app(m), press=["3"], terminal_size=(120, 40))

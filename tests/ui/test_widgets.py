@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from ui_fakes import NOW_NS, filled_monitor, make_book, make_sample, settings
+from ui_fakes import NOW_NS, filled_market, make_book, make_sample, settings
 
 import lcm_tui
 from lcm_tui.config import DetectorConfig
@@ -142,7 +142,7 @@ def test_zscore_severity_direction() -> None:
 
 
 def test_alerts_open_first_newest_first() -> None:
-    m = filled_monitor()
+    m = filled_market()
     got = ordered(m.alerts, 10)
     assert [a.signal for a in got] == ["slip_sell", "depth", "spread"]
     text = plain(alerts_table(m.alerts, 10, 120), width=120)
@@ -150,7 +150,7 @@ def test_alerts_open_first_newest_first() -> None:
 
 
 def test_venue_rows_group_by_canonical_and_number_by_config_order() -> None:
-    m = filled_monitor()
+    m = filled_market()
     streams = [(st, m.latest.get(k)) for k, st in m.states.items()]
     rows = rows_for_asset(streams, "kraken", "BTC/USD")
     assert [(r.venue, r.symbol) for r in rows] == [
@@ -214,7 +214,7 @@ async def test_real_monitor_feeds_the_panels() -> None:
 
     s = settings()
     m = Monitor(s)
-    src = filled_monitor(s)
+    src = filled_market(s)
     for st in src.states.values():
         m.add(st)
     app = LcmApp(s, m, clock=lambda: NOW_NS, timers=False)

@@ -1,8 +1,7 @@
 """Seeded, clock-free data for the UI tests and benches/ui.py.
 
-``FakeMonitor`` implements exactly the Monitor interface the UI reads (states, latest, detectors,
-alerts, events, sample, on_event, add_listener) with hand-set samples, z-scores and alerts, so a
-snapshot shows chosen situations (an open alert, an unfillable walk, a DOWN stream) and nothing
+``FakeMarket`` implements the ``MarketView`` interface the UI reads with hand-set samples, z-scores
+and alerts, so a snapshot shows chosen situations (an open alert, an unfillable walk, a DOWN stream) and nothing
 depends on the metric or detector code, which have their own tests.
 """
 
@@ -11,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from lcm_tui.config import Settings, parse_settings
 from lcm_tui.core.book import OrderBook
+from lcm_tui.core.consolidated import ConsolidatedMetrics, consolidate
 from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, Severity, Slippage, StreamStatus, SymbolState
+from lcm_tui.core.view import BookSnapshot, MarketView, SignalView, StreamView
 
 NOW_NS = 1_764_000_000_000_000_000  # a fixed "now": 2025-11-24 16:00:00 UTC
 
@@ -93,38 +95,89 @@ class FakeDetector:
         return []
 
 
-class FakeMonitor:
-    """The Monitor interface with data set by hand; ``sample`` only counts calls."""
+class FakeMarket:
+    """The MarketView interface over hand-set data: samples, z-scores and alerts are chosen, not computed.
+
+    ``snapshot`` returns the book as it is now with the hand-set sample as its metrics (the metric code
+    has its own tests); ``sample`` only counts calls. ``states``/``latest``/``detectors``/``alerts`` are
+    the data a test edits.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.states: dict[tuple[str, str], SymbolState] = {}
-        self.latest: dict[tuple[str, str], MetricSample] = {}
-        self.detectors: dict[tuple[str, str], Any] = {}
-        self.alerts: list[Alert] = []
-        self.events: deque[FeedEvent] = deque(maxlen=1000)
-        self.listeners: list[Any] = []
+        self.latest_samples: dict[tuple[str, str], MetricSample] = {}
+        self.detectors: dict[tuple[str, str], FakeDetector] = {}
+        self.alert_list: list[Alert] = []
+        self.event_log: deque[FeedEvent] = deque(maxlen=1000)
         self.sample_calls: list[int] = []
+        self.watched: list[tuple[str, str]] = []
 
+    # ---- MarketView
+    def streams(self) -> list[StreamView]:
+        return [self._view(st) for st in self.states.values()]
+
+    def stream(self, venue: str, symbol: str) -> StreamView | None:
+        st = self.states.get((venue, symbol))
+        return self._view(st) if st is not None else None
+
+    @staticmethod
+    def _view(st: SymbolState) -> StreamView:
+        c = st.counters
+        counters = Counters(c.frames, c.gaps, c.resyncs, c.checksum_failures, c.malformed, c.reconnects, c.crossed)
+        return StreamView(st.venue, st.symbol, st.status, st.status_detail, counters, st.last_update_ns)
+
+    def latest(self, venue: str, symbol: str) -> MetricSample | None:
+        return self.latest_samples.get((venue, symbol))
+
+    def snapshot(self, venue: str, symbol: str, depth: int) -> BookSnapshot | None:
+        st = self.states.get((venue, symbol))
+        if st is None:
+            return None
+        return BookSnapshot(venue, symbol, NOW_NS, st.book.bids.top(depth), st.book.asks.top(depth),
+                            self.latest_samples.get((venue, symbol)))
+
+    def signals(self, venue: str, symbol: str) -> list[SignalView]:
+        d = self.detectors.get((venue, symbol))
+        if d is None:
+            return []
+        return [SignalView(k, z, list(d.history.get(k, ())), z is not None) for k, z in d.z.items()]
+
+    def alerts(self) -> Sequence[Alert]:
+        return list(self.alert_list)
+
+    def events(self) -> Sequence[FeedEvent]:
+        return list(self.event_log)
+
+    def consolidated(self, asset: str) -> ConsolidatedMetrics | None:
+        out = consolidate(self.states.values(), self.settings, self.detectors, top=5, assets=[asset])
+        return out[0] if out else None
+
+    def watch(self, venue: str, symbol: str) -> None:
+        self.watched.append((venue, symbol))
+
+    # ---- what the app's engine side does
     def add(self, state: SymbolState) -> None:
         self.states[state.key] = state
 
     def on_event(self, ev: FeedEvent) -> None:
-        self.events.append(ev)
-
-    def add_listener(self, obj: Any) -> None:
-        self.listeners.append(obj)
+        self.event_log.append(ev)
 
     def sample(self, t_ns: int) -> list[MetricSample]:
         self.sample_calls.append(t_ns)
-        return list(self.latest.values())
+        return list(self.latest_samples.values())
 
 
-def filled_monitor(s: Settings | None = None, seed: int = 7) -> FakeMonitor:
+def fake_view(m: FakeMarket) -> MarketView:
+    """``m`` as the interface the app takes (mypy checks that the fake implements the Protocol)."""
+    return m
+
+
+def filled_market(s: Settings | None = None, seed: int = 7) -> FakeMarket:
     """Five venues x two symbols: mostly LIVE, one RESYNCING, one DOWN, one open alert, one unfillable walk."""
     s = s or settings()
     rng = random.Random(seed)
-    m = FakeMonitor(s)
+    m = FakeMarket(s)
     notionals, bands = s.metrics.notionals, s.metrics.depth_bands_bps
     for venue, syms in STREAMS.items():
         for sym in syms:
@@ -135,7 +188,7 @@ def filled_monitor(s: Settings | None = None, seed: int = 7) -> FakeMonitor:
                              last_update_ns=NOW_NS - rng.randrange(10, 900) * 1_000_000)
             m.add(st)
             unfillable = 1_000_000.0 if (venue, sym) == ("kraken", "ETH/USD") else None
-            m.latest[st.key] = make_sample(venue, sym, book, rng, notionals, bands, unfillable)
+            m.latest_samples[st.key] = make_sample(venue, sym, book, rng, notionals, bands, unfillable)
             z: dict[str, float | None] = {sig: rng.gauss(0, 1) for sig in ("depth", "spread", "slip_buy", "slip_sell")}
             if (venue, sym) == ("binance", "BTCUSDT"):
                 z = {"depth": -4.31, "spread": 3.2, "slip_buy": 1.1, "slip_sell": 5.4}
@@ -145,10 +198,10 @@ def filled_monitor(s: Settings | None = None, seed: int = 7) -> FakeMonitor:
     down = m.states[("coinbase", "ETH-USD")]
     down.status, down.status_detail = StreamStatus.DOWN, "runner crashed: OSError: connection refused"
     down.book.clear()
-    del m.latest[down.key]
+    del m.latest_samples[down.key]
     rs = m.states[("kraken", "BTC/USD")]
     rs.status, rs.status_detail = StreamStatus.RESYNCING, "checksum: 1234 != 5678"
-    m.alerts = [
+    m.alert_list = [
         Alert("okx", "BTC-USDT", "spread", NOW_NS - 3_600 * 10**9, 3.4, Severity.WARNING,
               closed_ns=NOW_NS - 3_300 * 10**9),
         Alert("binance", "BTCUSDT", "depth", NOW_NS - 95 * 10**9, -4.31, Severity.HIGH),

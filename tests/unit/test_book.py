@@ -95,7 +95,7 @@ def check(book: OrderBook, rb: RefSide, ra: RefSide) -> None:
     assert book.is_empty() == (not bids and not asks)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(ops=st.lists(_op, min_size=1, max_size=12))
 def test_book_matches_reference_model(ops) -> None:
     book = OrderBook("v", "s")
@@ -186,7 +186,7 @@ _decimal_text = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(prices=st.lists(_decimal_text, min_size=1, max_size=30), sizes=st.lists(_decimal_text, min_size=1, max_size=30))
 def test_fast_parse_equals_float(prices, sizes) -> None:
     levels = [(p, q) for p, q in zip(prices, sizes, strict=False) if float(p) > 0]
@@ -199,3 +199,78 @@ def test_fast_parse_equals_float(prices, sizes) -> None:
         got = {sign * k: v[0] for k, v in side.levels.items()}
         assert got == {p: q for p, q in expect.items() if q}
         assert all(float(sign * k) == float(v[1]) for k, v in side.levels.items())
+
+
+@pytest.mark.parametrize("text", ["67000", "0", "9007199254740993", "123456789012345678901", "7"])
+def test_keys_and_sizes_are_floats_whatever_the_spelling(text: str) -> None:
+    # One key type on both paths: an integral string is float(text), never an int (above 2**53 an int
+    # would be a different key from the C path's double for the same level).
+    book = OrderBook()
+    book.apply([(text if text != "0" else "1", text)], [("9" * 22, text)])
+    for side in (book.bids, book.asks):
+        for k, (size, p, q) in side.levels.items():
+            assert type(k) is float and type(size) is float
+            assert abs(k) == float(p) and size == float(q)
+
+
+@pytest.mark.parametrize("bad", [{}, {"0": "1", "1": "2"}, None, 5, ["1"], [], ("1", 2), [1.5, "2"], [None, None]])
+def test_a_level_that_is_not_strings_is_malformed(bad: object) -> None:
+    book = OrderBook()
+    book.load_snapshot([("1", "1")], [("2", "1")])
+    before = book.to_dict()
+    for bids, asks in (([bad], []), ([], [bad]), ([("0.5", "1"), bad], [("3", "1")])):
+        with pytest.raises(ValueError, match="^malformed level"):
+            book.apply(bids, asks)
+        assert book.to_dict() == before
+
+
+def _levels(n: int, is_bid: bool) -> list[tuple[str, str]]:
+    # Prices 1000.00 -/+ k cents, sizes k + 1 (so a kept level can be recognised by its size).
+    return [(f"{(100_000 - k if is_bid else 100_001 + k) / 100:.2f}", str(k + 1)) for k in range(n)]
+
+
+def test_a_snapshot_over_max_levels_keeps_the_levels_nearest_the_top(caplog: pytest.LogCaptureFixture) -> None:
+    import random
+
+    rng = random.Random(5)
+    bids, asks = _levels(50, True), _levels(60, False)
+    rng.shuffle(bids)
+    rng.shuffle(asks)
+    book = OrderBook("binance", "BTCUSDT", max_levels=10)
+    with caplog.at_level("WARNING", logger="lcm_tui.core.book"):
+        book.load_snapshot(bids, asks)
+    ref_bids = sorted(bids, key=lambda lv: -Decimal(lv[0]))[:10]
+    ref_asks = sorted(asks, key=lambda lv: Decimal(lv[0]))[:10]
+    assert list(book.bids) == ref_bids and list(book.asks) == ref_asks
+    assert book.dropped_levels == 40 + 50
+    assert "binance BTCUSDT" in caplog.text and "max_levels=10" in caplog.text and "dropped 90" in caplog.text
+
+
+def test_updates_never_grow_a_side_past_max_levels() -> None:
+    book = OrderBook(max_levels=5)
+    book.load_snapshot(_levels(5, True), _levels(5, False))
+    # Three new bids better than the top push the three worst out; a far ask beyond the fifth is dropped.
+    book.apply([("1000.03", "1"), ("1000.02", "1"), ("1000.01", "1")], [("2000", "1")])
+    assert [p for p, _ in book.bids] == ["1000.03", "1000.02", "1000.01", "1000.00", "999.99"]
+    assert len(book.asks) == 5 and book.asks.size_at("2000") is None
+    assert book.dropped_levels == 4
+    assert len(book.bids.levels) == 5  # the dict follows the key list
+
+
+def test_default_cap_on_a_huge_snapshot() -> None:
+    from lcm_tui.core.book import DEFAULT_MAX_LEVELS
+
+    bids = _levels(DEFAULT_MAX_LEVELS + 5_000, True)
+    book = OrderBook()
+    book.load_snapshot(bids[::-1], [("1000.01", "1")])  # worst first: the kept ones are the last in the input
+    assert len(book.bids) == DEFAULT_MAX_LEVELS == 20_000
+    assert book.bids.best() == ("1000.00", "1") and book.dropped_levels == 5_000
+    assert list(book.bids)[-1] == bids[DEFAULT_MAX_LEVELS - 1]
+
+
+def test_a_refused_snapshot_drops_nothing() -> None:
+    book = OrderBook(max_levels=3)
+    book.load_snapshot([("1", "1")], [("2", "1")])
+    with pytest.raises(ValueError):
+        book.load_snapshot([*_levels(5, True)[:4], ("nan", "1")], [])
+    assert book.dropped_levels == 0

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from lcm_tui.core.bands import book_bands
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.metrics import band_thresholds, compute_sample, walk
+from lcm_tui.core.metrics import compute_sample, walk
 
 approx = pytest.approx
 
@@ -49,9 +52,13 @@ def test_depth_and_imbalance_per_band() -> None:
     assert s.imbalance[1000] == approx(410 / 2120)
 
 
-def test_band_edges_are_exact_for_decimal_edges() -> None:
-    # m = 100, 100 bps: 100 * 9900 / 10000 = 99 exactly (m * (1 - 0.01) would round to 98.99999999999999).
-    assert band_thresholds(100.0, 100) == (99.0, 101.0)
+def test_band_edges_of_the_hand_book_are_exact() -> None:
+    # m = 100, 100 bps: 99 and 101 exactly (m * (1 - 0.01) in float would be 98.99999999999999).
+    bb = book_bands(hand_book(), [100])
+    assert bb is not None and bb.mid_exact == 100
+    band = bb.band(100)
+    assert band is not None and (band.lower, band.upper) == (99, 101)
+    assert (band.bid_levels, band.ask_levels) == (1, 1)
 
 
 def test_imbalance_is_zero_when_band_is_empty_on_both_sides() -> None:
@@ -150,18 +157,19 @@ def test_long_walk_crosses_chunk_boundaries() -> None:
 
 
 def reference(bids: dict[int, int], asks: dict[int, int], bands: list[int], notionals: list[float]):
-    """metrics.md written as plainly as possible: per-level loops, prices in cents."""
-    bp = sorted(((p / 100, q / 1000) for p, q in bids.items()), reverse=True)
-    ap = sorted((p / 100, q / 1000) for p, q in asks.items())
+    """docs/metrics.md written as plainly as possible: per-level loops in exact fractions, prices in cents."""
+    bp = sorted(((Fraction(p, 100), Fraction(q, 1000)) for p, q in bids.items()), reverse=True)
+    ap = sorted((Fraction(p, 100), Fraction(q, 1000)) for p, q in asks.items())
     m = (bp[0][0] + ap[0][0]) / 2
     depth = {}
     for x in bands:
-        lo, hi = m * (10_000 - x) / 10_000, m * (10_000 + x) / 10_000
+        lo, hi = m * (1 - Fraction(x, 10_000)), m * (1 + Fraction(x, 10_000))
         depth[x] = (sum(p * q for p, q in bp if p >= lo), sum(p * q for p, q in ap if p <= hi))
     slips = {}
     for side, levels in (("buy", ap), ("sell", bp)):
-        for n in notionals:
-            got = base = 0.0
+        for n_float in notionals:
+            n = Fraction(n_float)
+            got = base = Fraction(0)
             touched = 0
             vwap = None
             for p, q in levels:
@@ -172,14 +180,14 @@ def reference(bids: dict[int, int], asks: dict[int, int], bands: list[int], noti
                     break
                 got += p * q
                 base += q
-            slips[(side, n)] = (vwap, touched, n if vwap is not None else got)
+            slips[(side, n_float)] = (vwap, touched, n if vwap is not None else got)
     return m, depth, slips
 
 
 book_side = st.dictionaries(st.integers(1, 400), st.integers(1, 5000), min_size=1, max_size=300)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(
     bids=book_side,
     asks=book_side,
@@ -195,23 +203,127 @@ def test_matches_plain_reference(bids, asks, bands, notionals) -> None:
                     [(f"{p / 100:.2f}", f"{q / 1000:.3f}") for p, q in asks.items()])
     m, depth, slips = reference(bids, asks, bands, notionals)
     s = compute_sample(b, "v", "s", 0, bands, notionals)
-    assert s.mid == approx(m)
+    assert s.mid == approx(float(m))
     for x in bands:
-        assert s.depth_bid[x] == approx(depth[x][0], rel=1e-9, abs=1e-9)
-        assert s.depth_ask[x] == approx(depth[x][1], rel=1e-9, abs=1e-9)
+        assert s.depth_bid[x] == approx(float(depth[x][0]), rel=1e-9, abs=1e-9)
+        assert s.depth_ask[x] == approx(float(depth[x][1]), rel=1e-9, abs=1e-9)
     for sl in s.slippage:
         vwap, touched, filled = slips[(sl.side, sl.notional)]
         assert sl.levels == touched
-        assert sl.filled_quote == approx(filled, rel=1e-9)
+        assert sl.filled_quote == approx(float(filled), rel=1e-9)
         if vwap is None:
             assert sl.vwap is None and sl.slippage_bps is None
         else:
-            assert sl.vwap == approx(vwap, rel=1e-9)
+            assert sl.vwap == approx(float(vwap), rel=1e-9)
             sign = 1 if sl.side == "buy" else -1
-            assert sl.slippage_bps == approx(sign * 1e4 * (vwap - m) / m, rel=1e-6, abs=1e-6)
+            assert sl.slippage_bps == approx(float(sign * 10_000 * (vwap - m) / m), rel=1e-6, abs=1e-6)
             assert math.isfinite(sl.slippage_bps)
 
 
 def test_zero_notional_is_not_a_trade() -> None:
     s = compute_sample(hand_book(), "v", "s", 0, [], [0.0])
     assert [(x.vwap, x.levels, x.filled_quote) for x in s.slippage] == [(None, 0, 0.0), (None, 0, 0.0)]
+
+
+# ------------------------------------------------------------------ band edges decided exactly
+
+
+def dec_reference(bids: list[tuple[str, str]], asks: list[tuple[str, str]], x: int) -> tuple[Decimal, Decimal]:
+    """(depth_bid[x], depth_ask[x]) in exact decimals: p >= m(1 - x/10^4) for bids, p <= m(1 + x/10^4) for asks."""
+    b1 = max(Decimal(p) for p, _ in bids)
+    a1 = min(Decimal(p) for p, _ in asks)
+    m = (b1 + a1) / 2
+    lo = m * (1 - Decimal(x) / 10_000)
+    hi = m * (1 + Decimal(x) / 10_000)
+    return (sum((Decimal(p) * Decimal(q) for p, q in bids if Decimal(p) >= lo), Decimal(0)),
+            sum((Decimal(p) * Decimal(q) for p, q in asks if Decimal(p) <= hi), Decimal(0)))
+
+
+def test_kraken_sc_eur_ask_on_the_200_bps_edge_is_inside() -> None:
+    # Kraken SC/EUR: bid 0.042950, ask 0.043050 -> mid 0.043; +200 bps is 0.043 * 1.02 = 0.04386 exactly,
+    # where an ask sits. In float, 0.043 * 10200 / 10000 is 0.043859999999999996 and would leave it out.
+    bids = [("0.042950", "1000.0"), ("0.042100", "2500.5")]
+    asks = [("0.043050", "1500.0"), ("0.043860", "4603.0"), ("0.043870", "100.0")]
+    b = OrderBook("kraken", "SC/EUR")
+    b.load_snapshot(bids, asks)
+    s = compute_sample(b, "kraken", "SC/EUR", 0, [200], [])
+    ref_bid, ref_ask = dec_reference(bids, asks, 200)
+    assert ref_ask == Decimal("0.043050") * 1500 + Decimal("0.043860") * 4603  # the edge level counts
+    assert s.depth_ask[200] == approx(float(ref_ask), rel=1e-12)
+    assert s.depth_bid[200] == approx(float(ref_bid), rel=1e-12)
+    assert s.imbalance[200] == approx(float((ref_bid - ref_ask) / (ref_bid + ref_ask)), rel=1e-12)
+    band = book_bands(b, [200]).band(200)  # type: ignore[union-attr]
+    assert band is not None and band.upper == Fraction("0.04386") and band.ask_levels == 2
+
+
+def test_one_band_formula_for_metrics_and_markers() -> None:
+    # bid 1.019, asks 1.021 and 1.02102: m = 1.02, +10 bps = 1.02102 exactly, so both asks are inside.
+    b = OrderBook()
+    b.load_snapshot([("1.019", "1")], [("1.021", "1"), ("1.02102", "1"), ("1.03", "1")])
+    s = compute_sample(b, "v", "s", 0, [10], [])
+    assert s.depth_ask[10] == approx(float(Decimal("1.021") + Decimal("1.02102")), rel=1e-15)
+    band = book_bands(b, [10]).band(10)  # type: ignore[union-attr]
+    assert band is not None and band.ask_levels == 2 and band.upper == Fraction("1.02102")
+
+
+_cents = st.integers(1, 10**6)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(b1=st.integers(10_000, 10**7), spread=st.integers(1, 400), x=st.integers(1, 900),
+       scale=st.integers(0, 9), extra=st.lists(st.integers(-3, 3), max_size=6))
+@example(b1=4295, spread=10, x=200, scale=5, extra=[0])  # the Kraken SC/EUR book
+def test_levels_on_the_exact_edge_are_inside(b1: int, spread: int, x: int, scale: int, extra: list[int]) -> None:
+    # Prices are integers / 10^scale; the levels are put exactly on (and one unit either side of) the edges,
+    # wherever an edge is representable at that scale.
+    unit = Decimal(1).scaleb(-scale)
+    bid = Decimal(b1) * unit
+    ask = Decimal(b1 + spread) * unit
+    m = (bid + ask) / 2
+    lo = m * (1 - Decimal(x) / 10_000)
+    hi = m * (1 + Decimal(x) / 10_000)
+    bids = {bid}
+    asks = {ask}
+    for d in extra:
+        for edge, side, best in ((lo, bids, bid), (hi, asks, ask)):
+            p = edge.quantize(unit) + d * unit
+            if p > 0 and (p < best if side is bids else p > best):
+                side.add(p)
+    bl = [(f"{p:f}", "3") for p in sorted(bids, reverse=True)]
+    al = [(f"{p:f}", "7") for p in sorted(asks)]
+    b = OrderBook()
+    b.load_snapshot(bl, al)
+    s = compute_sample(b, "v", "s", 0, [x], [])
+    ref_bid, ref_ask = dec_reference(bl, al, x)
+    assert s.depth_bid[x] == approx(float(ref_bid), rel=1e-12)
+    assert s.depth_ask[x] == approx(float(ref_ask), rel=1e-12)
+    band = book_bands(b, [x]).band(x)  # type: ignore[union-attr]
+    assert band is not None
+    assert band.bid_levels == sum(1 for p, _ in bl if Decimal(p) >= lo)
+    assert band.ask_levels == sum(1 for p, _ in al if Decimal(p) <= hi)
+
+
+# ------------------------------------------------------------------ a band is the sum of what is inside it
+
+
+@pytest.mark.parametrize(("price", "size"), [("1e10", "1e12"), ("1e300", "1e300")])
+def test_a_far_ask_changes_no_band(price: str, size: str) -> None:
+    # Total minus tail would give 0 (1e22 swallows the inside) or NaN (inf - inf) for every band.
+    asks = [("101", "1"), ("102", "2"), (price, size)]
+    b = OrderBook()
+    b.load_snapshot(HAND_BIDS, asks)
+    s = compute_sample(b, "v", "s", 0, [10, 50, 100, 200, 300], [])
+    for x in (10, 50, 100, 200, 300):
+        _, ref_ask = dec_reference(HAND_BIDS, asks, x)
+        assert s.depth_ask[x] == float(ref_ask)  # small integers: exact in float
+    assert s.depth_ask[200] == 101 + 204
+    assert all(math.isfinite(v) for v in s.imbalance.values())
+
+
+@pytest.mark.parametrize(("price", "size"), [("1e-10", "1e32"), ("1e-300", "1e300")])
+def test_a_far_bid_changes_no_band(price: str, size: str) -> None:
+    bids = [("99", "1"), ("98", "2"), (price, size)]
+    b = OrderBook()
+    b.load_snapshot(bids, HAND_ASKS)
+    s = compute_sample(b, "v", "s", 0, [10, 100, 200, 300], [])
+    assert s.depth_bid == {10: 0.0, 100: 99.0, 200: 295.0, 300: 295.0}

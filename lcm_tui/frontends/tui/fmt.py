@@ -66,5 +66,24 @@ def age(now_ns: int, then_ns: int) -> str:
 
 
 def clock_time(ts_ns: int) -> str:
-    """HH:MM:SS in UTC: monitors are compared across machines and with exchange logs, which use UTC."""
-    return time.strftime("%H:%M:%S", time.gmtime(ts_ns / 1e9))
+    """HH:MM:SS in UTC: monitors are compared across machines and with exchange logs, which use UTC.
+
+    A time the C library cannot convert (a corrupt capture's year 10^283) is shown as ``??:??:??``.
+    """
+    try:
+        return time.strftime("%H:%M:%S", time.gmtime(ts_ns / 1e9))
+    except (OverflowError, OSError, ValueError):
+        return "??:??:??"
+
+
+def duration(s: float) -> str:
+    """A length of time for a human: '42s', '3.5min', '7.2h', '12d'; beyond ~3000 years just 'ages'."""
+    if not math.isfinite(s) or s >= 1e11:
+        return "ages"
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}min"
+    if s < 86_400:
+        return f"{s / 3600:.1f}h"
+    return f"{s / 86_400:.0f}d"

@@ -1,9 +1,16 @@
 """``lcm-tui replay FILE``: the TUI over a capture, with pause and speed keys.
 
-Frames are fed through the same adapters as live (FEEDS-A's ``open_replay``), paced by their
+Frames are fed through the same adapters as live (``runtime.replay.open_replay``), paced by their
 recorded receive times divided by the speed. The monitor is sampled on the *capture's* clock (every
 ``sample_interval_s`` of recorded time), so detector z-scores and alerts are the same at any speed
 and equal to what the live run computed.
+
+A capture can hold a gap of any length (a machine asleep, a clock jump, a corrupt ``t_ns`` of 1e300).
+The pacing never waits longer than ``MAX_WAIT_S`` for one record: a longer quiet stretch is skipped
+and said so in the header. The sample clock samples a gap of up to ``MAX_CATCHUP`` intervals exactly as
+live would have (the book did not move, so the detector sees the same numbers); beyond that it samples
+the first and the last interval of the gap only. The replay yields to the UI every ``YIELD_EVERY``
+records whatever the speed, so the keys (``q`` included) always work.
 """
 
 from __future__ import annotations
@@ -13,34 +20,50 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from textual.binding import Binding
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.message import Message
 
-from lcm_tui.config import Settings
+from lcm_tui.config import REPLAY_KEYS, Settings
+from lcm_tui.core.model import StreamStatus, SymbolState
+from lcm_tui.core.view import MarketView
 from lcm_tui.frontends.tui import fmt
-from lcm_tui.frontends.tui.app import KeySpec, LcmApp
+from lcm_tui.frontends.tui.app import LcmApp
+from lcm_tui.runtime.replay import Record
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 0.0)  # 0: as fast as possible
-REPLAY_KEYS: tuple[KeySpec, ...] = (
-    KeySpec("faster", "plus", "speed(1)", "faster"),
-    KeySpec("slower", "minus", "speed(-1)", "slower"),
-)
-YIELD_EVERY = 500  # records between yields to the UI when replaying as fast as possible
+YIELD_EVERY = 500  # records between yields to the UI
+MAX_WAIT_S = 5.0  # wall seconds the pacing waits for one record at most; a longer gap is skipped
+MAX_CATCHUP = 600  # sample intervals of a gap sampled one by one (10 minutes at the default 1 s clock)
 
 
 def speed_label(speed: float) -> str:
     return "max" if speed == 0 else f"x{speed:g}"
 
 
+class ReplaySource(Protocol):
+    """What the replay app drives (``runtime.replay.Replayer``)."""
+
+    states: dict[tuple[str, str], SymbolState]
+
+    def feed(self, rec: Record) -> None: ...
+
+    def final_status(self) -> dict[tuple[str, str], StreamStatus]: ...
+
+
 class ReplayApp(LcmApp):
     EXTRA_KEYS = REPLAY_KEYS
     SAMPLE_ON_TIMER = False
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding(k.key, k.action, k.description, show=k.show, id=k.id) for k in REPLAY_KEYS
     ]
 
-    def __init__(self, settings: Settings, monitor: Any, replayer: Any, records: Iterator[Any], *,
+    class Finished(Message):
+        """The last record was fed."""
+
+    def __init__(self, settings: Settings, view: MarketView, replayer: ReplaySource, records: Iterator[Record], *,
                  speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic, **kw: Any) -> None:
         self.replayer = replayer
         self.records = records
@@ -49,21 +72,23 @@ class ReplayApp(LcmApp):
         self.replay_t_ns = 0
         self.fed = 0
         self.done = False
+        self.skipped_s = 0.0  # capture seconds of gaps skipped by the pacing
         self._resume = asyncio.Event()
         self._resume.set()
         self._wake = asyncio.Event()  # set by the pause and speed keys to cut a pacing wait short
         self._last_sample = 0
         self._anchor: tuple[float, int] | None = None  # (wall, capture time) the pacing is measured from
-        super().__init__(settings, monitor, clock=lambda: self.replay_t_ns, **kw)
+        super().__init__(settings, view, clock=lambda: self.replay_t_ns, **kw)
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.run_worker(self._play(), name="replay", group="replay", exit_on_error=False)
+        self._play()
 
     def _update_note(self) -> None:
         where = fmt.clock_time(self.replay_t_ns) if self.replay_t_ns else "--:--:--"
         state = "done" if self.done else speed_label(self.speed)
-        self.note = f"replay {where} {state} {self.fed} frames"
+        skipped = f" (skipped {fmt.duration(self.skipped_s)} of gaps)" if self.skipped_s else ""
+        self.note = f"replay {where} {state} {self.fed} frames{skipped}"
 
     async def _wait_until_due(self, t: int) -> None:
         """Sleep until record time ``t`` is due at the current speed; pause and speed keys cut the wait short."""
@@ -77,31 +102,51 @@ class ReplayApp(LcmApp):
             delay = wall0 + (t - t0) / 1e9 / self.speed - self.monotonic()
             if delay <= 0:
                 return
+            if delay > MAX_WAIT_S:  # a gap nobody wants to sit through: skip it
+                self.skipped_s += (t - t0) / 1e9 - (self.monotonic() - wall0) * self.speed
+                self._anchor = (self.monotonic(), t)
+                self._update_note()
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    @work(group="replay", exclusive=True, exit_on_error=False)
     async def _play(self) -> None:
         interval_ns = int(self.settings.metrics.sample_interval_s * 1e9)
         next_sample: int | None = None
         for rec in self.records:
             t = rec.t_ns
             await self._wait_until_due(t)
-            if self.speed <= 0 and self.fed % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the UI draw and take keys while replaying flat out
+            if self.fed % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the UI draw and take keys however many records are due
             if next_sample is None and t:
                 next_sample = t - t % interval_ns + interval_ns
-            while next_sample is not None and t >= next_sample:
-                self._sample_at(next_sample)
-                next_sample += interval_ns
+            if next_sample is not None and t >= next_sample:
+                if (t - next_sample) // interval_ns >= MAX_CATCHUP:
+                    # The first interval of the gap as live sampled it, then on to the gap's last interval.
+                    self._sample_at(next_sample)
+                    next_sample = t - (t - next_sample) % interval_ns
+                while t >= next_sample:
+                    self._sample_at(next_sample)
+                    next_sample += interval_ns
             self.replayer.feed(rec)
             self.fed += 1
             if t:
                 self.replay_t_ns = t
             self._update_note()
+        self.post_message(self.Finished())
+
+    def on_replay_app_finished(self, message: Finished) -> None:
+        """The capture ended: show its books as ``replay --json`` reports them, status and metrics."""
         self.done = True
+        # A capture ends with the process closing its connections; that says nothing about the books.
+        for key, status in self.replayer.final_status().items():
+            st = self.replayer.states.get(key)
+            if st is not None:
+                st.status = status
         if self.replay_t_ns and self._last_sample != self.replay_t_ns:
-            self._sample_at(self.replay_t_ns)  # the final books, as `replay --json` reports them
+            self._sample_at(self.replay_t_ns)
         self._update_note()
         self._refresh()
 
@@ -133,6 +178,7 @@ class ReplayApp(LcmApp):
 
 def run_replay(settings: Settings, path: str, speed: float = 1.0) -> int:
     from lcm_tui.core.monitor import Monitor
+    from lcm_tui.frontends.tui.monitor_view import MonitorView
     from lcm_tui.runtime.replay import open_replay
 
     if speed < 0:
@@ -148,6 +194,8 @@ def run_replay(settings: Settings, path: str, speed: float = 1.0) -> int:
         print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
     for st in replayer.state_list():
         monitor.add(st)
-    app = ReplayApp(settings, monitor, replayer, records, speed=speed, freeze_gc=True)
+    view = MonitorView(monitor, settings, clock=lambda: 0)
+    app = ReplayApp(settings, view, replayer, records, speed=speed, sample=monitor.sample, freeze_gc=True)
+    view.clock = app.clock  # snapshots carry the capture's time
     app.run()
     return app.return_code or 0

@@ -10,12 +10,13 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from lcm_tui.config import Settings
-from lcm_tui.core.model import VENUES
-from lcm_tui.core.symbols import venue_symbol
 from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
 from lcm_tui.runtime.sim.server import SimServer, venue_sims
+
+if TYPE_CHECKING:
+    from lcm_tui.config import Settings
 
 STEP_INTERVAL_S = 0.1
 # Per market step and symbol: with ~12 streams at 10 steps/s, a fault every few minutes.
@@ -24,14 +25,17 @@ DEMO_FAULTS = (FaultKind.DROP, FaultKind.MALFORMED, FaultKind.DISCONNECT)
 
 
 def demo_venues(settings: Settings) -> dict[str, list[str]]:
-    """Simulated venue -> its spelling of every ``demo.symbols`` pair (config-enabled venues first)."""
+    """Simulated venue -> its spelling of every ``demo.symbols`` pair (config-enabled venues, else all).
+
+    The spelling is the simulator's own (``VenueSim.join_symbol``), as a real venue's would be.
+    """
     have = venue_sims()
     names = [v.name for v in settings.venues.values() if v.enabled and v.name in have]
     if not names:
-        names = [v for v in VENUES if v in have]
+        names = list(have)
     out = {}
     for v in names:
-        out[v] = [venue_symbol(v, *pair.split("-", 1)) for pair in settings.demo.symbols]
+        out[v] = [have[v].join_symbol(*pair.split("-", 1)) for pair in settings.demo.symbols]
     return out
 
 

@@ -12,24 +12,25 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from lcm_tui.config import DEFAULT_DEPTH, VenueConfig
-from lcm_tui.core.model import FeedEvent
+from lcm_tui.config import VenueConfig
 from lcm_tui.runtime.sim.faults import CONN_FAULTS, FaultKind, FaultPlan
 from lcm_tui.runtime.sim.market import FairPrices, MarketSim
+from lcm_tui.venues import registry
 from lcm_tui.venues.base import Action, FetchSnapshot, Reconnect, Send
-from lcm_tui.venues.registry import adapter_class
 from lcm_tui.venues.simbase import SimConn, VenueSim
+
+if TYPE_CHECKING:
+    from lcm_tui.core.model import FeedEvent
 
 STEP_NS = 100_000_000  # 10 market steps per simulated second, as in the demo
 BASE = "ws://sim.invalid"
 
 
 def sim_class(venue: str) -> type[VenueSim]:
-    from lcm_tui.runtime.sim.server import venue_sims
-
-    return venue_sims()[venue]
+    return registry.sim_class(venue)
 
 
 class InMemoryLoopback:
@@ -42,15 +43,16 @@ class InMemoryLoopback:
         self.symbols = list(symbols)
         self.sim = sim if sim is not None else sim_class(venue)(self.symbols)
         self.fair = FairPrices(seed)
-        self.markets = {s: MarketSim(seed, venue, s, self.sim.market_params(s), self.fair) for s in self.symbols}
+        self.markets = {s: MarketSim(seed, venue, s, self.sim.params[s], self.fair) for s in self.symbols}
         for s, m in self.markets.items():
             self.sim.load(s, *m.snapshot())
         ep = self.sim.endpoints(f"{BASE}/{venue}")
         self.cfg = VenueConfig(name=venue, symbols=list(symbols), ws_url=ep["ws_url"],
                                snapshot_url=ep.get("snapshot_url", ""),
-                               depth=DEFAULT_DEPTH[venue] if depth is None else depth)
+                               depth=registry.spec(venue).default_depth if depth is None else depth)
         self.events: list[FeedEvent] = []
-        self.adapter = adapter_class(venue)(self.cfg, self.symbols, sink if sink is not None else self.events.append)
+        adapter_cls = registry.adapter_class(venue)
+        self.adapter = adapter_cls(self.cfg, self.symbols, sink if sink is not None else self.events.append)
         self.faults = faults if faults is not None else FaultPlan()
         self.rest_delay_steps = rest_delay_steps
         self.t_ns = 1_700_000_000_000_000_000
@@ -166,7 +168,10 @@ class InMemoryLoopback:
 
     # ---- checks ------------------------------------------------------------------------------
     def book_matches(self, symbol: str) -> bool:
-        return self.adapter.states[symbol].book.to_dict() == self.sim.true_book(symbol).to_dict()
+        """The adapter's book equals the simulator's integer truth, rendered, string for string."""
+        mine = self.adapter.states[symbol].book
+        truth = self.sim.true_book(symbol)
+        return list(mine.bids) == truth.bids() and list(mine.asks) == truth.asks()
 
     def all_match(self) -> bool:
         return all(self.book_matches(s) for s in self.symbols)

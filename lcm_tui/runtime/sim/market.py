@@ -1,9 +1,10 @@
 """A seeded synthetic L2 market: what every simulated venue publishes, in its own wire format.
 
-Everything is integer ticks and lots internally and rendered to the venue's exact strings only at the
-edge, so a run is bit-for-bit reproducible from the seed and a client's book can be compared with the
-true one string by string. Prices of one asset follow one shared fair-price walk (so cross-venue views
-agree), while each venue has its own liquidity, level layout and churn. Now and then a liquidity
+Everything is integer ticks and lots: ``step()`` returns integer changes, and the venue handler
+renders them to the venue's exact strings (``simbook.Units``), so a run is bit-for-bit reproducible
+from the seed and a client's book can be compared with the true one string by string. Prices of one
+asset follow one shared fair-price walk (so cross-venue views agree), while each venue has its own
+liquidity, level layout and churn. Now and then a liquidity
 crunch drains the top of the book: spread and slippage jump, then recover, which is what the monitor
 exists to show.
 """
@@ -13,11 +14,9 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from bisect import bisect_left
 
-from lcm_tui.core.book import ASK, BID
-from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.venues.simbase import Change, MarketParams
+from lcm_tui.venues.simbase import IntChange, MarketParams
+from lcm_tui.venues.simbook import ASK, BID, IntLevel, IntSide
 
 BASE_PRICES = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0, "XRP": 0.6, "DOGE": 0.15}
 
@@ -29,14 +28,6 @@ def seeded(seed: int, *parts: object) -> random.Random:
     """An RNG per purpose: adding a venue or symbol never changes the others' streams."""
     key = ":".join(str(p) for p in (seed, *parts))
     return random.Random(zlib.crc32(key.encode()))
-
-
-def fmt_units(n: int, decimals: int, pad: int = 0) -> str:
-    """``n`` units of ``10**-decimals`` as an exact decimal string (plus ``pad`` trailing zeros)."""
-    if decimals == 0:
-        return str(n) + ("." + "0" * pad if pad else "")
-    s = str(n).rjust(decimals + 1, "0")
-    return f"{s[:-decimals]}.{s[-decimals:]}{'0' * pad}"
 
 
 class FairPrices:
@@ -59,49 +50,20 @@ class FairPrices:
             self._prices[asset] *= math.exp(self.vol * rng.gauss(0.0, 1.0))
 
 
-class _Side:
-    """Integer levels of one side, ``keys`` sorted best-first (bids stored negated)."""
-
-    __slots__ = ("keys", "sign", "sizes")
-
-    def __init__(self, is_bid: bool) -> None:
-        self.sign = -1 if is_bid else 1
-        self.keys: list[int] = []
-        self.sizes: dict[int, int] = {}
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def price(self, i: int) -> int:
-        return self.sign * self.keys[i]
-
-    def set(self, price: int, lots: int) -> None:
-        k = self.sign * price
-        if lots > 0:
-            if k not in self.sizes:
-                self.keys.insert(bisect_left(self.keys, k), k)
-            self.sizes[k] = lots
-        elif self.sizes.pop(k, None) is not None:
-            del self.keys[bisect_left(self.keys, k)]
-
-    def size(self, price: int) -> int:
-        return self.sizes.get(self.sign * price, 0)
-
-
 class MarketSim:
-    """The book of one (venue, symbol). ``step()`` returns that step's changes as wire strings."""
+    """The book of one (venue, symbol). ``step()`` returns that step's changes in ticks and lots."""
 
     def __init__(self, seed: int, venue: str, symbol: str, params: MarketParams, fair: FairPrices) -> None:
         self.venue = venue
         self.symbol = symbol
         self.params = params
         self.fair = fair
-        self.asset = parse_symbol(venue, symbol)[0]
+        self.asset = params.asset or symbol
         self.rng = seeded(seed, "market", venue, symbol)
         self.tick = 10.0 ** -params.tick_decimals
         self.lot = 10.0 ** -params.lot_decimals
-        self.bids = _Side(is_bid=True)
-        self.asks = _Side(is_bid=False)
+        self.bids = IntSide(is_bid=True)
+        self.asks = IntSide(is_bid=False)
         self.steps = 0
         self.liq = 1.0  # 1 = normal; drops towards ~0.1 during a crunch
         self.crunch_left = 0
@@ -115,19 +77,9 @@ class MarketSim:
                 off = self.half_spread + round(self._spacing * i**1.5 * self.rng.uniform(0.9, 1.1)) + i
                 side.set(fair_t - off if side is self.bids else fair_t + off, self._lots(fair_t, i))
 
-    # ---- rendering ---------------------------------------------------------------------------
-    def price_str(self, ticks: int) -> str:
-        return fmt_units(ticks, self.params.tick_decimals, self.params.price_pad)
-
-    def size_str(self, lots: int) -> str:
-        return fmt_units(lots, self.params.lot_decimals, self.params.size_pad) if lots else "0"
-
-    def snapshot(self) -> tuple[list[list[str]], list[list[str]]]:
-        """All levels as ``[[price, size], ...]`` best first (the venue's initial book)."""
-        out = []
-        for side in (self.bids, self.asks):
-            out.append([[self.price_str(side.price(i)), self.size_str(side.sizes[k])] for i, k in enumerate(side.keys)])
-        return out[0], out[1]
+    def snapshot(self) -> tuple[list[IntLevel], list[IntLevel]]:
+        """All levels as ``(ticks, lots)`` best first (the venue's initial book)."""
+        return self.bids.levels(), self.asks.levels()
 
     # ---- dynamics ----------------------------------------------------------------------------
     def _fair_ticks(self) -> int:
@@ -143,13 +95,13 @@ class MarketSim:
         i = int(math.log(1.0 - self.rng.random()) / math.log(1.0 - p))
         return min(i, n - 1)
 
-    def step(self) -> list[Change]:
+    def step(self) -> list[IntChange]:
         """One market step. The fair walk must have been stepped first (``FairPrices.step``)."""
         self.steps += 1
         rng = self.rng
         changed: dict[tuple[str, int], int] = {}
 
-        def put(side: _Side, price: int, lots: int) -> None:
+        def put(side: IntSide, price: int, lots: int) -> None:
             side.set(price, lots)
             changed[(BID if side is self.bids else ASK, price)] = lots
 
@@ -205,4 +157,4 @@ class MarketSim:
             while len(side) > MAX_LEVELS:
                 put(side, side.price(len(side) - 1), 0)
 
-        return [(s, self.price_str(p), self.size_str(q)) for (s, p), q in changed.items()]
+        return [(s, p, q) for (s, p), q in changed.items()]

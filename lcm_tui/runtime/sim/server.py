@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import importlib
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -26,31 +25,23 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from lcm_tui.config import Settings
 from lcm_tui.runtime.sim.faults import CONN_FAULTS, FaultKind, FaultPlan
 from lcm_tui.runtime.sim.market import FairPrices, MarketSim
+from lcm_tui.venues import registry
 from lcm_tui.venues.simbase import SimConn, VenueSim
+
+if TYPE_CHECKING:  # only a type: importing the server loads no product code
+    from lcm_tui.config import Settings
 
 log = logging.getLogger("lcm_tui.sim")
 
-# Handler modules; a module that is missing (still being written) just leaves its venues out.
-SIM_MODULES = ("binance", "bybit", "okx", "kraken", "coinbase")
-
-
 def venue_sims() -> dict[str, type[VenueSim]]:
-    """venue name -> handler class, found by scanning the handler modules."""
-    out: dict[str, type[VenueSim]] = {}
-    for mod_name in SIM_MODULES:
-        try:
-            mod = importlib.import_module(f"lcm_tui.venues.{mod_name}.sim")
-        except ImportError as e:
-            log.debug("simulator module %s unavailable: %s", mod_name, e)
-            continue
-        for obj in vars(mod).values():
-            if (inspect.isclass(obj) and issubclass(obj, VenueSim) and not inspect.isabstract(obj)
-                    and isinstance(getattr(obj, "venue", None), str)):
-                out[obj.venue] = obj
-    return out
+    """venue name -> handler class, for every venue of the registry, in registry order.
+
+    The registry's spec names each simulator by import path; a simulator that does not import
+    raises, so a venue is never silently missing from the demo or the loopback tests.
+    """
+    return {name: registry.sim_class(name) for name in registry.names()}
 
 
 @dataclass(slots=True, eq=False)
@@ -91,7 +82,7 @@ class SimServer:
             sim = classes[venue](list(symbols))
             self.sims[venue] = sim
             for s in symbols:
-                m = MarketSim(seed, venue, s, sim.market_params(s), self.fair)
+                m = MarketSim(seed, venue, s, sim.params[s], self.fair)
                 self.markets[(venue, s)] = m
                 sim.load(s, *m.snapshot())
         self.step_interval_s = step_interval_s
@@ -210,7 +201,6 @@ class SimServer:
                         frames = self.faults.apply_to_frames(venue, sym, sim.frames_for(h.conn, sym, payload),
                                                              sim.corrupt_checksum)
                         self._push(h, frames)
-
 
     def _conn_faults(self, venue: str, sim: VenueSim, t_ns: int) -> None:
         f = self.faults.peek(CONN_FAULTS, venue, None)

@@ -21,10 +21,12 @@ from typing import Any, ClassVar
 
 import orjson
 
-from lcm_tui.config import DEFAULT_DEPTH, VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.settings import VenueConfig
 from lcm_tui.venues.base import Action, Adapter, EventSink, FetchSnapshot, Reconnect
+from lcm_tui.venues.binance.spec import BINANCE, BINANCE_USDM
 
+_DEFAULT_DEPTH = {s.name: s.default_depth for s in (BINANCE, BINANCE_USDM)}
 MAX_BUFFER = 20_000  # deltas kept while a snapshot is on its way; older ones are dropped
 RETRY_NS = 1_000_000_000
 MAX_IN_FLIGHT = 20  # older-than-snapshot events tolerated right after a sync
@@ -50,11 +52,12 @@ class BinanceAdapter(Adapter):
 
     def __init__(self, cfg: VenueConfig, symbols: list[str], sink: EventSink | None = None) -> None:
         super().__init__(cfg, [s.upper() for s in symbols], sink)
-        self.depth = min(cfg.depth or DEFAULT_DEPTH[self.venue], self.max_depth)
+        self.depth = min(cfg.depth or _DEFAULT_DEPTH[self.venue], self.max_depth)
         self._sync: dict[str, _Sync] = {s: _Sync() for s in self.symbols}
         self._req = 0
         self._http_inflight: str | None = None
-        self._http_queue: deque[str] = deque()
+        # Symbols waiting for their REST request, in order (a dict as an ordered set: O(1) membership).
+        self._http_queue: dict[str, None] = {}
         self.snapshots_requested = 0
 
     # ---- connection --------------------------------------------------------------------------
@@ -96,8 +99,8 @@ class BinanceAdapter(Adapter):
         if self._http():
             if self._http_inflight is not None:
                 # REST replies carry no symbol: one request at a time keeps them attributable.
-                if sym != self._http_inflight and sym not in self._http_queue:
-                    self._http_queue.append(sym)
+                if sym != self._http_inflight:
+                    self._http_queue[sym] = None
                 return []
             self._http_inflight = sym
             return [FetchSnapshot(sym, f"{self.cfg.snapshot_url}?symbol={sym}&limit={self.depth}")]
@@ -107,11 +110,36 @@ class BinanceAdapter(Adapter):
 
     # ---- frames ------------------------------------------------------------------------------
     def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
+        return self._guarded(text, t_ns, None)
+
+    def on_snapshot(self, symbol: str, text: str | bytes, t_ns: int) -> list[Action]:
+        sym = symbol.upper()
+        return self._guarded(text, t_ns, sym if sym in self.states else None)
+
+    def is_snapshot_reply(self, text: str | bytes) -> bool:
+        head = text[:256] if isinstance(text, str) else text[:256].decode("utf-8", "replace")
+        if '"stream"' in head or '"depthUpdate"' in head:
+            return False
+        return '"lastUpdateId"' in head or ('"status"' in head and '"id"' in head)
+
+    def _guarded(self, text: str | bytes, t_ns: int, snap_sym: str | None) -> list[Action]:
+        """The contract: whatever the frame holds, it is counted, never raised (a raise would cost
+        the runner a reconnect of every symbol on the connection)."""
         self.last_frame_symbol = ""
+        try:
+            return self._dispatch(text, t_ns, snap_sym)
+        except Exception as e:
+            st = self.states.get(self.last_frame_symbol)
+            self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
+            if st is None:
+                return []
+            return self._resync(st, self._sync[st.symbol], FeedEventKind.MALFORMED, "malformed frame", t_ns, None)
+
+    def _dispatch(self, text: str | bytes, t_ns: int, snap_sym: str | None) -> list[Action]:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self.malformed(self._guess_state(text), text, "not JSON", t_ns)
+            self.malformed(self.states.get(snap_sym or "") or self._guess_state(text), text, "not JSON", t_ns)
             return []
         if type(msg) is not dict:
             self.malformed(None, text, "not an object", t_ns)
@@ -126,9 +154,11 @@ class BinanceAdapter(Adapter):
         if e == "serverShutdown":
             return [Reconnect("serverShutdown", rollover=True)]
         if "lastUpdateId" in msg:
+            if snap_sym is not None:
+                return self._on_rest_for(snap_sym, msg, text, t_ns)
             return self._on_http_snapshot(msg, text, t_ns)
         if "status" in msg and "id" in msg:
-            return self._on_ws_api(msg, text, t_ns)
+            return self._on_ws_api(msg, text, t_ns, snap_sym)
         if "result" in msg or "id" in msg:
             return []  # SUBSCRIBE ack
         self.malformed(None, text, f"unknown message {str(e or '')[:20]!r}", t_ns)
@@ -200,14 +230,17 @@ class BinanceAdapter(Adapter):
             return self._resync(st, sync, FeedEventKind.GAP, verdict, t_ns, ev)
         try:
             st.book.apply(ev["b"], ev["a"])
-        except (ValueError, TypeError, IndexError) as e:
-            self.malformed(st, orjson.dumps(ev), f"bad level: {e}", t_ns)
+        except Exception as e:  # a level that is not [str, str] ({} included): all or nothing, nothing applied
+            self.malformed(st, orjson.dumps(ev), f"bad level: {type(e).__name__}: {e}", t_ns)
             return self._resync(st, sync, FeedEventKind.MALFORMED, "bad level", t_ns, None)
         sync.book_id = ev["u"]
         sync.first_pending = False
         st.last_update_ns = t_ns
         if st.book.is_crossed():
             return self._resync(st, sync, FeedEventKind.CROSSED, f"crossed at {sync.book_id}", t_ns, None)
+        if not replaying and st.status is not StreamStatus.LIVE:
+            # The first event after a snapshot that none of the buffered events had bridged.
+            self.set_status(st, StreamStatus.LIVE, f"synced at {sync.book_id}", t_ns)
         return []
 
     def _resync(self, st: SymbolState, sync: _Sync, kind: FeedEventKind, detail: str, t_ns: int,
@@ -244,7 +277,7 @@ class BinanceAdapter(Adapter):
             return self._request(sym)
         try:
             st.book.load_snapshot(result["bids"], result["asks"])
-        except (ValueError, TypeError, IndexError) as e:
+        except Exception as e:  # a level that is not [str, str]: counted, the snapshot is fetched again
             st.book.clear()
             self.malformed(st, text, f"bad snapshot level: {e}", t_ns)
             sync.retry_at_ns = t_ns + RETRY_NS
@@ -259,12 +292,18 @@ class BinanceAdapter(Adapter):
                 sync.buffer.extend(buffered[i + 1:])
                 return actions
         st.last_update_ns = t_ns
+        if sync.first_pending:
+            # Every buffered event was older than the snapshot: nothing proves yet that the stream
+            # continues it. The next event must straddle lastUpdateId (or it is a gap); only then is
+            # the book LIVE. A crossed snapshot is caught there too, by the check after each apply.
+            st.status_detail = f"snapshot {lid} loaded, waiting for the event that bridges it"
+            return []
         self.set_status(st, StreamStatus.LIVE, f"synced at {sync.book_id}", t_ns)
         return []
 
-    def _on_ws_api(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
+    def _on_ws_api(self, msg: dict[str, Any], text: str | bytes, t_ns: int, snap_sym: str | None) -> list[Action]:
         rid = msg.get("id")
-        sym = rid.partition("x")[2] if type(rid) is str and rid.startswith("d") else ""
+        sym = snap_sym or (rid.partition("x")[2] if type(rid) is str and rid.startswith("d") else "")
         if sym not in self.states:
             self.malformed(None, text, "WS-API reply to an unknown request", t_ns)
             return []
@@ -279,15 +318,27 @@ class BinanceAdapter(Adapter):
         return self._load(sym, msg.get("result"), text, t_ns)
 
     def _on_http_snapshot(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
+        """A REST body that came without its symbol: only the one request in flight can own it."""
         sym = self._http_inflight
-        self._http_inflight = None
-        actions: list[Action] = []
         if sym is None or sym not in self.states:
+            self._http_inflight = None
             self.malformed(None, text, "REST snapshot nobody asked for", t_ns)
+            return self._next_http()
+        return self._on_rest_for(sym, msg, text, t_ns)
+
+    def _on_rest_for(self, sym: str, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
+        if self._http_inflight == sym:
+            self._http_inflight = None
         else:
-            actions = self._load(sym, msg, text, t_ns)
+            self._http_queue.pop(sym, None)
+        actions = self._load(sym, msg, text, t_ns)
+        return actions + self._next_http()
+
+    def _next_http(self) -> list[Action]:
+        actions: list[Action] = []
         while self._http_queue and self._http_inflight is None:
-            nxt = self._http_queue.popleft()
+            nxt = next(iter(self._http_queue))
+            del self._http_queue[nxt]
             if self._sync[nxt].awaiting and self._sync[nxt].book_id is None:
                 actions += self._request(nxt)
         return actions

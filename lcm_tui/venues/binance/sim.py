@@ -13,10 +13,11 @@ from typing import Any, ClassVar
 
 import orjson
 
-from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.venues.simbase import Change, MarketParams, SimConn, VenueSim
+from lcm_tui.venues.simbase import Change, MarketParams, SimConn, VenueSim, split_concatenated
 
 DIFF_STREAMS = ("depth", "depth@100ms", "depth@250ms", "depth@500ms", "depth@1000ms")
+# Binance writes symbols as BASEQUOTE; these are the quotes the simulator splits on (longest match first).
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 2}]
 
 
@@ -38,10 +39,21 @@ class BinanceSim(VenueSim):
     def endpoints(cls, base: str) -> dict[str, str]:
         return {"ws_url": base, "snapshot_url": base + "/ws-api/v3"}
 
+    @classmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        return split_concatenated(symbol, QUOTES)
+
+    @classmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        return f"{base}{quote}".upper()
+
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
+        base, _ = self.split_symbol(symbol)
         lot = 5 if base == "BTC" else 4
-        return MarketParams(tick_decimals=2, lot_decimals=lot, price_pad=6, size_pad=8 - lot, liquidity=1.0)
+        # Spot writes every number with 8 decimals, whatever the tick and lot, deletes too
+        # ("0.00000000", as in the recorded traffic); USD-M writes a delete as "0".
+        return MarketParams(asset=base, tick_decimals=2, lot_decimals=lot, price_pad=6, size_pad=8 - lot,
+                            delete_size="0", liquidity=1.0)
 
     # ---- connections -------------------------------------------------------------------------
     def _subscribe(self, conn: SimConn, stream: str) -> bool:
@@ -165,8 +177,8 @@ class BinanceUsdmSim(BinanceSim):
         return {"ws_url": base + "/public", "snapshot_url": "http" + base[2:] + "/fapi/v1/depth"}
 
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(tick_decimals=1 if base == "BTC" else 2, lot_decimals=3, liquidity=2.0)
+        base, _ = self.split_symbol(symbol)
+        return MarketParams(asset=base, tick_decimals=1 if base == "BTC" else 2, lot_decimals=3, liquidity=2.0)
 
     def _depth(self, symbol: str, limit: Any) -> dict[str, Any] | None:
         res = super()._depth(symbol, limit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lcm_tui.config import VenueConfig
+from lcm_tui.core.settings import VenueConfig
 from lcm_tui.venues.base import EventSink
 from lcm_tui.venues.binance.adapter import BinanceAdapter, _Sync
 

@@ -4,7 +4,8 @@ Bybit sends the snapshot in-stream, so syncing is: wait for a ``snapshot`` (delt
 dropped, not buffered: the snapshot already contains them), then require ``u == last_u + 1`` on every
 delta. The docs call ``u`` only "a sequence", so a jump is treated as a lost message and that one
 symbol is unsubscribed and subscribed again, which makes Bybit send a fresh snapshot. Any snapshot, and
-``u == 1`` (service restart), replaces the book.
+``u == 1`` (service restart), replaces the book. The depth of a book frame is read from its topic, so a
+capture made at another depth than the configured one still replays. Rules: ``docs/protocols.md``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any, ClassVar
 
 import orjson
 
-from lcm_tui.config import DEFAULT_DEPTH, ConfigError, VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.settings import ConfigError, VenueConfig
 from lcm_tui.venues.base import Action, Adapter, EventSink, Send, check_levels, log
+from lcm_tui.venues.bybit.spec import BYBIT_LINEAR, BYBIT_SPOT
 
-DEPTHS = (1, 50, 200, 1000)
+_DEFAULT_DEPTH = {s.name: s.default_depth for s in (BYBIT_SPOT, BYBIT_LINEAR)}
+DEPTHS = tuple(BYBIT_SPOT.depths)  # the spec's choices; spot and linear share them
 PING_EVERY_NS = 20 * 1_000_000_000
 
 
@@ -29,7 +32,7 @@ class BybitAdapter(Adapter):
 
     def __init__(self, cfg: VenueConfig, symbols: list[str], sink: EventSink | None = None) -> None:
         super().__init__(cfg, symbols, sink)
-        depth = cfg.depth or DEFAULT_DEPTH[self.venue]
+        depth = cfg.depth or _DEFAULT_DEPTH[self.venue]
         if depth not in DEPTHS:
             allowed = ", ".join(map(str, DEPTHS))
             raise ConfigError(f"exchanges.{self.venue}.depth: {cfg.depth!r} is not allowed: must be one of {allowed}")
@@ -71,6 +74,23 @@ class BybitAdapter(Adapter):
                 return self.states[sym]
         return None
 
+    def _adopt(self, topic: object) -> str | None:
+        """A book topic of one of our symbols at another depth: the frame says which depth it is.
+
+        A capture made at ``orderbook.50`` replays with the default depth 200 configured, and a
+        resync then resubscribes the depth the venue was actually sending.
+        """
+        if type(topic) is not str:
+            return None
+        head, _, rest = topic.partition(".")
+        depth, _, sym = rest.partition(".")
+        if head != "orderbook" or sym not in self.states or not depth.isdigit() or int(depth) not in DEPTHS:
+            return None
+        del self._by_topic[self.topics[sym]]
+        self.topics[sym] = topic
+        self._by_topic[topic] = sym
+        return sym
+
     # ---- internals -------------------------------------------------------------------------
     def _op(self, op: str, args: list[str]) -> str:
         self._req += 1
@@ -91,6 +111,8 @@ class BybitAdapter(Adapter):
             self._control(msg, text, t_ns)
             return []
         sym = self._by_topic.get(topic)
+        if sym is None:
+            sym = self._adopt(topic)
         if sym is None:
             self.malformed(None, text, f"unsubscribed topic {topic!r:.60}", t_ns)
             return []

@@ -17,11 +17,13 @@ from typing import Any, ClassVar
 
 import orjson
 
-from lcm_tui.core.book import OrderBook
-from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.venues.simbase import Change, DepthView, MarketParams, SimConn, VenueSim
+from lcm_tui.venues.simbase import Change, DepthView, MarketParams, SimBook, SimConn, VenueSim, split_concatenated
 
+# The depths Bybit v5 offers for orderbook.{depth}.{symbol} (spot and linear alike).
 DEPTHS = (1, 50, 200, 1000)
+DEFAULT_DEPTH = 200  # what a client that has subscribed nothing yet would be compared at
+# Bybit writes symbols as BASEQUOTE; the quotes the simulator splits on, longest match first.
+QUOTES = ("USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL")
 
 
 def _dumps(obj: Any) -> str:
@@ -43,17 +45,25 @@ class BybitSim(VenueSim):
         self.seq: dict[str, int] = {s: 7_000_000_000 + zlib.crc32(s.encode()) % 1_000_000 for s in self.symbols}
         self._reset: set[str] = set()
         self._ts: dict[str, int] = {}  # ms of the last step, for snapshots sent on subscribe
-        self.depth_in_use = 200
+        self.depth_in_use = DEFAULT_DEPTH
 
     @classmethod
     def endpoints(cls, base: str) -> dict[str, str]:
         return {"ws_url": base + cls.path, "snapshot_url": ""}
 
-    def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(tick_decimals=2, lot_decimals=6 if base == "BTC" else 5)
+    @classmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        return split_concatenated(symbol, QUOTES)
 
-    def true_book(self, symbol: str) -> OrderBook:
+    @classmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        return f"{base}{quote}".upper()
+
+    def market_params(self, symbol: str) -> MarketParams:
+        base, _ = self.split_symbol(symbol)
+        return MarketParams(asset=base, tick_decimals=2, lot_decimals=6 if base == "BTC" else 5)
+
+    def true_book(self, symbol: str) -> SimBook:
         view = self.views.get((symbol, self.depth_in_use))
         return view.truncated_book() if view is not None else self.books[symbol]
 
@@ -190,8 +200,8 @@ class BybitLinearSim(BybitSim):
     ts_first = False
 
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(tick_decimals=1 if base == "BTC" else 2, lot_decimals=3, liquidity=2.0)
+        base, _ = self.split_symbol(symbol)
+        return MarketParams(asset=base, tick_decimals=1 if base == "BTC" else 2, lot_decimals=3, liquidity=2.0)
 
     def _ack(self, conn: SimConn, op: str, req_id: Any, ok: bool = True, msg: str = "") -> str:
         return _dumps({"success": ok, "ret_msg": msg, "conn_id": f"sim-{conn.id}", "req_id": "", "op": op})

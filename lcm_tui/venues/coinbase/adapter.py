@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from lcm_tui.config import VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.settings import VenueConfig
 from lcm_tui.venues.base import Action, Adapter, EventSink, Send, log
 
 BID_SIDES = frozenset({"bid"})

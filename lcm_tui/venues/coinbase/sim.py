@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 
-from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.venues.simbase import Change, MarketParams, SimConn, VenueSim, rfc3339
 
 CHANNELS = ("level2", "heartbeats")
@@ -45,9 +44,19 @@ class CoinbaseSim(VenueSim):
     def endpoints(cls, base: str) -> dict[str, str]:
         return {"ws_url": base, "snapshot_url": ""}
 
+    @classmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        """Coinbase product ids are ``BASE-QUOTE``."""
+        base, _, quote = symbol.upper().partition("-")
+        return base, quote
+
+    @classmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        return f"{base}-{quote}".upper()
+
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(tick_decimals=2, lot_decimals=8 if base == "BTC" else 6, liquidity=1.5)
+        base, _ = self.split_symbol(symbol)
+        return MarketParams(asset=base, tick_decimals=2, lot_decimals=8 if base == "BTC" else 6, liquidity=1.5)
 
     # ---- wire --------------------------------------------------------------------------------
     @staticmethod

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lcm_tui.config import DEFAULT_DEPTH, ConfigError, VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.settings import ConfigError, VenueConfig
 from lcm_tui.venues.base import Action, Adapter, EventSink, Send, log
-from lcm_tui.venues.checksums import kraken_checksum, plain_decimal
+from lcm_tui.venues.kraken.checksum import kraken_checksum, plain_decimal
+from lcm_tui.venues.kraken.spec import KRAKEN
 
-DEPTHS = (10, 25, 100, 500, 1000)
+DEPTHS = tuple(KRAKEN.depths)
 PING_EVERY_NS = 20 * 1_000_000_000
 
 _loads = json.JSONDecoder(parse_float=str).decode
@@ -51,7 +52,7 @@ class KrakenAdapter(Adapter):
 
     def __init__(self, cfg: VenueConfig, symbols: list[str], sink: EventSink | None = None) -> None:
         super().__init__(cfg, symbols, sink)
-        depth = cfg.depth or DEFAULT_DEPTH[self.venue]
+        depth = cfg.depth or KRAKEN.default_depth
         if depth not in DEPTHS:
             raise ConfigError(
                 f"exchanges.kraken.depth: {cfg.depth!r} is not allowed: must be one of {', '.join(map(str, DEPTHS))}"

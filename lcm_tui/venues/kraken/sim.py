@@ -5,22 +5,36 @@ subscribe separately, and keeps each subscriber's book at the subscribed depth t
 entering the top are sent, levels pushed out are *not* deleted (the client truncates). ``price`` and
 ``qty`` are JSON numbers written with fixed precision, trailing zeros included (``0.10000000``), and
 the snapshot and every update carry the unsigned CRC32 of the top 10. ``heartbeat`` fills idle seconds.
+
+The checksum is the simulator's own, computed from the integer book rather than from strings: with a
+fixed number of decimals, "remove the point, strip leading zeros" (exchange-protocols.md §4.4) is
+exactly the decimal spelling of the level's integer count of the smallest wire unit. A client that
+CRCs re-rendered digits, or the wrong levels, fails.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 import time
 from typing import Any
 
-from lcm_tui.core.book import OrderBook
-from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.venues.checksums import kraken_checksum
-from lcm_tui.venues.simbase import Change, DepthView, MarketParams, SimConn, VenueSim, rfc3339
+from lcm_tui.venues.simbase import ASK, BID, Change, DepthView, MarketParams, SimBook, SimConn, Units, VenueSim, rfc3339
 
+# The depths Kraken v2 offers for the book channel, and the one a subscribe without depth gets.
 DEPTHS = (10, 25, 100, 500, 1000)
+DEFAULT_DEPTH = 10
+CHECKSUM_LEVELS = 10  # Kraken's CRC covers the 10 best levels, whatever the subscribed depth
+QTY_DECIMALS = 8  # qty is written with 8 decimals, the last ones usually zero
 _CHECKSUM = re.compile(r'"checksum":(\d+)')
+
+
+def book_crc(asks: list[tuple[int, int]], bids: list[tuple[int, int]], price: Units, qty: Units) -> int:
+    """Kraken's unsigned CRC32 from levels in ticks and lots, best first, top 10 of each side."""
+    digits = [f"{price.wire_integer(p)}{qty.wire_integer(q)}"
+              for p, q in (*asks[:CHECKSUM_LEVELS], *bids[:CHECKSUM_LEVELS])]
+    return binascii.crc32("".join(digits).encode("ascii"))
 
 
 def _levels(levels: list[tuple[str, str]] | list[list[str]]) -> str:
@@ -34,22 +48,31 @@ class KrakenSim(VenueSim):
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
         self.views: dict[tuple[str, int], DepthView] = {}
-        self.depth_in_use = 10
-        self._zero: dict[str, str] = {}
+        self.depth_in_use = DEFAULT_DEPTH
         self._ts: dict[str, int] = {}
 
     @classmethod
     def endpoints(cls, base: str) -> dict[str, str]:
         return {"ws_url": base + "/v2", "snapshot_url": ""}
 
-    def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        # qty has 8 decimals on the wire, the last ones usually zero: the checksum must keep them.
-        p = MarketParams(tick_decimals=1 if base == "BTC" else 2, lot_decimals=4, size_pad=4)
-        self._zero[symbol] = "0." + "0" * (p.lot_decimals + p.size_pad)
-        return p
+    @classmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        """Kraken v2 writes ``BASE/QUOTE``."""
+        base, _, quote = symbol.upper().partition("/")
+        return base, quote
 
-    def true_book(self, symbol: str) -> OrderBook:
+    @classmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        return f"{base}/{quote}".upper()
+
+    def market_params(self, symbol: str) -> MarketParams:
+        base, _ = self.split_symbol(symbol)
+        lot = 4
+        # qty has 8 decimals on the wire, the last ones usually zero: the checksum must keep them.
+        return MarketParams(asset=base, tick_decimals=1 if base == "BTC" else 2, lot_decimals=lot,
+                            size_pad=QTY_DECIMALS - lot, delete_size=Units(QTY_DECIMALS).render(0))
+
+    def true_book(self, symbol: str) -> SimBook:
         view = self.views.get((symbol, self.depth_in_use))
         return view.truncated_book() if view is not None else self.books[symbol]
 
@@ -57,18 +80,21 @@ class KrakenSim(VenueSim):
     def _view(self, symbol: str, depth: int) -> DepthView:
         view = self.views.get((symbol, depth))
         if view is None:
-            zero = self._zero.get(symbol, "0.00000000")
-            view = self.views[(symbol, depth)] = DepthView(self.books[symbol], depth, zero)
+            view = self.views[(symbol, depth)] = DepthView(self.books[symbol], depth,
+                                                           self.params[symbol].delete_size)
         return view
 
     @staticmethod
     def _checksum(view: DepthView) -> int:
-        return kraken_checksum(list(view.asks.items())[:10], list(view.bids.items())[:10])
+        b = view.book
+        return book_crc(view.top(ASK, CHECKSUM_LEVELS), view.top(BID, CHECKSUM_LEVELS), b.price_units,
+                        b.size_units)
 
     def snapshot_frame(self, symbol: str, depth: int) -> str:
         view = self._view(symbol, depth)
+        bids, asks = view.levels()
         return (f'{{"channel":"book","type":"snapshot","data":[{{"symbol":"{symbol}",'
-                f'"bids":[{_levels(list(view.bids.items()))}],"asks":[{_levels(list(view.asks.items()))}],'
+                f'"bids":[{_levels(bids)}],"asks":[{_levels(asks)}],'
                 f'"checksum":{self._checksum(view)}}}]}}')
 
     def _reply(self, method: str, req_id: Any, t_in: str, **body: Any) -> str:
@@ -99,7 +125,7 @@ class KrakenSim(VenueSim):
         params = req.get("params") or {}
         if params.get("channel") != "book":
             return [self._reply(method, req_id, t_in, error="Channel not supported", success=False)]
-        depth = params.get("depth", 10)
+        depth = params.get("depth", DEFAULT_DEPTH)
         snapshot = params.get("snapshot", True)
         out = []
         depths: dict[str, int] = conn.state.setdefault("depth", {})

@@ -11,7 +11,8 @@ snapshot is used when one comes; an update that arrives after the subscribe ack 
 starts a bootstrap from REST ``/api/v5/market/books`` (buffer, fetch, bridge on ``seqId``, §3.4).
 
 A crossed book is not treated as a desync here: OKX documents legitimately crossed books during
-pre-open and call auctions, and the sequence chain already proves the book is complete.
+pre-open and call auctions, and the sequence chain already proves the book is complete. It is
+counted and held back from LIVE until it uncrosses. Rules: ``docs/protocols.md``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from lcm_tui.config import VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus
+from lcm_tui.core.settings import VenueConfig
 from lcm_tui.venues.base import (
     Action,
     Adapter,
@@ -35,7 +36,7 @@ from lcm_tui.venues.base import (
     check_levels,
     log,
 )
-from lcm_tui.venues.checksums import okx_matches
+from lcm_tui.venues.okx.checksum import okx_matches
 
 CHANNEL = "books"
 BOOKS_DEPTH = 400  # levels of the public books channel (and the most REST books returns)
@@ -215,6 +216,15 @@ class OkxAdapter(Adapter):
         st.last_update_ns = t_ns
         if up.checksum and not okx_matches(up.checksum, st.book.bids.top(25), st.book.asks.top(25)):
             return self._resync(st, FeedEventKind.CHECKSUM, f"checksum {up.checksum} at seqId {up.seq}", t_ns)
+        return self._publish(st, t_ns)
+
+    def _publish(self, st: SymbolState, t_ns: int) -> list[Action]:
+        """LIVE unless crossed: a crossed book is complete here (auction), but never shown as live."""
+        if st.book.is_crossed():
+            if st.status is not StreamStatus.SYNCING:
+                st.counters.crossed += 1
+                self.set_status(st, StreamStatus.SYNCING, "crossed book (pre-open or call auction)", t_ns)
+            return []
         if st.status is not StreamStatus.LIVE:
             self.set_status(st, StreamStatus.LIVE, "", t_ns)
         return []
@@ -290,9 +300,7 @@ class OkxAdapter(Adapter):
             if out:
                 return out
         st.last_update_ns = t_ns
-        if st.status is not StreamStatus.LIVE:
-            self.set_status(st, StreamStatus.LIVE, "", t_ns)
-        return []
+        return self._publish(st, t_ns)
 
     def _event(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
         ev = msg["event"]

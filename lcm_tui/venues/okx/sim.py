@@ -11,24 +11,30 @@ Two switches copy OKX's 2026 changes: ``real_checksum`` (False: ``checksum`` is 
 True: the signed CRC32 of the top 25, for tests) and ``ws_snapshot`` (False: no in-stream snapshot, as
 announced for August 2026, so clients must bootstrap from REST). Prices and sizes are written the way
 OKX writes them, trailing zeros stripped (``"8477"``, not ``"8477.00"``).
+
+The checksum is the simulator's own, written from the documented algorithm (exchange-protocols.md
+§3.4), not the adapter's: a client that builds the string or the sign differently must fail.
 """
 
 from __future__ import annotations
 
+import binascii
 import random
 import re
+import struct
 import zlib
+from collections.abc import Sequence
+from itertools import zip_longest
 from typing import Any
 
 import orjson
 
-from lcm_tui.core.book import OrderBook
-from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.venues.checksums import okx_checksum
-from lcm_tui.venues.simbase import Change, MarketParams, SimConn, VenueSim
+from lcm_tui.venues.simbase import Change, MarketParams, SimBook, SimConn, VenueSim
 
 CHANNEL = "books"
 REST_PATH = "/api/v5/market/books"
+CHECKSUM_LEVELS = 25  # OKX's CRC covers the 25 best levels of each side
+MAX_REST_SZ = 400  # /api/v5/market/books caps sz at 400
 _CHECKSUM = re.compile(r'"checksum":(-?\d+)')
 
 
@@ -36,9 +42,16 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def okx_num(s: str) -> str:
-    """OKX's spelling of a number: no trailing zeros after the point, no bare point."""
-    return s.rstrip("0").rstrip(".") if "." in s else s
+def book_crc(bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]]) -> int:
+    """OKX's signed CRC32: ``bid1px:bid1sz:ask1px:ask1sz:...`` over the top 25, a short side skipped."""
+    fields: list[str] = []
+    for pair in zip_longest(bids[:CHECKSUM_LEVELS], asks[:CHECKSUM_LEVELS]):
+        for level in pair:
+            if level is not None:
+                fields += level[:2]
+    unsigned = binascii.crc32(":".join(fields).encode("utf-8"))
+    (signed,) = struct.unpack("<i", struct.pack("<I", unsigned))
+    return int(signed)
 
 
 class OkxSim(VenueSim):
@@ -58,16 +71,21 @@ class OkxSim(VenueSim):
     def endpoints(cls, base: str) -> dict[str, str]:
         return {"ws_url": base + "/ws/v5/public", "snapshot_url": "http" + base[2:] + REST_PATH}
 
+    @classmethod
+    def split_symbol(cls, symbol: str) -> tuple[str, str]:
+        """OKX instIds are ``BASE-QUOTE`` (spot) or ``BASE-QUOTE-SWAP`` (perpetual)."""
+        parts = symbol.upper().split("-")
+        return parts[0], parts[1] if len(parts) > 1 else ""
+
+    @classmethod
+    def join_symbol(cls, base: str, quote: str) -> str:
+        return f"{base}-{quote}".upper()
+
     def market_params(self, symbol: str) -> MarketParams:
-        base, _ = parse_symbol(self.venue, symbol)
-        return MarketParams(tick_decimals=1 if base == "BTC" else 2, lot_decimals=8 if base == "BTC" else 6)
-
-    # Store OKX's spelling in the true book, so a client's book can be compared string for string.
-    def load(self, symbol: str, bids: list[list[str]], asks: list[list[str]]) -> None:
-        super().load(symbol, [[okx_num(p), okx_num(q)] for p, q in bids], [[okx_num(p), okx_num(q)] for p, q in asks])
-
-    def step(self, symbol: str, changes: list[Change], t_ns: int) -> Any:
-        return super().step(symbol, [(s, okx_num(p), okx_num(q)) for s, p, q in changes], t_ns)
+        base, _ = self.split_symbol(symbol)
+        # OKX's spelling is stored in the true book (strip_zeros), so books compare string for string.
+        return MarketParams(asset=base, tick_decimals=1 if base == "BTC" else 2,
+                            lot_decimals=8 if base == "BTC" else 6, strip_zeros=True)
 
     # ---- wire --------------------------------------------------------------------------------
     @staticmethod
@@ -75,8 +93,8 @@ class OkxSim(VenueSim):
         # price, size, a deprecated "0", and the number of orders at the level
         return [[p, q, "0", str(1 + len(q) % 7) if q != "0" else "0"] for p, q in levels]
 
-    def _checksum(self, book: OrderBook) -> int:
-        return okx_checksum(book.bids.top(25), book.asks.top(25)) if self.real_checksum else 0
+    def _checksum(self, book: SimBook) -> int:
+        return book_crc(book.bids(CHECKSUM_LEVELS), book.asks(CHECKSUM_LEVELS)) if self.real_checksum else 0
 
     def _push(self, symbol: str, action: str, bids: list[list[str]], asks: list[list[str]], prev: int, seq: int,
               ts: int) -> str:
@@ -128,7 +146,7 @@ class OkxSim(VenueSim):
         if sym not in self.books:
             return 200, _dumps({"code": "51001", "msg": "Instrument ID does not exist", "data": []})
         try:
-            sz = max(1, min(int(query.get("sz", "1")), 400))
+            sz = max(1, min(int(query.get("sz", "1")), MAX_REST_SZ))
         except ValueError:
             sz = 1
         bids, asks = self.bids_asks(self.books[sym], sz)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from lcm_tui.core.model import Alert, Severity
@@ -13,13 +16,13 @@ SEVERITY_STYLE = {Severity.WARNING: "bold yellow", Severity.HIGH: "bold dark_ora
 SIGNAL_SHORT = {"depth": "depth", "spread": "spread", "slip_buy": "slip+", "slip_sell": "slip-"}
 
 
-def ordered(alerts: list[Alert], limit: int) -> list[Alert]:
+def ordered(alerts: Sequence[Alert], limit: int) -> list[Alert]:
     opened = [a for a in reversed(alerts) if a.is_open]
     closed = [a for a in reversed(alerts) if not a.is_open]
     return (opened + closed)[:limit]
 
 
-def alerts_table(alerts: list[Alert], limit: int, width: int) -> Text:
+def alerts_table(alerts: Sequence[Alert], limit: int, width: int) -> Text:
     """Narrow panels put venue and symbol in one column so a 40-column panel still shows both."""
     wide = width >= 70
     cols = [Col("time"), *([Col("venue", flex=True), Col("symbol", flex=True)] if wide else [Col("stream", flex=True)]),
@@ -43,25 +46,22 @@ def alerts_table(alerts: list[Alert], limit: int, width: int) -> Text:
 
 
 class AlertsPanel(Widget):
-    """Reads ``monitor.alerts`` (all alerts, newest last); redraws only when something changed."""
+    """Every alert of the run (``MarketView.alerts``); redraws only when one opened, changed or closed."""
 
     DEFAULT_CSS = """
     AlertsPanel { height: 1fr; min-height: 4; }
     """
+    # Open alerts change in place (peak_z, severity): the key holds what is drawn of them.
+    key: reactive[tuple[object, ...]] = reactive((), layout=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._alerts: list[Alert] = []
-        self._key: object = None
 
-    def show(self, alerts: list[Alert]) -> None:
-        # Open alerts change in place (peak_z, severity), so the key includes them.
-        key = (len(alerts), tuple((id(a), a.peak_z, a.severity, a.closed_ns) for a in alerts if a.is_open),
-               tuple(a.closed_ns for a in alerts[-20:]))
-        if key != self._key:
-            self._key = key
-            self._alerts = list(alerts)
-            self.refresh()
+    def show(self, alerts: Sequence[Alert]) -> None:
+        self._alerts = list(alerts)
+        self.key = (len(alerts), tuple((id(a), a.peak_z, a.severity, a.closed_ns) for a in alerts if a.is_open),
+                    tuple(a.closed_ns for a in alerts[-20:]))
 
     def render(self) -> Text:
         limit = max(1, self.size.height - 2)

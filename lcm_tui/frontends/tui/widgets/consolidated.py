@@ -1,27 +1,26 @@
 """The consolidated page: one asset across every LIVE venue, its best-execution split and what is left out.
 
-All numbers come from ``lcm_tui.core.consolidated`` (core, no Textual); this module only lays them out. It is
-cheap to call on every UI refresh: it consolidates only the asset on screen and skips the work entirely
-when no book, status or z-score changed since the last call.
+All numbers come from the core (``MarketView.consolidated``, computed by ``lcm_tui.core.consolidated``); this
+module only lays them out, and redraws only when they changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from lcm_tui.config import Settings
-from lcm_tui.core.consolidated import BUY, SELL, ConsolidatedMetrics, HasZ, Split, consolidate
-from lcm_tui.core.model import SymbolState
-from lcm_tui.core.symbols import parse_symbol
+from lcm_tui.core.consolidated import BUY, SELL, ConsolidatedMetrics, Split
 from lcm_tui.frontends.tui import fmt
 
 BAR_WIDTH = 12
@@ -135,7 +134,7 @@ def split_table(m: ConsolidatedMetrics, notional: float) -> RenderableType:
         allocs = {a.venue: a for a in split.allocations}
         for src in m.sources:
             a = allocs.get(src.label)
-            fee = f"{src.fee_bps:g}"
+            fee = f"{src.taker_fee_bps:g}"
             if a is None:
                 t.add_row(src.label, fee, Text(share_bar(0.0) + "   0%", style="dim"), "-", "-", "-", "-")
             else:
@@ -202,19 +201,17 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
         Binding("left_square_bracket", "notional(-1)", "smaller notional", show=False),
         Binding("right_square_bracket", "notional(1)", "larger notional", show=False),
     ]
+    # What the core computed for the asset on screen (``MarketView.consolidated``), and the split's size.
+    metrics: reactive[ConsolidatedMetrics | None] = reactive(None, repaint=False, init=False)
+    notional: reactive[float] = reactive(0.0, repaint=False, init=False)
 
     def __init__(self, settings: Settings, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.settings = settings
-        self.asset: str | None = None
-        self.notional = settings.metrics.middle_notional
-        self.metrics: ConsolidatedMetrics | None = None
         self._assets: list[str] = []
-        self._key: object = None
-        self._states: list[SymbolState] = []
-        self._detectors: Mapping[tuple[str, str], HasZ] | None = None
+        self.set_reactive(ConsolidatedView.notional, settings.metrics.middle_notional)
 
-    def compose(self) -> Any:
+    def compose(self) -> ComposeResult:
         yield Static("waiting for LIVE venues…", id="cons-summary")
         yield Static(id="cons-levels")
         yield Static(id="cons-slippage")
@@ -222,35 +219,19 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
         yield Static(id="cons-notes")
 
     def on_mount(self) -> None:
-        if self._states:
+        self._redraw()
+
+    def show(self, metrics: ConsolidatedMetrics | None, assets: list[str]) -> None:
+        """Draw ``metrics`` (one asset); ``assets`` lists every asset the streams cover, for the header."""
+        if assets != self._assets:
+            self._assets = list(assets)
             self._redraw()
+        self.metrics = metrics
 
-    # ---- what the app calls
-    def show(self, monitor: Any, venue: str | None = None, symbol: str | None = None) -> None:
-        """Follow the app's selection: show the asset of the selected venue+symbol from the monitor."""
-        if venue and symbol:
-            self.asset = parse_symbol(venue, symbol)[0]
-        self.refresh_from(monitor.states.values(), self.settings, monitor.detectors)
+    def watch_metrics(self) -> None:
+        self._redraw()
 
-    def refresh_from(self, states: Iterable[SymbolState], settings: Settings | None = None,
-                     detectors: Mapping[tuple[str, str], HasZ] | None = None) -> None:
-        """Redraw from these streams (all venues and assets; only the shown asset is consolidated).
-
-        Called on every UI refresh: the key of books' versions, statuses and z-scores makes an unchanged
-        market cost a tuple comparison instead of a consolidation and a re-render.
-        """
-        if settings is not None:
-            self.settings = settings
-        states = list(states)
-        assets = sorted({parse_symbol(s.venue, s.symbol)[0] for s in states})
-        if self.asset not in assets:
-            self.asset = assets[0] if assets else None
-        key = (self.asset, self.notional, tuple((s.key, s.status, s.book.version) for s in states),
-               tuple((k, tuple(d.z.items())) for k, d in detectors.items()) if detectors else None)
-        self._states, self._detectors, self._assets = states, detectors, assets
-        if key == self._key:
-            return
-        self._key = key
+    def watch_notional(self) -> None:
         self._redraw()
 
     # ---- actions
@@ -258,16 +239,12 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
         ns = self.settings.metrics.notionals
         i = ns.index(self.notional) if self.notional in ns else 0
         self.notional = ns[(i + step) % len(ns)]
-        self._key = None
-        self.refresh_from(self._states, None, self._detectors)
 
     # ---- drawing
     def _redraw(self) -> None:
         if not self.is_mounted:
             return
-        out = consolidate(self._states, self.settings, self._detectors, top=TOP_LEVELS,
-                          assets=[self.asset] if self.asset else [])
-        m = self.metrics = out[0] if out else None
+        m = self.metrics
         summary_w = self.query_one("#cons-summary", Static)
         if m is None:
             summary_w.update("waiting for LIVE venues…")

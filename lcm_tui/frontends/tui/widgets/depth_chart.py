@@ -29,6 +29,7 @@ import plotext._utility as plotext_utility
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.visual import Visual, visualize
@@ -36,7 +37,10 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from lcm_tui.core.book import BookSide, OrderBook
+from lcm_tui.core.bands import book_bands, cumulative_depth
+from lcm_tui.core.book import BookSide
+from lcm_tui.core.view import BookSnapshot
+from lcm_tui.frontends.tui.widgets.ladder import snapshot_book
 
 log = logging.getLogger("lcm_tui.frontends.tui")
 
@@ -47,20 +51,11 @@ Key = tuple[int, Size, str, int]  # what a drawing shows: (figure version, size,
 Run = tuple[str, Colors]  # consecutive cells of one row with the same colours
 
 
-def cumulative(side: BookSide, mid: float, max_bps: float) -> tuple[list[float], list[float]]:
-    """(bps from mid, cumulative quote) for the levels within ``max_bps``, thinned to MAX_POINTS."""
-    xs: list[float] = []
-    ys: list[float] = []
-    total = 0.0
-    levels = side.levels
-    for k in side.keys:
-        p = abs(k)
-        d = 1e4 * (p - mid) / mid
-        if abs(d) > max_bps:
-            break
-        total += p * levels[k][0]
-        xs.append(d)
-        ys.append(total)
+def cumulative(side: BookSide, mid: float, n: int) -> tuple[list[float], list[float]]:
+    """(bps from mid, cumulative quote) of the best ``n`` levels of ``side`` (the core's prefix sums), thinned
+    to MAX_POINTS."""
+    prices, ys = cumulative_depth(side, n)
+    xs = [1e4 * (p - mid) / mid for p in prices]
     if len(xs) > MAX_POINTS:
         step = len(xs) / MAX_POINTS
         idx = [int(i * step) for i in range(MAX_POINTS)] + [len(xs) - 1]
@@ -86,13 +81,16 @@ class Figure:
     span_bps: float | None = None  # the x axis runs from -span to +span
 
 
-def figure_for(book: OrderBook | None, bands: list[int]) -> Figure:
-    mid = book.mid() if book is not None else None
-    if book is None or mid is None:
+def figure_for(snap: BookSnapshot | None, bands: list[int]) -> Figure:
+    if snap is None:
         return Figure()
-    max_bps = float(bands[-1])
-    bx, by = cumulative(book.bids, mid, max_bps)
-    ax, ay = cumulative(book.asks, mid, max_bps)
+    book = snapshot_book(snap)
+    bb = book_bands(book, bands[-1:])
+    if bb is None:
+        return Figure()
+    mid, band = bb.mid, bb.bands[-1]  # the widest band: levels in it, by the metrics' own membership
+    bx, by = cumulative(book.bids, mid, band.bid_levels)
+    ax, ay = cumulative(book.asks, mid, band.ask_levels)
     top = max([*by, *ay, 1.0])
     div, unit = next(((d, u) for d, u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if top >= d), (1.0, ""))
     series = []
@@ -103,7 +101,7 @@ def figure_for(book: OrderBook | None, bands: list[int]) -> Figure:
     # Zoom to the narrowest configured band that holds all plotted levels, so a thin book
     # is not a spike in the middle of a +-200 bps axis.
     extent = max([abs(x) for x in (*bx, *ax)] or [0.0])
-    span = next((float(b) for b in bands if b >= extent), max_bps)
+    span = next((float(b) for b in bands if b >= extent), float(band.bps))
     return Figure(tuple(series), f"quote{' (' + unit + ')' if unit else ''}", span)
 
 
@@ -208,14 +206,19 @@ class DepthChart(PlotextPlot):
         """The next ``show`` draws whatever the time: the user switched to another stream."""
         self._pending = True
 
-    def show(self, book: OrderBook | None, title: str) -> None:
+    @property
+    def due(self) -> bool:
+        """Whether the next ``show`` draws (so the app asks for a snapshot deep enough for the chart)."""
+        return self._pending or self.monotonic() - self._last_draw >= self._min_interval
+
+    def show(self, snap: BookSnapshot | None, title: str) -> None:
         now = self.monotonic()
         if not self._pending and now - self._last_draw < self._min_interval:
             return
         self._pending = False
         self._last_draw = now
         self.draws += 1
-        self._figure = figure_for(book, self._bands)
+        self._figure = figure_for(snap, self._bands)
         self._version += 1
         # The title goes on the border: a plot title would cost a row of the chart. Setting it repaints the
         # whole widget even when it is unchanged, which would undo the threaded build's savings.
@@ -255,18 +258,17 @@ class DepthChart(PlotextPlot):
         if key[1].area == 0:
             self._building = False  # hidden: the next show() or render draws it
             return
-        fig, styles, styles_key = self._figure, dict(self._styles), self._styles_key
+        self._job = self._build(key, self._figure, dict(self._styles), self._styles_key)
 
-        def build() -> Built:
-            t0 = time.thread_time()
-            runs = draw_runs(self._thread_plt, fig, key[1].width, key[1].height, key[2])
-            strips = None
-            if all(c in styles for row in runs for _, c in row):
-                strips = [_strip(row, y, styles, key[1].width) for y, row in enumerate(runs)]
-            return Built(key, runs, strips, styles_key, time.thread_time() - t0)
-
-        self._job = self.run_worker(build, name="depth chart", group="depth-chart", thread=True,
-                                    exit_on_error=False)
+    @work(thread=True, name="depth chart", group="depth-chart", exit_on_error=False)
+    def _build(self, key: Key, fig: Figure, styles: dict[Colors, Style], styles_key: tuple[Any, ...] | None) -> Built:
+        """The figure as strips, in a thread: it touches only its arguments and the thread's own ``Plot``."""
+        t0 = time.thread_time()
+        runs = draw_runs(self._thread_plt, fig, key[1].width, key[1].height, key[2])
+        strips = None
+        if all(c in styles for row in runs for _, c in row):
+            strips = [_strip(row, y, styles, key[1].width) for y, row in enumerate(runs)]
+        return Built(key, runs, strips, styles_key, time.thread_time() - t0)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._job or not event.worker.is_finished:

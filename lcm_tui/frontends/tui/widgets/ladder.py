@@ -14,10 +14,13 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from lcm_tui.core.bands import book_bands, cumulative_depth
 from lcm_tui.core.book import OrderBook
+from lcm_tui.core.view import BookSnapshot
 from lcm_tui.frontends.tui import fmt
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -58,9 +61,20 @@ def trim_common_zeros(values: list[str]) -> list[str]:
     return [v[: len(v) - drop] for v in values] if drop > 0 else values
 
 
+def snapshot_book(snap: BookSnapshot) -> OrderBook:
+    """The snapshot's levels as a book, so the core's band and prefix-sum code reads them as it reads any book."""
+    book = OrderBook(snap.venue, snap.symbol)
+    book.load_snapshot(snap.bids, snap.asks)
+    return book
+
+
 def ladder_rows(book: OrderBook, n: int, bands: list[int], previous: dict[float, float] | None
                 ) -> tuple[list[LadderRow], list[LadderRow], dict[float, float]]:
     """The best ``n`` asks and bids with running totals and band-end markers.
+
+    Totals are the core's prefix sums and a marker sits on the last level a band holds by the core's
+    (exact) band membership, so the ladder agrees with the depth figures. ``book`` needs one level a side
+    beyond the ``n`` shown: a band that holds every level given is not known to end there.
 
     ``previous`` maps book keys to sizes as they were shown at the last refresh (ask keys are
     positive, bid keys negative, so one map holds both sides). A level is ``changed`` when its size
@@ -68,39 +82,32 @@ def ladder_rows(book: OrderBook, n: int, bands: list[int], previous: dict[float,
     view (the ladder grew, or levels above it went away) is not. Nothing is flagged on the first
     refresh. Returns (asks best-first, bids best-first, the map to pass as ``previous`` next time).
     """
-    mid = book.mid()
+    bb = book_bands(book, bands)
     seen: dict[float, float] = {}
     out: list[list[LadderRow]] = []
     prev = previous or {}
     for side_name, side in (("ask", book.asks), ("bid", book.bids)):
-        keys = side.keys[: n + 1]
+        keys = side.keys[:n]
         levels = side.levels
         # keys grow outward from the top on both sides: this is the outermost level shown last time
         shown = [k for k in prev if (k > 0) == (side_name == "ask")]
         outer = max(shown) if shown else None
+        _, cum_quote = cumulative_depth(side, len(keys))
+        markers: dict[int, str] = {}
+        if bb is not None:
+            for band in bb.bands:  # ascending: the widest band that ends on a level wins
+                inside = band.ask_levels if side_name == "ask" else band.bid_levels
+                if 0 < inside < len(side.keys):
+                    markers[inside - 1] = str(band.bps)
         rows: list[LadderRow] = []
-        cum_size = cum_quote = 0.0
-        limits = []
-        if mid is not None:
-            sign = 1.0 if side_name == "ask" else -1.0
-            limits = [(b, mid * (1.0 + sign * b / 1e4)) for b in sorted(bands)]
-        for i, k in enumerate(keys[:n]):
+        cum_size = 0.0
+        for i, k in enumerate(keys):
             size, p_str, q_str = levels[k]
-            p = abs(k)
             cum_size += size
-            cum_quote += p * size
             seen[k] = size
-            marker = ""
-            if limits:
-                nxt = abs(keys[i + 1]) if i + 1 < len(keys) else None
-                for b, lim in limits:
-                    inside = p <= lim if side_name == "ask" else p >= lim
-                    nxt_out = nxt is None or (nxt > lim if side_name == "ask" else nxt < lim)
-                    if inside and nxt_out and nxt is not None:
-                        marker = str(b)  # widest band wins: it is checked last
             was = prev.get(k)
             changed = was != size if was is not None else outer is not None and k <= outer
-            rows.append(LadderRow(side_name, p_str, q_str, size, cum_size, cum_quote, marker, changed))
+            rows.append(LadderRow(side_name, p_str, q_str, size, cum_size, cum_quote[i], markers.get(i, ""), changed))
         out.append(rows)
     every = out[0] + out[1]
     for r, p_str in zip(every, trim_common_zeros([r.price for r in every]), strict=True):
@@ -128,28 +135,35 @@ class DepthLadder(Widget):
     DepthLadder { height: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    # The book instant to draw; the app sets it once per refresh from ``MarketView.snapshot``.
+    snapshot: reactive[BookSnapshot | None] = reactive(None, repaint=False)
+
+    def __init__(self, bands: list[int] | None = None, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._book: OrderBook | None = None
-        self._bands: list[int] = []
+        self._bands: list[int] = sorted(bands or [])
+        self._levels: tuple[list[tuple[str, str]], list[tuple[str, str]]] | None = None
         self._asks: list[LadderRow] = []
         self._bids: list[LadderRow] = []
         self._previous: dict[float, float] | None = None
         self._strips: list[Strip] | None = None
         self._spread_text = "no book"
-        self.shown_version = -1  # book.version as of the last rebuild (benches/ui.py measures latency with it)
+        self.shown_ts = -1  # ts_ns of the snapshot drawn (benches/ui.py measures latency with it)
+
+    @property
+    def rows_wanted(self) -> int:
+        """Levels a side the ladder needs from a snapshot (one more than it shows, for the band markers)."""
+        return self._per_side() + 1
 
     def reset(self) -> None:
         """Forget the previous levels: after switching streams nothing counts as 'changed'."""
         self._previous = None
 
-    def set_book(self, book: OrderBook | None, bands: list[int]) -> None:
-        unchanged = (book is self._book and book is not None and book.version == self.shown_version
-                     and bands == self._bands)
-        if unchanged and not any(r.changed for r in self._asks) and not any(r.changed for r in self._bids):
+    def watch_snapshot(self, snap: BookSnapshot | None) -> None:
+        levels = (snap.bids, snap.asks) if snap is not None else None
+        if (levels == self._levels and not any(r.changed for r in self._asks)
+                and not any(r.changed for r in self._bids)):
             return  # nothing new and no highlight to clear: no redraw
-        self._book = book
-        self._bands = list(bands)
+        self._levels = levels
         self._rebuild()
         self.refresh()
 
@@ -157,20 +171,19 @@ class DepthLadder(Widget):
         return max(1, (self.size.height - 2) // 2)
 
     def _rebuild(self) -> None:
-        book = self._book
+        snap = self.snapshot
         self._strips = None
-        self.shown_version = book.version if book is not None else -1
-        if book is None or book.is_empty():
+        self.shown_ts = snap.ts_ns if snap is not None else -1
+        if snap is None or not (snap.bids or snap.asks):
             self._asks, self._bids = [], []
             self._spread_text = "no book (waiting for sync)"
             self._previous = None
             return
-        self._asks, self._bids, self._previous = ladder_rows(book, self._per_side(), self._bands, self._previous)
-        mid = book.mid()
-        ba, bb = book.best_ask(), book.best_bid()
-        if mid is not None and ba and bb:
-            spread = float(ba[0]) - float(bb[0])
-            self._spread_text = f"spread {1e4 * spread / mid:.2f} bps  mid {fmt.price(mid)}"
+        self._asks, self._bids, self._previous = ladder_rows(snapshot_book(snap), self._per_side(), self._bands,
+                                                             self._previous)
+        m = snap.metrics
+        if m is not None and m.mid is not None and m.spread_bps is not None:
+            self._spread_text = f"spread {m.spread_bps:.2f} bps  mid {fmt.price(m.mid)}"
         else:
             self._spread_text = "one-sided book"
 

@@ -1,22 +1,28 @@
-"""Slippage for a market buy and sell of every configured notional (metrics.md), from the latest sample."""
+"""Slippage for a market buy and sell of every configured notional (metrics.md), of the book on screen."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from lcm_tui.core.model import MetricSample
+from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
 
 COLS = (Col("side", flex=True), Col("VWAP", right=True), Col("bps", right=True), Col("lv", right=True))
 
 
-def slippage_table(sample: MetricSample | None, notionals: list[float], width: int) -> Text:
+def slippage_table(walks: Sequence[Slippage] | MetricSample | None, notionals: list[float], width: int) -> Text:
+    if isinstance(walks, MetricSample):
+        walks = walks.slippage
+    by = {(w.side, w.notional): w for w in walks or ()}
     rows: list[list[str | Text]] = []
     for side, style in (("buy", "green"), ("sell", "red")):
         for n in notionals:
-            s = sample.slip(side, n) if sample is not None else None
+            s = by.get((side, n))
             label = Text(f"{side} {fmt.notional(n)}", style=style)
             if s is None:
                 rows.append([label, "-", "-", "-"])
@@ -29,26 +35,23 @@ def slippage_table(sample: MetricSample | None, notionals: list[float], width: i
 
 
 class SlippageTable(Widget):
+    """The walks of the book instant the ladder beside it draws (``BookSnapshot.metrics``), not the sample clock's."""
+
     DEFAULT_CSS = """
     SlippageTable { height: auto; }
     """
+    # Only the walks: a new snapshot of an unchanged book (a later ``ts_ns``) costs no redraw.
+    walks: reactive[tuple[Slippage, ...] | None] = reactive(None, layout=False)
 
     def __init__(self, notionals: list[float], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._notionals = list(notionals)
-        self._sample: MetricSample | None = None
-        self._key: object = ()
 
     def show(self, sample: MetricSample | None) -> None:
-        # Samples arrive once per sample interval; redraw only then, not at every UI tick.
-        key = (id(sample), sample.ts_ns if sample else None)
-        if key != self._key:
-            self._key = key
-            self._sample = sample
-            self.refresh(layout=False)
+        self.walks = tuple(sample.slippage) if sample is not None else None
 
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
         return 2 * len(self._notionals) + 2
 
     def render(self) -> Text:
-        return slippage_table(self._sample, self._notionals, self.size.width)
+        return slippage_table(self.walks, self._notionals, self.size.width)

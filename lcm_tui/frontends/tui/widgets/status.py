@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from lcm_tui.core.model import StreamStatus, SymbolState
+from lcm_tui.core.model import StreamStatus
+from lcm_tui.core.view import StreamView
 from lcm_tui.frontends.tui import fmt
+
+if TYPE_CHECKING:
+    from lcm_tui.record.postgres import RecorderStatus
 
 STATUS_STYLE: dict[StreamStatus, str] = {
     StreamStatus.LIVE: "bold green",
@@ -21,42 +26,30 @@ STATUS_STYLE: dict[StreamStatus, str] = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
-    state: SymbolState | None
+    stream: StreamView | None
     venue: str
     symbol: str
     now_ns: int
     frames_per_s: float | None
     paused: bool = False
-    recorder: Any = None  # a RecorderStatus, duck-typed: the recorder is optional
+    recorder: RecorderStatus | None = None
     note: str = ""  # e.g. the replay position and speed
+    open_alerts: int = 0
 
 
-def recorder_text(rs: Any) -> Text:
+def recorder_text(rs: RecorderStatus | None, now_s: float | None = None) -> Text:
+    """The recorder's own one-line summary (what headless prints), red while it is down or losing rows."""
     if rs is None:
         return Text()
-    down = getattr(rs, "down_since", None)
-    style = "bold white on red" if down else "green"
-    t = Text("rec ", style="bold")
-    t.append(f"{getattr(rs, 'rows_written', 0)} rows q{getattr(rs, 'queue_depth', 0)}", style=style)
-    lag = getattr(rs, "lag_s", None)
-    if lag:
-        t.append(f" lag {lag:.1f}s", style=style)
-    spilled = getattr(rs, "spilled_rows", 0)
-    if spilled:
-        t.append(f" spilled {spilled}", style="yellow")
-    if down:
-        t.append(" DOWN", style=style)
-        err = getattr(rs, "last_error", "")
-        if err:
-            t.append(f" {err}", style="red")
-    return t
+    bad = rs.down_since is not None or rs.dropped_rows > 0
+    return Text(rs.describe(now_s), style="bold white on red" if bad else "green")
 
 
 def status_text(info: StatusInfo) -> tuple[Text, Text]:
     """Two lines: identity and health, then the counters (gaps and resyncs tell why a book was rebuilt)."""
-    st = info.state
+    st = info.stream
     top = Text(no_wrap=True, overflow="ellipsis")
     top.append(f" {info.venue} ", style="bold reverse")
     top.append(f" {info.symbol} ", style="bold")
@@ -64,8 +57,8 @@ def status_text(info: StatusInfo) -> tuple[Text, Text]:
         top.append(" no stream ", style="bold red")
         return top, Text(" ")
     top.append(f" {st.status.value.upper()} ", style=STATUS_STYLE.get(st.status, "bold"))
-    if st.status_detail and st.status is not StreamStatus.LIVE:
-        top.append(f" {st.status_detail}", style="yellow")
+    if st.detail and st.status is not StreamStatus.LIVE:
+        top.append(f" {st.detail}", style="yellow")
     top.append(f"  age {fmt.age(info.now_ns, st.last_update_ns)}")
     fps = "-" if info.frames_per_s is None else f"{info.frames_per_s:.0f}"
     top.append(f"  {fps} frames/s")
@@ -79,7 +72,7 @@ def status_text(info: StatusInfo) -> tuple[Text, Text]:
                   f"malformed {c.malformed} · reconn {c.reconnects} · crossed {c.crossed}", style="dim")
     if info.recorder is not None:
         bottom.append("  ")
-        bottom.append_text(recorder_text(info.recorder))
+        bottom.append_text(recorder_text(info.recorder, info.now_ns / 1e9))
     return top, bottom
 
 
@@ -87,16 +80,10 @@ class StatusLine(Widget):
     DEFAULT_CSS = """
     StatusLine { height: 2; }
     """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._lines: tuple[Text, Text] = (Text(""), Text(""))
+    lines: reactive[tuple[Text, Text]] = reactive((Text(""), Text("")), layout=False)
 
     def show(self, info: StatusInfo) -> None:
-        lines = status_text(info)
-        if lines != self._lines:
-            self._lines = lines
-            self.refresh()
+        self.lines = status_text(info)
 
     def render(self) -> Text:
-        return Text("\n").join(self._lines)
+        return Text("\n").join(self.lines)

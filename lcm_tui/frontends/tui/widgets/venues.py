@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from lcm_tui.core.model import MetricSample, SymbolState
+from lcm_tui.core.model import MetricSample
 from lcm_tui.core.symbols import canonical, parse_symbol
+from lcm_tui.core.view import StreamView
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.widgets.status import STATUS_STYLE
 from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
@@ -22,13 +24,13 @@ from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
 class VenueRow:
     venue: str
     symbol: str
-    state: SymbolState | None
+    state: StreamView | None
     sample: MetricSample | None
     selected: bool = False
     number: int = 0  # the digit key that picks this venue (0: none)
 
 
-def rows_for_asset(streams: list[tuple[SymbolState, MetricSample | None]], venue: str, symbol: str
+def rows_for_asset(streams: list[tuple[StreamView, MetricSample | None]], venue: str, symbol: str
                    ) -> list[VenueRow]:
     """The streams with the same base asset as (venue, symbol), grouped by canonical, in config order.
 
@@ -88,6 +90,8 @@ class VenuesOverview(Widget):
     DEFAULT_CSS = """
     VenuesOverview { height: auto; }
     """
+    # What is drawn of the rows: a new sample or status redraws, the same ones cost nothing.
+    key: reactive[tuple[object, ...]] = reactive((), layout=False)
 
     def __init__(self, bands: list[int], middle_notional: float, *, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -95,16 +99,16 @@ class VenuesOverview(Widget):
         self._bands = list(bands)
         self._middle = middle_notional
         self._rows: list[VenueRow] = []
-        self._key: object = None
 
     def show(self, rows: list[VenueRow]) -> None:
         key = tuple((r.venue, r.symbol, r.selected, r.state.status if r.state else None,
                      r.sample.ts_ns if r.sample else None, id(r.sample)) for r in rows)
-        if key != self._key:
-            resized = self._key is None or len(rows) != len(self._rows)
-            self._key = key
+        if key != self.key:
+            resized = not self.key or len(rows) != len(self._rows)
             self._rows = rows
-            self.refresh(layout=resized)
+            self.key = key
+            if resized:
+                self.refresh(layout=True)
 
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
         groups = len({canonical(r.venue, r.symbol) for r in self._rows})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
 from lcm_tui.config import DetectorConfig
+from lcm_tui.core.view import SignalView
 
 SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
 LABELS = {"depth": "depth", "spread": "spread", "slip_buy": "slip buy", "slip_sell": "slip sell"}
@@ -56,7 +56,7 @@ class ZRow(Horizontal):
 
 
 class ZScorePanel(Vertical):
-    """Reads a Detector (duck-typed: ``z`` and ``history`` dicts); None shows warm-up."""
+    """One row per detector signal of the stream on screen (``MarketView.signals``); none shows warm-up."""
 
     DEFAULT_CSS = """
     ZScorePanel { height: auto; }
@@ -65,18 +65,18 @@ class ZScorePanel(Vertical):
     def __init__(self, cfg: DetectorConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cfg = cfg
-        self._last: dict[str, tuple[Any, ...]] = {}
+        self._last: dict[str, tuple[float | None, int, float | None, float | None]] = {}
 
     def compose(self) -> ComposeResult:
         for s in SIGNALS:
             yield ZRow(s)
 
-    def show(self, detector: Any) -> None:
-        zs: Mapping[str, float | None] = getattr(detector, "z", {}) if detector is not None else {}
-        hist: Mapping[str, Iterable[float]] = getattr(detector, "history", {}) if detector is not None else {}
+    def show(self, signals: Sequence[SignalView]) -> None:
+        by = {sv.name: sv for sv in signals}
         for s in SIGNALS:
-            z = zs.get(s)
-            data = list(hist.get(s, ()))
+            sv = by.get(s)
+            z = sv.z if sv is not None else None
+            data = sv.history if sv is not None else []
             key = (z, len(data), data[-1] if data else None, data[0] if data else None)
             if self._last.get(s) == key:
                 continue

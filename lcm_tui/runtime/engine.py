@@ -1,0 +1,404 @@
+"""The composition root: every mode (live, ``--demo``, ``--capture``, the recorder, replay) is built here.
+
+Before this module the process was wired twice (headless and the TUI each started the simulator, the
+capture, the hub, the monitor and the recorder in their own order, and the TUI supervised runners that
+already retry forever). Now a frontend asks for an engine and reads the market through its
+:class:`LocalMarketView`; it never touches a runner.
+
+- :func:`open_live` (an async context manager) starts, in this order, the embedded simulator for
+  ``--demo``, the capture file, the monitor, the hub and the recorder, then runs the hub as one task.
+  Leaving the block stops them in reverse order: the feeds first, then the recorder is flushed, then
+  the capture is closed (its gzip trailer written), then the simulator stops.
+- :func:`open_replay` builds the same monitor over a capture file; :class:`ReplaySession` feeds its
+  records and samples the monitor on the *capture's* clock, so z-scores and alerts are the same at any
+  replay speed. At the end of the capture each stream shows its status as of its last frame, with the
+  detail :data:`END_OF_CAPTURE` (the trailing connection closes of the recording process say nothing
+  about the books).
+
+The sample clock: the headless frontend lets the engine drive it (:meth:`Engine.run_sample_clock`);
+the TUI calls :meth:`Engine.sample` from its own timer; replay samples in :meth:`ReplaySession.feed`.
+
+The recorder is injected (``recorder=``): the runtime and the recorder are sibling layers, and only a
+frontend may depend on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from lcm_tui.config import RecorderConfig, Settings
+from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, consolidate
+from lcm_tui.core.metrics import compute_sample
+from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.monitor import Monitor
+from lcm_tui.core.symbols import parse_symbol
+from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
+from lcm_tui.runtime import replay as _replay
+from lcm_tui.runtime.capture import Capture
+from lcm_tui.runtime.hub import FeedHub
+
+if TYPE_CHECKING:
+    from lcm_tui.runtime.sim.server import SimServer
+
+log = logging.getLogger("lcm_tui.runtime.engine")
+
+Key = tuple[str, str]
+
+# The detail a stream carries once its replay has run out of records.
+END_OF_CAPTURE = "end of capture"
+
+
+class EngineError(Exception):
+    """A mistake the user can fix (nothing to monitor, an unwritable capture, a refused recorder): one line, exit 2."""
+
+
+class RecorderLike(Protocol):
+    """What the engine needs of a recorder: a lifecycle, a status line, and Monitor listener methods."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def status(self) -> Any: ...
+
+
+RecorderFactory = Callable[[RecorderConfig], RecorderLike]
+
+
+class Engine:
+    """One process's market: the monitor, its view, and whatever feeds it (a hub or a replay)."""
+
+    def __init__(self, settings: Settings, *, mode: str, clock: Callable[[], int] = time.time_ns) -> None:
+        self.settings = settings
+        self.mode = mode  # "live", "demo" or "replay"
+        self.monitor = Monitor(settings)
+        self.hub: FeedHub | None = None
+        self.capture: Capture | None = None
+        self.recorder: RecorderLike | None = None
+        self.replay: ReplaySession | None = None
+        self.sim: SimServer | None = None  # the embedded simulator of --demo
+        self.clock = clock
+        self.view = LocalMarketView(self)
+        self.samples = 0  # ticks of the sample clock so far
+        self._feeds: asyncio.Task[None] | None = None
+
+    def now(self) -> int:
+        """The engine's time in ns: the wall clock live, the capture's clock in replay."""
+        return self.clock()
+
+    def sample(self, t_ns: int | None = None) -> list[MetricSample]:
+        """One tick of the sample clock; a failing metric never takes the caller's loop down with it."""
+        self.samples += 1
+        try:
+            return self.monitor.sample(self.now() if t_ns is None else t_ns)
+        except Exception:
+            log.exception("monitor.sample failed")
+            return []
+
+    async def run_sample_clock(self, on_tick: Callable[[int], object], stop: asyncio.Event) -> None:
+        """Sample every ``metrics.sample_interval_s`` until ``stop`` is set; ``on_tick(t_ns)`` after each.
+
+        Ticks are scheduled on the loop's monotonic clock (``next_at += interval``), so they do not drift
+        when a tick runs late; the sample is stamped with :meth:`now`. ``on_tick`` returning True stops
+        the clock (e.g. its reader went away).
+        """
+        interval = self.settings.metrics.sample_interval_s
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + interval
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_at - loop.time())):
+                    await stop.wait()
+            if stop.is_set():
+                break
+            next_at += interval
+            t_ns = self.now()
+            self.sample(t_ns)
+            if on_tick(t_ns) is True:
+                return
+
+    def states(self) -> list[SymbolState]:
+        return list(self.monitor.states.values())
+
+    def unavailable(self) -> dict[str, str]:
+        """Venues that are configured but not running (no adapter, not replayable), with why."""
+        if self.hub is not None:
+            return dict(self.hub.unavailable)
+        if self.replay is not None:
+            return dict(self.replay.replayer.skipped)
+        return {}
+
+    async def _stop_feeds(self) -> None:
+        if self._feeds is not None:
+            self._feeds.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeds
+            self._feeds = None
+
+
+@asynccontextmanager
+async def open_live(settings: Settings, *, demo: bool = False, capture: str | None = None,
+                    recorder: RecorderFactory | None = None,
+                    recorder_errors: tuple[type[BaseException], ...] = (),
+                    clock: Callable[[], int] = time.time_ns,
+                    demo_step_interval_s: float | None = None,
+                    demo_fault_rate: float | None = None) -> AsyncIterator[Engine]:
+    """A running engine over the configured venues (or the embedded simulator with ``demo``).
+
+    ``recorder`` builds the recorder when ``settings.recorder.enabled``; its ``start()`` raising one of
+    ``recorder_errors`` (a refused login, a spill file in use) becomes an :class:`EngineError`.
+    ``demo_step_interval_s=0`` leaves the simulated market still until a test steps it.
+    """
+    async with AsyncExitStack() as stack:
+        sim: SimServer | None = None
+        if demo:
+            from lcm_tui.runtime.sim.demo import demo_server
+
+            kw: dict[str, Any] = {}
+            if demo_step_interval_s is not None:
+                kw["step_interval_s"] = demo_step_interval_s
+            if demo_fault_rate is not None:
+                kw["fault_rate"] = demo_fault_rate
+            sim = demo_server(settings, **kw)
+            await sim.start()
+            stack.push_async_callback(sim.close)
+            settings = sim.configure(settings)
+        eng = Engine(settings, mode="demo" if demo else "live", clock=clock)
+        eng.sim = sim
+        if capture:
+            try:
+                eng.capture = Capture(capture)
+            except OSError as e:
+                raise EngineError(f"cannot write capture {capture}: {e.strerror or e}") from None
+            stack.callback(eng.capture.close)
+        eng.hub = FeedHub(settings, eng.monitor.on_event, eng.capture, clock=clock)
+        if not eng.hub.runners:
+            raise EngineError("no enabled venue with symbols to monitor")
+        for st in eng.hub.states():
+            eng.monitor.add(st)
+        if settings.recorder.enabled:
+            if recorder is None:
+                raise EngineError("recorder.enabled is set but this build has no recorder")
+            rec = recorder(settings.recorder)
+            try:
+                await rec.start()
+            except recorder_errors as e:
+                raise EngineError(str(e)) from None
+            stack.push_async_callback(rec.close)
+            eng.monitor.add_listener(rec)
+            eng.recorder = rec
+        eng._feeds = asyncio.create_task(eng.hub.run(), name="feeds")
+        stack.push_async_callback(eng._stop_feeds)
+        yield eng
+
+
+def open_replay(settings: Settings, path: str) -> Engine:
+    """An engine over a capture file; feed it with ``engine.replay`` (see :class:`ReplaySession`)."""
+    session: ReplaySession | None = None
+    eng = Engine(settings, mode="replay", clock=lambda: session.t_ns if session is not None else 0)
+    try:
+        replayer, records = _replay.open_replay(settings, path, sink=eng.monitor.on_event)
+    except OSError as e:
+        raise EngineError(f"cannot read capture: {e}") from None
+    for st in replayer.state_list():
+        eng.monitor.add(st)
+    session = ReplaySession(eng, replayer, records)
+    eng.replay = session
+    return eng
+
+
+class ReplaySession:
+    """Feeds a capture's records to the adapters and samples the monitor on the capture's clock.
+
+    ``feed(rec)`` first takes every sample whose time ``rec.t_ns`` has reached (one per
+    ``sample_interval_s`` of recorded time, as the live sampler did), then applies the record. A gap in
+    the capture longer than ``feeds.stale_after_s`` is time the recording process heard nothing: live,
+    the streams would have gone STALE and stopped being sampled, so the clock jumps over it instead of
+    sampling unchanged books (which also keeps a corrupt or far-future timestamp from stalling replay).
+    """
+
+    def __init__(self, engine: Engine, replayer: _replay.Replayer, records: Iterator[_replay.Record],
+                 *, sample: bool = True) -> None:
+        self.engine = engine
+        self.replayer = replayer
+        self.records = records
+        self.sample_clock = sample
+        self.t_ns = 0  # the capture time reached (the last record's, or the last sample's)
+        self.fed = 0
+        self.samples = 0
+        self.jumps = 0  # capture gaps the sample clock jumped over
+        self.ended = False
+        s = engine.settings
+        self._interval = max(1, int(s.metrics.sample_interval_s * 1e9))
+        self._max_catchup = max(1, math.ceil(s.feeds.stale_after_s / s.metrics.sample_interval_s))
+        self._next: int | None = None
+        self._last_sample: int | None = None
+        # (venue, symbol) -> (status, detail) just before a trailing run of connection closes.
+        self._before_close: dict[Key, tuple[StreamStatus, str]] = {}
+
+    def feed(self, rec: _replay.Record) -> None:
+        t = rec.t_ns
+        if self.sample_clock and t > 0:
+            self._advance(t)
+        venue = rec.venue
+        if rec.frame is None and rec.event == "close":
+            for (v, sym), st in self.engine.monitor.states.items():
+                if v == venue and (v, sym) not in self._before_close:
+                    self._before_close[(v, sym)] = (st.status, st.status_detail)
+        elif rec.frame is not None:
+            self._forget_closes(venue)
+        self.replayer.feed(rec)
+        self.fed += 1
+        if t > self.t_ns:
+            self.t_ns = t
+
+    def _forget_closes(self, venue: str) -> None:
+        if self._before_close:
+            for key in [k for k in self._before_close if k[0] == venue]:
+                del self._before_close[key]
+
+    def _advance(self, t: int) -> None:
+        iv = self._interval
+        if self._next is None:
+            self._next = t - t % iv + iv
+            return
+        if t < self._next:
+            return
+        due = (t - self._next) // iv + 1
+        if due > self._max_catchup:
+            self.jumps += 1
+            self._next = t - t % iv  # the one boundary just before t stands for the whole gap
+        while self._next <= t:
+            self._sample_at(self._next)
+            self._next += iv
+
+    def _sample_at(self, t_ns: int) -> None:
+        self.t_ns = max(self.t_ns, t_ns)
+        self._last_sample = t_ns
+        self.samples += 1
+        self.engine.sample(t_ns)
+
+    def run(self, limit: int | None = None) -> int:
+        """Feed up to ``limit`` records (all when None) without pacing; returns how many were fed."""
+        n = 0
+        for rec in self.records:
+            self.feed(rec)
+            n += 1
+            if limit is not None and n >= limit:
+                return n
+        return n
+
+    def finish(self) -> None:
+        """The capture is over: streams show their state as of their last frame, and a last sample is taken.
+
+        The last sample is what ``replay --json`` reports, so the TUI's final screen and the JSON agree.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        for key, st in self.engine.monitor.states.items():
+            status, detail = self._before_close.get(key, (st.status, st.status_detail))
+            st.status = status
+            st.status_detail = END_OF_CAPTURE if status is StreamStatus.LIVE else detail
+        self._before_close.clear()
+        if self.sample_clock and self.t_ns and self._last_sample != self.t_ns:
+            self._sample_at(self.t_ns)
+
+
+class LocalMarketView:
+    """:class:`~lcm_tui.core.view.MarketView` over this process's monitor and hub.
+
+    Every method returns copies taken at the call, so a widget never sees a value change while it
+    draws. ``snapshot`` computes metrics from the book at that instant (a whole-book pass is about
+    110 us), so what is drawn for a stream is consistent; the detector keeps its own sample clock.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.monitor = engine.monitor
+        self.settings = engine.settings
+
+    # ---- streams -----------------------------------------------------------------------------
+    def streams(self) -> list[StreamView]:
+        out = [_stream_view(st) for st in self.monitor.states.values()]
+        for venue, why in self.engine.unavailable().items():
+            vc = self.settings.venues.get(venue)
+            for sym in (vc.symbols if vc is not None else []):
+                if (venue, sym) not in self.monitor.states:
+                    out.append(StreamView(venue, sym, StreamStatus.DOWN, f"not running: {why}",
+                                          Counters(), 0))
+        return out
+
+    def stream(self, venue: str, symbol: str) -> StreamView | None:
+        st = self.monitor.states.get((venue, symbol))
+        if st is not None:
+            return _stream_view(st)
+        return next((s for s in self.streams() if s.key == (venue, symbol)), None)
+
+    def latest(self, venue: str, symbol: str) -> MetricSample | None:
+        s = self.monitor.latest.get((venue, symbol))
+        return _copy_sample(s) if s is not None else None
+
+    def snapshot(self, venue: str, symbol: str, depth: int) -> BookSnapshot | None:
+        st = self.monitor.states.get((venue, symbol))
+        if st is None:
+            return None
+        book = st.book
+        ts = self.engine.now()
+        metrics = None
+        if not book.is_empty():
+            m = self.settings.metrics
+            metrics = compute_sample(book, venue, symbol, ts, m.depth_bands_bps, m.notionals)
+        n = max(0, depth)
+        return BookSnapshot(venue, symbol, ts, book.bids.top(n) if n else [], book.asks.top(n) if n else [],
+                            metrics)
+
+    # ---- detector ----------------------------------------------------------------------------
+    def signals(self, venue: str, symbol: str) -> list[SignalView]:
+        d = self.monitor.detectors.get((venue, symbol))
+        if d is None:
+            return []
+        return [SignalView(name, z, list(d.history.get(name, ())), z is not None) for name, z in d.z.items()]
+
+    def alerts(self) -> Sequence[Alert]:
+        return [dataclasses.replace(a) for a in self.monitor.alerts]
+
+    def events(self) -> Sequence[FeedEvent]:
+        return list(self.monitor.events)
+
+    # ---- cross-venue -------------------------------------------------------------------------
+    def assets(self) -> list[str]:
+        """Base assets with at least one stream ("BTC", "ETH"), sorted: the keys ``consolidated`` takes."""
+        return sorted({parse_symbol(v, s)[0] for v, s in self.monitor.states})
+
+    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+        want = asset.upper()
+        states = [st for st in self.monitor.states.values() if parse_symbol(st.venue, st.symbol)[0] == want]
+        if not states:
+            return None
+        # Before the first sample no detector has a z: there is no market signal to report (None).
+        # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
+        detectors = cast("Mapping[Key, HasZ]", self.monitor.detectors) if self.monitor.last_sample_ns is not None else None
+        out = consolidate(states, self.settings, detectors, top=top, assets=[want])
+        return out[0] if out else None
+
+    def watch(self, venue: str, symbol: str) -> None:
+        """Every book is in this process already: nothing to subscribe to."""
+
+
+def _stream_view(st: SymbolState) -> StreamView:
+    return StreamView(st.venue, st.symbol, st.status, st.status_detail, dataclasses.replace(st.counters),
+                      st.last_update_ns)
+
+
+def _copy_sample(s: MetricSample) -> MetricSample:
+    return dataclasses.replace(s, depth_bid=dict(s.depth_bid), depth_ask=dict(s.depth_ask),
+                               imbalance=dict(s.imbalance), slippage=list(s.slippage))

@@ -1,0 +1,36 @@
+"""Binance spot and Binance USD-M futures (venue rules: docs/protocols.md, Binance)."""
+
+from __future__ import annotations
+
+from lcm_tui.venues.spec import VenueSpec
+
+BINANCE = VenueSpec(
+    name="binance",
+    ws_url="wss://data-stream.binance.vision",
+    # The WebSocket API `depth` method: the snapshot without HTTP (an https:// URL here means REST instead).
+    snapshot_url="wss://ws-api.binance.com:443/ws-api/v3",
+    # REST /api/v3/depth and the WS-API `depth` take any limit up to 5000; 5000 is recommended, since
+    # deeper levels stay unknown until they change.
+    depths=range(1, 5001),
+    default_depth=5000,
+    symbol_format="{base}{quote}",
+    taker_fee_bps=10.0,
+    adapter="lcm_tui.venues.binance.adapter:BinanceAdapter",
+    sim="lcm_tui.venues.binance.sim:BinanceSim",
+    example_symbols=("BTCUSDT", "ETHUSDT"),
+    depth_note="the snapshot limit of the depth method",
+)
+
+BINANCE_USDM = VenueSpec(
+    name="binance-usdm",
+    ws_url="wss://fstream.binance.com/public",
+    snapshot_url="https://fapi.binance.com/fapi/v1/depth",
+    depths=(5, 10, 20, 50, 100, 500, 1000),  # /fapi/v1/depth accepts only these limits; there is no 5000
+    default_depth=1000,
+    symbol_format="{base}{quote}",
+    taker_fee_bps=5.0,
+    adapter="lcm_tui.venues.binance.usdm:BinanceUsdmAdapter",
+    sim="lcm_tui.venues.binance.sim:BinanceUsdmSim",
+    example_symbols=("BTCUSDT", "ETHUSDT"),
+    depth_note="the limits /fapi/v1/depth accepts",
+)
