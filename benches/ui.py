@@ -12,7 +12,7 @@
   reported as an upper bound. The app's full garbage collections run after a frame is on screen, not
   inside one (see ``LcmApp.on_mount``): they are reported apart, with how often they come.
 * latency: the app at 10 fps with its real timers, frames applied to the shown book at ~200/s; the
-  delay is from a frame's arrival until the ladder draws a book version that includes it. A frame
+  delay is from a frame's arrival until the ladder draws a snapshot taken after it. A frame
   waits for the next refresh tick (uniform over one period), then the draw: p99 is about
   0.99/fps + the draw time, so ~104 ms at 10 fps against the 100 ms target (~91 ms at --fps 12).
 * ladder vs DataTable: the same 50 rows x 6 columns; one update is a new book slice rendered to
@@ -39,10 +39,11 @@ from textual.widgets import DataTable
 from lcm_tui.config import Settings, parse_settings
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.model import StreamStatus, SymbolState
-from lcm_tui.core.monitor import Monitor
+from lcm_tui.core.view import BookSnapshot
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.app import LcmApp
 from lcm_tui.frontends.tui.widgets.ladder import DepthLadder, ladder_rows
+from lcm_tui.runtime.engine import Engine
 
 VENUES = {"binance": "BTCUSDT", "bybit-spot": "BTCUSDT", "okx": "BTC-USDT", "kraken": "BTC/USD",
           "coinbase": "BTC-USD"}
@@ -72,12 +73,13 @@ def _touch(book: OrderBook, rng: random.Random, n: int = 20) -> None:
         side.set_level(side.levels[k][1], f"{rng.lognormvariate(-1.5, 1):.6f}")
 
 
-def _monitor(s: Settings, rng: random.Random) -> Monitor:
-    m = Monitor(s)
+def _engine(s: Settings, rng: random.Random, clock: Any = time.time_ns) -> Engine:
+    """The app's real engine and view over five books (no feeds: the bench moves the books itself)."""
+    e = Engine(s, mode="live", clock=clock)
     for venue, sym in VENUES.items():
-        m.add(SymbolState(venue, sym, _book(venue, sym, rng), StreamStatus.LIVE, last_update_ns=time.time_ns()))
-    m.sample(time.time_ns())
-    return m
+        e.monitor.add(SymbolState(venue, sym, _book(venue, sym, rng), StreamStatus.LIVE, last_update_ns=time.time_ns()))
+    e.sample()
+    return e
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -94,8 +96,9 @@ async def _refresh(quick: bool) -> dict[str, float]:
     """
     rng = random.Random(1)
     s = _settings()
-    m = _monitor(s, rng)
-    app = LcmApp(s, m, timers=False, freeze_gc=True)
+    e = _engine(s, rng)
+    m = e.monitor
+    app = LcmApp(s, e.view, sample=e.sample, timers=False, freeze_gc=True)
     n = 60 if quick else 300
     frame: list[float] = []
     frame_chart: list[float] = []
@@ -106,7 +109,7 @@ async def _refresh(quick: bool) -> dict[str, float]:
     gc_full: list[float] = []  # the app's full collections, which run after a frame is on screen
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
-        chart = app.chart
+        chart = app.book.chart
         chart.monotonic = lambda: 0.0  # the chart redraws only on the frames chosen below
         screen = app.screen
         spent = [0.0, 0.0]  # this frame's event-loop work; [1]: the part after the thread's chart arrived
@@ -179,18 +182,21 @@ async def _refresh(quick: bool) -> dict[str, float]:
 async def _latency(quick: bool) -> dict[str, float]:
     rng = random.Random(2)
     s = _settings(fps=10.0)
-    m = _monitor(s, rng)
-    app = LcmApp(s, m, timers=True, freeze_gc=True)
+    # Snapshots are stamped with the engine's clock: perf_counter, so a paint is matched to the arrivals
+    # its snapshot includes.
+    e = _engine(s, rng, clock=time.perf_counter_ns)
+    m = e.monitor
+    app = LcmApp(s, e.view, sample=e.sample, timers=True, freeze_gc=True)
     paints: list[tuple[float, int]] = []
     arrivals: list[tuple[float, int]] = []
     duration = 2.0 if quick else 6.0
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        ladder = app.ladder
+        ladder = app.book.ladder
         draw = ladder._render_all
 
         def timed_draw() -> Any:
-            paints.append((time.perf_counter(), ladder.shown_version))
+            paints.append((time.perf_counter(), ladder.shown_ts))
             return draw()
 
         ladder._render_all = timed_draw  # type: ignore[method-assign]
@@ -199,7 +205,7 @@ async def _latency(quick: bool) -> dict[str, float]:
         while time.perf_counter() < end:
             await asyncio.sleep(rng.expovariate(200.0))
             _touch(book, rng, 5)
-            arrivals.append((time.perf_counter(), book.version))
+            arrivals.append((time.perf_counter(), time.perf_counter_ns()))
         await pilot.pause(0.3)
     delays = []
     j = 0
@@ -215,7 +221,7 @@ async def _latency(quick: bool) -> dict[str, float]:
 
 class _LadderApp(App[None]):
     def compose(self) -> ComposeResult:
-        yield DepthLadder()
+        yield DepthLadder([10, 50, 100, 200])
 
 
 class _TableApp(App[None]):
@@ -240,7 +246,7 @@ async def _ladder_vs_table(quick: bool) -> dict[str, float]:
         for _ in range(n):
             _touch(book, rng)
             t0 = time.perf_counter()
-            ladder.set_book(book, bands)
+            ladder.snapshot = BookSnapshot("binance", "BTCUSDT", 0, book.bids.top(26), book.asks.top(26), None)
             ladder.render_lines(region)
             ladder_ms.append((time.perf_counter() - t0) * 1e3)
     async with _TableApp().run_test(size=size) as pilot:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -38,9 +39,10 @@ from lcm_tui.core.settings import UIConfig as UIConfig
 from lcm_tui.core.settings import VenueConfig as VenueConfig
 from lcm_tui.venues import registry
 
-MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few KB; 1 MiB leaves room for thousands of symbols
+MAX_FILE_BYTES = 256 * 1024  # a settings file is a few KB; 256 KiB holds ~20,000 symbols and parses in ~2 s
 MAX_NESTING = 16  # settings.yaml is 4 levels deep at most (ui.keys, exchanges.<venue>.symbols)
 MAX_QUOTE = 40  # characters of a value quoted in an error message
+MAX_DIGITS = 30  # digits of an integer in the file (the largest allowed value, 2**63 - 1, has 19)
 
 
 # ---------------------------------------------------------------------------------- venues
@@ -129,7 +131,7 @@ _KEY_NAME_REPLACEMENTS = {
 
 
 def normalize_key(key: str) -> str:
-    """A key as Textual names it: '?' -> 'question_mark', ' ' -> 'space'; longer names unchanged."""
+    """A key as Textual names it: '?' -> 'question_mark', '+' -> 'plus'; longer names unchanged."""
     key = key.strip()
     if len(key) == 1 and not key.isalnum():
         name = unicodedata.name(key, key).lower().replace("-", "_").replace(" ", "_")
@@ -293,6 +295,8 @@ SECRET_KEYS = frozenset({"recorder.dsn"})
 MAX_SYMBOLS = 10_000  # per venue
 MAX_SYMBOL_CHARS = 64
 MAX_URL_CHARS = 2048
+# The keys of an exchanges.<venue> section (VenueConfig's other fields are filled in by the schema).
+VENUE_KEYS = ("enabled", "symbols", "ws_url", "snapshot_url", "depth", "taker_fee_bps")
 
 
 def _rule_number(rule: str, path: str, v: Any, *, integer: bool) -> float:
@@ -340,7 +344,7 @@ def _parse_venues(raw: Any) -> dict[str, VenueConfig]:
         if name not in registry.names():
             raise ConfigError(f"exchanges.{_k(name)}: unknown exchange; allowed are {', '.join(registry.names())}")
     out = _registry_venues()  # registry order, whatever the file's order
-    allowed = [f.name for f in fields(VenueConfig) if f.name != "name"]
+    allowed = VENUE_KEYS
     for name, body in raw.items():
         sp = registry.spec(name)
         vc = out[name]
@@ -418,6 +422,8 @@ def parse_settings(raw: Any, source: str = "<memory>") -> Settings:
         if vc.depth > f.max_levels:
             raise ConfigError(f"feeds.max_levels: {f.max_levels!r} is not allowed: must be >= "
                               f"exchanges.{vc.name}.depth ({vc.depth}), or that venue's books are cut")
+    for vc in s.venues.values():
+        vc.max_levels = f.max_levels  # the adapters build their books with it (venues.base)
     if s.ui.theme not in THEMES:
         raise ConfigError(f"ui.theme: {_q(s.ui.theme)} is not allowed: must be one of {', '.join(THEMES)}")
     s.ui.keys = check_keys(_mapping("ui.keys", s.ui.keys))
@@ -475,6 +481,13 @@ class _StrictLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    text = str(node.value)
+    if sum(c.isdigit() for c in text) > MAX_DIGITS:  # int() of thousands of digits is slow, then refused
+        raise ConfigError(f"line {node.start_mark.line + 1}: a number of more than {MAX_DIGITS} digits is not allowed")
+    return int(loader.construct_yaml_int(node))
+
+
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
@@ -491,6 +504,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+# YAML 1.1 reads 1e300 and 5e-3 (no dot) as strings; a settings file means numbers, as YAML 1.2 does.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:

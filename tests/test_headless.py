@@ -47,9 +47,11 @@ async def test_headless_demo_prints_json_lines_and_exits_cleanly(tmp_path):
                     if len(o["sources"]) >= 2 and o["splits"]:
                         consolidated.add(o["symbol"])
                     continue
-                assert {"venue", "symbol", "status", "best_bid", "best_ask", "mid", "spread_bps", "depth_bid",
-                        "depth_ask", "imbalance", "slippage", "counters"} <= set(o)
+                assert {"venue", "symbol", "status", "reason", "best_bid", "best_ask", "mid", "spread_bps",
+                        "depth_bid", "depth_ask", "imbalance", "slippage", "counters"} <= set(o)
+                assert isinstance(o["reason"], str)  # why the stream is not LIVE; empty while it is
                 if o["status"] == "live":
+                    assert o["reason"] == ""
                     assert isinstance(o["best_bid"], str) and float(o["best_bid"]) < float(o["best_ask"])
                     assert set(o["depth_bid"]) == {"10", "50", "100", "200"}
                     live.add((o["venue"], o["symbol"]))
@@ -67,7 +69,7 @@ async def test_headless_demo_prints_json_lines_and_exits_cleanly(tmp_path):
 
 
 class _FakeRecorder:
-    """Stands in for RECORDER's Recorder: the hook must start it, feed it samples, report it, close it."""
+    """Stands in for the PostgreSQL recorder: the engine must start it, feed it samples, report it, close it."""
 
     made: ClassVar[list[_FakeRecorder]] = []
 
@@ -117,3 +119,49 @@ async def test_headless_recorder_hook_and_sigterm(monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert "recorder: rows=" in err
     assert all(json.loads(line)["venue"] for line in out.splitlines())
+
+
+async def test_nothing_to_monitor_is_one_line_and_exit_2(tmp_path):
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("metrics:\n  sample_interval_s: 0.2\n")  # no venue enabled
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lcm_tui", "--headless", "--config", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and out == b""
+    assert err.decode() == "lcm-tui: no enabled venue with symbols to monitor\n"
+
+
+async def test_a_reader_that_goes_away_ends_headless_quietly(tmp_path):
+    """``lcm-tui --headless | head -1``: exit 0, no traceback, once stdout's reader is gone."""
+    import socket
+
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(CONFIG)
+    reader, writer = socket.socketpair()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lcm_tui", "--headless", "--demo", "--config", str(cfg),
+        stdout=writer.fileno(), stderr=asyncio.subprocess.PIPE,
+    )
+    writer.close()
+    try:
+        loop = asyncio.get_running_loop()
+        reader.setblocking(False)
+        first = b""
+        async with asyncio.timeout(20):
+            while b"\n" not in first:
+                chunk = await loop.sock_recv(reader, 65536)
+                assert chunk, (await proc.stderr.read()).decode()[-2000:]
+                first += chunk
+        assert json.loads(first.split(b"\n")[0])["venue"]
+        reader.close()  # what `head -1` does after its line
+        async with asyncio.timeout(20):
+            rc = await proc.wait()
+        err = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert rc == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

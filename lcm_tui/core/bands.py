@@ -18,8 +18,10 @@ module adds is how they are computed fast and exactly:
   level of 1e10 × 1e12 would cancel every band of its side to 0, and 1e300 × 1e300 (an infinite
   product) would turn them into NaN. A band that covers the whole side is still summed in one
   unordered pass over the level dict, which is the side's own sum, not a difference.
-* **Sums are prefix sums** (``itertools.accumulate``, C-level) in book order, grown on demand and shared
-  by the bands and the walks of one tick, so no per-level Python loop runs.
+* **Sums are prefix sums** in book order, grown on demand and shared by the bands and the walks of one
+  tick, so no per-level Python loop runs: ``itertools.accumulate`` over C-level maps, or, when the optional
+  C extension is built, ``_fastbook.prefix_extend``, which does the same additions in the same order
+  (identical results) without the iterator steps (``LCM_PURE_PYTHON=1`` turns it off, as for the book).
 
 Floats are fine for the sums themselves (docs/metrics.md, "Floating point"); the book keeps the exact
 strings, and membership (which level counts) is decided exactly.
@@ -27,6 +29,7 @@ strings, and membership (which level counts) is decided exactly.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lcm_tui.core.book import BookSide, OrderBook
+
+_PrefixExtend = Callable[[dict[float, tuple[float, str, str]], list[float], list[float], list[float], list[float],
+                          int], None]
+_c_prefix_extend: _PrefixExtend | None
+try:
+    from lcm_tui.core._fastbook import prefix_extend as _c_prefix_extend
+except ImportError:  # the extension is optional (see core.book)
+    _c_prefix_extend = None
+# Module-level so tests and benches can swap it, like core.book._fast_apply.
+_fast_prefix: _PrefixExtend | None = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_prefix_extend
 
 BUY = "buy"
 SELL = "sell"
@@ -135,6 +148,10 @@ class Ladder:
         if upto <= have or have >= n:
             return
         upto = min(n, max(upto, 2 * have, 16))
+        fast = _fast_prefix
+        if fast is not None and self.levels:
+            fast(self.levels, self.orig, self.keys, self.sizes, self.cum, upto)
+            return
         sizes = self._sizes_of(have, upto)
         self.sizes += sizes
         cum = accumulate(map(mul, self.keys[have:upto], sizes), initial=self.cum[-1] if have else 0.0)
@@ -189,7 +206,7 @@ class Ladder:
             i += 1
         return i
 
-    def depths(self, bands_bps: Sequence[float], mid: float, mid2: Callable[[], Fraction]) -> dict[float, float]:
+    def depths(self, bands_bps: Sequence[int], mid: float, mid2: Callable[[], Fraction]) -> dict[int, float]:
         """Σ p·q inside each band (docs/metrics.md ``depth_bid``/``depth_ask``), keyed by band."""
         return {x: self.quote_within(self.inside(x, mid, mid2)) for x in bands_bps}
 

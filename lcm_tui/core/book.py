@@ -34,21 +34,24 @@ from __future__ import annotations
 import logging
 import os
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, islice, repeat
 from math import isnan
 from operator import itemgetter, le, neg, not_
 
 from orjson import loads as _loads
 
+# apply_levels(bid_levels, bid_keys, bids, ask_levels, ask_keys, asks) -> bool, or None for pure Python.
+_ApplyLevels = Callable[[dict[float, tuple[float, str, str]] | None, list[float] | None, object,
+                         dict[float, tuple[float, str, str]] | None, list[float] | None, object], bool]
+_c_apply_levels: _ApplyLevels | None
 try:
     from lcm_tui.core._fastbook import apply_levels as _c_apply_levels
 except ImportError:  # no compiler at install time, or a non-editable install run from the source tree
     _c_apply_levels = None
 
-# apply_levels(bid_levels, bid_keys, bids, ask_levels, ask_keys, asks) -> bool, or None for pure Python.
 # Module-level so tests and benches can swap it (see implementation()).
-_fast_apply = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_apply_levels
+_fast_apply: _ApplyLevels | None = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_apply_levels
 
 BID = "bid"
 ASK = "ask"

@@ -1,6 +1,9 @@
 """Crunch detector: EWMA z-scores of four liquidity signals, alerts with K-consecutive open and hysteresis.
 
-metrics.md defines the maths; this module adds only the choices the spec leaves open:
+docs/metrics.md ("Crunch detector") defines the maths. This module is also the one home of the list of
+signals (``SIGNALS``) and of the severity ladder (``severity``, ``level``): the cross-venue market signal,
+the alerts panel and the z-score colours all call these, so a threshold means the same everywhere.
+It adds only the choices the definition leaves open:
 
 * A signal whose value does not exist in a sample is *skipped* for that sample: its statistics,
   consecutive count and any open alert stay as they were, and ``z`` shows None. That happens for
@@ -24,10 +27,44 @@ from collections import deque
 from lcm_tui.core.model import Alert, MetricSample, Severity
 from lcm_tui.core.settings import DetectorConfig, MetricsConfig
 
+# The detector's signals, in display order: log depth in the detector band, spread, and the buy and
+# sell slippage at the middle notional.
 SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
+# Signals whose crunch is a fall (z <= -open_z); every other one crunches by rising (z >= open_z).
+# The cross-venue "market:depth" signal falls like the venue depth it is made of.
+FALLING: frozenset[str] = frozenset({"depth", "market:depth"})
 # How many recent z values each signal keeps for sparklines.
 HISTORY_LEN = 120
 _LN2 = math.log(2.0)
+
+
+def stress(signal: str, z: float) -> float:
+    """``z`` turned so that positive means "towards a crunch": depth falls, spread and slippage rise."""
+    return -z if signal in FALLING else z
+
+
+def severity(z: float, cfg: DetectorConfig) -> Severity:
+    """The severity of an alert whose (peak) z is ``z``: by |z|, >= high_z high, >= critical_z critical."""
+    a = abs(z)
+    if a >= cfg.critical_z:
+        return Severity.CRITICAL
+    if a >= cfg.high_z:
+        return Severity.HIGH
+    return Severity.WARNING
+
+
+def level(signal: str, z: float | None, cfg: DetectorConfig) -> Severity | None:
+    """How bad the current ``z`` of ``signal`` is, on the alerts' ladder.
+
+    None when there is no z yet or it is not past ``open_z`` in the crunch direction: a depth z of +6
+    (depth surging) is no crunch at all.
+    """
+    if z is None:
+        return None
+    d = stress(signal, z)
+    if d < cfg.open_z:
+        return None
+    return severity(d, cfg)
 
 
 def signal_values(sample: MetricSample, band_bps: int, notional: float) -> dict[str, float | None]:
@@ -48,7 +85,7 @@ def signal_values(sample: MetricSample, band_bps: int, notional: float) -> dict[
 
 
 class Ewma:
-    """Exponentially weighted mean and variance with a half-life in seconds (metrics.md)."""
+    """Exponentially weighted mean and variance with a half-life in seconds (docs/metrics.md)."""
 
     __slots__ = ("count", "half_life_s", "last_ns", "mean", "var")
 
@@ -101,18 +138,10 @@ class Detector:
         return list(self.active.values())
 
     def _beyond(self, signal: str, z: float) -> bool:
-        # Depth falls in a crunch; spread and slippage rise.
-        if signal == "depth":
-            return z <= -self.cfg.open_z
-        return z >= self.cfg.open_z
+        return stress(signal, z) >= self.cfg.open_z
 
     def severity(self, z: float) -> Severity:
-        a = abs(z)
-        if a >= self.cfg.critical_z:
-            return Severity.CRITICAL
-        if a >= self.cfg.high_z:
-            return Severity.HIGH
-        return Severity.WARNING
+        return severity(z, self.cfg)
 
     def update(self, sample: MetricSample, t_ns: int) -> tuple[list[Alert], list[Alert]]:
         """Fold one sample in; returns (alerts opened, alerts closed) by this sample."""
@@ -148,7 +177,7 @@ class Detector:
                 self.streak[signal] = 0
                 return None, alert
             # The peak is the worst z in the alert's own direction (a depth rebound is not a new peak).
-            if (z < alert.peak_z) if signal == "depth" else (z > alert.peak_z):
+            if stress(signal, z) > stress(signal, alert.peak_z):
                 alert.peak_z = z
                 alert.severity = self.severity(z)
             return None, None

@@ -1,14 +1,15 @@
 """Plain data shared by the core, the UI, the recorder and the headless printer.
 
 These types are the contract between layers: feeds and metrics produce them, the UI, the recorder
-and ``--json`` output only read them. They hold no behaviour beyond conversion to JSON-ready dicts.
+and ``--json`` output only read them. They hold data, not behaviour: JSON output serialises the
+dataclasses themselves (field names are the JSON keys; see ``frontends.jsonout``), so renaming a field
+renames a key in the output.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
 from lcm_tui.core.book import OrderBook
 
@@ -34,17 +35,6 @@ class Counters:
     reconnects: int = 0
     crossed: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "frames": self.frames,
-            "gaps": self.gaps,
-            "resyncs": self.resyncs,
-            "checksum_failures": self.checksum_failures,
-            "malformed": self.malformed,
-            "reconnects": self.reconnects,
-            "crossed": self.crossed,
-        }
-
 
 @dataclass(slots=True, frozen=True)
 class Slippage:
@@ -60,16 +50,6 @@ class Slippage:
     @property
     def fillable(self) -> bool:
         return self.vwap is not None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "side": self.side,
-            "notional": self.notional,
-            "vwap": self.vwap,
-            "slippage_bps": self.slippage_bps,
-            "levels": self.levels,
-            "filled_quote": self.filled_quote,
-        }
 
 
 @dataclass(slots=True)
@@ -97,20 +77,6 @@ class MetricSample:
             if s.side == side and s.notional == notional:
                 return s
         return None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "venue": self.venue,
-            "symbol": self.symbol,
-            "best_bid": self.best_bid,
-            "best_ask": self.best_ask,
-            "mid": self.mid,
-            "spread_bps": self.spread_bps,
-            "depth_bid": {str(k): v for k, v in self.depth_bid.items()},
-            "depth_ask": {str(k): v for k, v in self.depth_ask.items()},
-            "imbalance": {str(k): v for k, v in self.imbalance.items()},
-            "slippage": [s.as_dict() for s in self.slippage],
-        }
 
 
 class Severity(enum.StrEnum):

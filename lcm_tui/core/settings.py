@@ -23,6 +23,9 @@ class VenueConfig:
     snapshot_url: str = ""
     depth: int = 0  # 0: the venue's default depth
     taker_fee_bps: float = 10.0
+    # Levels a book side of this venue keeps at most: feeds.max_levels, copied here by lcm_tui.config
+    # so that the adapters, which see only their venue's settings, build their books with it.
+    max_levels: int = 20_000
 
 
 @dataclass(slots=True)

@@ -66,9 +66,9 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_replay_json(settings, args.file)
     _logging(args, tui=True)
-    from lcm_tui.frontends.tui.app import run_replay_app
+    from lcm_tui.frontends.tui.replay import run_replay
 
-    return run_replay_app(settings, args.file, speed=args.speed)
+    return run_replay(settings, args.file, speed=args.speed)
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:

@@ -41,8 +41,8 @@ class DsnError(ValueError):
     """``recorder.dsn`` cannot be used; the message quotes no part of it."""
 
 
-_HINT = ("the DSN is not shown, it may hold the password; in a URL write / ? # @ % and spaces in the user "
-         "and password as %2F %3F %23 %40 %25 %20, or use the key=value form or PGPASSWORD")
+_HINT = ("not shown: it may hold the password; in a URL, percent-encode / ? # @ % and spaces in the user "
+         "and password, or use key=value form or PGPASSWORD")
 
 # libpq key=value keys and the asyncpg.connect argument each becomes (None: accepted, not needed).
 _KV_KEYS: dict[str, str | None] = {

@@ -121,11 +121,11 @@ class _Tracked:
 class Recorder:
     """Records samples, alerts, feed events and book snapshots to PostgreSQL (see module docstring).
 
-    Wiring: ``Recorder(cfg, events=monitor.on_event)``, ``await rec.start()`` then
-    ``monitor.add_listener(rec)``; show ``rec.describe()``; and ``await rec.close()`` on the way out.
-    ``events`` receives the recorder's own feed event (what a dead previous run may have lost), so it
-    shows in the feed like any other. The listener methods must be called from the event loop's
-    thread (the Monitor runs there); they only append to a deque.
+    Wiring: ``await rec.start()``, ``monitor.add_listener(rec)``, then pass ``rec.startup_events``
+    to ``monitor.on_event`` (or give ``events=monitor.on_event``) so the recorder's own feed event
+    (what a dead previous run may have lost) shows in the feed like any other; show
+    ``rec.describe()``; and ``await rec.close()`` on the way out. The listener methods must be called
+    from the event loop's thread (the Monitor runs there); they only append to a deque.
     """
 
     def __init__(
@@ -274,8 +274,7 @@ class Recorder:
             return
         try:
             self._parsed = parse_dsn(self.cfg.dsn)
-        except DsnError as e:
-            log.error("%s", e)
+        except DsnError as e:  # the caller reports it: logging it too would say it twice
             raise RecorderError(str(e), exit_code=EXIT_CONFIG) from None
         try:
             self._spill.open()
@@ -331,6 +330,11 @@ class Recorder:
         if fd is not None:
             os.fsync(fd)
         log.warning("%s", detail)
+
+    @property
+    def startup_events(self) -> list[FeedEvent]:
+        """Feed events of this start for the app's event feed (the recorder records them itself)."""
+        return [self.recovery_event] if self.recovery_event is not None else []
 
     @property
     def running(self) -> bool:
@@ -469,8 +473,12 @@ class Recorder:
 
     async def _tick(self) -> None:
         """Journal what the writer has not confirmed since the last tick, fsync, note the run, wake the writer."""
-        for t in list(self._open_alerts.values()):
-            self._check_escalation(t)  # alerts no sample reports on (cross-venue ones)
+        for key, t in list(self._open_alerts.items()):
+            if t.alert.closed_ns is not None:  # closed without telling us: stop watching it
+                self._open_alerts.pop(key, None)
+                self._by_stream.get((t.alert.venue, t.alert.symbol), {}).pop(key, None)
+            else:
+                self._check_escalation(t)  # alerts no sample reports on (cross-venue ones)
         due = self._due
         if self._inflight and self._inflight_journal is None and self._inflight_seq0 < due:
             # The batch in flight is stuck (a slow or stalled database): make it durable too. The
@@ -529,7 +537,6 @@ class Recorder:
         except _FATAL_CONNECT_ERRORS as e:
             msg = f"recorder: cannot use PostgreSQL at {self.target}: {self._error_text(e)}"
             if first:
-                log.error("%s", msg)
                 raise RecorderError(msg, exit_code=EXIT_CONFIG) from None
             self._mark_down(e)
             return False

@@ -7,7 +7,9 @@ and slippage notionals are configurable, so they live in child tables keyed by (
 
 Every table has a natural idempotent key, so a batch that is written twice (a commit whose ack was
 lost, a spill file replayed after a restart) changes nothing the second time:
-samples (venue, symbol, ts_ns); alerts (venue, symbol, signal, opened_ns), merged on close;
+samples (venue, symbol, ts_ns); alerts (venue, symbol, signal, opened_ns), merged on each escalation
+and on close (an alert also names the run that watched it, so the next start can close the alerts of
+a run that died, with a ``close_reason``);
 feed events a client-generated uuid; book snapshots (venue, symbol, ts_ns).
 
 The child rows share their sample's key and are always committed in the same transaction as the

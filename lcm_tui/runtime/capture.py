@@ -24,8 +24,10 @@ import orjson
 def open_text(path: str, mode: str) -> TextIO:
     """Open a capture for reading or writing, gzip when the name ends in ``.gz``."""
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="\n")
-    return open(path, mode, encoding="utf-8", newline="\n")
+        raw: Any = gzip.open(path, mode + "b")  # noqa: SIM115 - the caller closes it
+        return io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    fh: Any = open(path, mode, encoding="utf-8", newline="\n")  # noqa: SIM115 - the caller closes it
+    return fh
 
 
 class Capture:

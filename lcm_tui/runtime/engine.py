@@ -194,6 +194,8 @@ async def open_live(settings: Settings, *, demo: bool = False, capture: str | No
                 raise EngineError(str(e)) from None
             stack.push_async_callback(rec.close)
             eng.monitor.add_listener(rec)
+            for ev in getattr(rec, "startup_events", ()):  # e.g. what a dead previous run may have lost
+                eng.monitor.on_event(ev)
             eng.recorder = rec
         eng._feeds = asyncio.create_task(eng.hub.run(), name="feeds")
         stack.push_async_callback(eng._stop_feeds)
@@ -222,7 +224,8 @@ class ReplaySession:
     ``sample_interval_s`` of recorded time, as the live sampler did), then applies the record. A gap in
     the capture longer than ``feeds.stale_after_s`` is time the recording process heard nothing: live,
     the streams would have gone STALE and stopped being sampled, so the clock jumps over it instead of
-    sampling unchanged books (which also keeps a corrupt or far-future timestamp from stalling replay).
+    sampling unchanged books: it samples the first ``stale_after_s`` of the gap, as live did, then the
+    gap's last boundary (which also keeps a corrupt or far-future timestamp from stalling replay).
     """
 
     def __init__(self, engine: Engine, replayer: _replay.Replayer, records: Iterator[_replay.Record],
@@ -241,29 +244,28 @@ class ReplaySession:
         self._max_catchup = max(1, math.ceil(s.feeds.stale_after_s / s.metrics.sample_interval_s))
         self._next: int | None = None
         self._last_sample: int | None = None
-        # (venue, symbol) -> (status, detail) just before a trailing run of connection closes.
-        self._before_close: dict[Key, tuple[StreamStatus, str]] = {}
+        # venue -> (symbol -> (status, detail)) just before a run of connection closes that no frame of
+        # that venue has followed yet: what the streams showed before the recording process hung up.
+        self._before_close: dict[str, dict[str, tuple[StreamStatus, str]]] = {}
+        self._by_venue: dict[str, list[SymbolState]] = {}
+        for st in engine.monitor.states.values():
+            self._by_venue.setdefault(st.venue, []).append(st)
 
     def feed(self, rec: _replay.Record) -> None:
         t = rec.t_ns
         if self.sample_clock and t > 0:
             self._advance(t)
         venue = rec.venue
-        if rec.frame is None and rec.event == "close":
-            for (v, sym), st in self.engine.monitor.states.items():
-                if v == venue and (v, sym) not in self._before_close:
-                    self._before_close[(v, sym)] = (st.status, st.status_detail)
-        elif rec.frame is not None:
-            self._forget_closes(venue)
+        if rec.frame is not None:
+            if self._before_close:
+                self._before_close.pop(venue, None)
+        elif rec.event == "close" and venue not in self._before_close:
+            self._before_close[venue] = {st.symbol: (st.status, st.status_detail)
+                                         for st in self._by_venue.get(venue, ())}
         self.replayer.feed(rec)
         self.fed += 1
         if t > self.t_ns:
             self.t_ns = t
-
-    def _forget_closes(self, venue: str) -> None:
-        if self._before_close:
-            for key in [k for k in self._before_close if k[0] == venue]:
-                del self._before_close[key]
 
     def _advance(self, t: int) -> None:
         iv = self._interval
@@ -274,8 +276,13 @@ class ReplaySession:
             return
         due = (t - self._next) // iv + 1
         if due > self._max_catchup:
+            # Sample the start of the gap as live did until its streams went STALE, then jump to the
+            # gap's last boundary.
+            for _ in range(self._max_catchup):
+                self._sample_at(self._next)
+                self._next += iv
             self.jumps += 1
-            self._next = t - t % iv  # the one boundary just before t stands for the whole gap
+            self._next = t - (t - self._next) % iv
         while self._next <= t:
             self._sample_at(self._next)
             self._next += iv
@@ -304,8 +311,9 @@ class ReplaySession:
         if self.ended:
             return
         self.ended = True
-        for key, st in self.engine.monitor.states.items():
-            status, detail = self._before_close.get(key, (st.status, st.status_detail))
+        for st in self.engine.monitor.states.values():
+            before = self._before_close.get(st.venue, {})
+            status, detail = before.get(st.symbol, (st.status, st.status_detail))
             st.status = status
             st.status_detail = END_OF_CAPTURE if status is StreamStatus.LIVE else detail
         self._before_close.clear()
@@ -386,7 +394,8 @@ class LocalMarketView:
             return None
         # Before the first sample no detector has a z: there is no market signal to report (None).
         # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
-        detectors = cast("Mapping[Key, HasZ]", self.monitor.detectors) if self.monitor.last_sample_ns is not None else None
+        ticked = self.monitor.last_sample_ns is not None
+        detectors = cast("Mapping[Key, HasZ]", self.monitor.detectors) if ticked else None
         out = consolidate(states, self.settings, detectors, top=top, assets=[want])
         return out[0] if out else None
 

@@ -6,27 +6,27 @@ the same sans-I/O adapters, and mirroring the runner's lifecycle (``transplant``
 rebuilds the same books string for string. No config entry is needed: venues and symbols come from
 the file, and ``settings.venue(name)`` supplies defaults for venues the config does not mention.
 
-``replay_json`` is ``lcm-tui replay FILE --json``; ``open_replay`` is the generator API the TUI
-replay mode paces by ``Record.t_ns``. A snapshot reply belongs to its record's symbol (the record is
-marked ``snapshot`` by lcm-tui and by the importers; an unmarked one is recognised by the adapter),
-so captures written by other tools, with other request ids and other reply orders, replay too. The
-cost is linear in records plus symbols: nothing per frame walks every symbol.
+``open_replay`` is the generator API that ``runtime.engine`` feeds (``lcm-tui replay FILE --json`` is
+``frontends.jsonout.run_replay_json``; the TUI paces the records by ``Record.t_ns``). A snapshot
+reply belongs to its record's symbol (the record is marked ``snapshot`` by lcm-tui and by the
+importers; an unmarked one is recognised by the adapter), so captures written by other tools, with
+other request ids and other reply orders, replay too. The cost is linear in records plus symbols:
+nothing per frame walks every symbol.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-import sys
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from lcm_tui.config import Settings
-from lcm_tui.core.model import MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.model import StreamStatus, SymbolState
 from lcm_tui.runtime.capture import open_text
 from lcm_tui.runtime.runner import transplant
 from lcm_tui.venues.base import Adapter, EventSink
@@ -204,14 +204,14 @@ class Replayer:
             else:
                 self._fresh(venue, rec.conn, rec.t_ns)
         elif rec.event == "switch":
-            a = self._by_conn.get(key)
-            if a is not None:
-                transplant(self._stable(venue), a, synced=True)
-                self._primary[venue] = a
+            nxt = self._by_conn.get(key)
+            if nxt is not None:
+                transplant(self._stable(venue), nxt, synced=True)
+                self._primary[venue] = nxt
         elif rec.event == "close":
-            a = self._by_conn.pop(key, None)
-            if a is not None and a is self._primary[venue]:
-                a.on_close(rec.t_ns, "closed")
+            gone = self._by_conn.pop(key) if key in self._by_conn else None
+            if gone is not None and gone is self._primary[venue]:
+                gone.on_close(rec.t_ns, "closed")
 
     def state_list(self) -> list[SymbolState]:
         return list(self.states.values())
@@ -227,58 +227,3 @@ def replay_file(settings: Settings, path: str) -> Replayer:
     for rec in records:
         replayer.feed(rec)
     return replayer
-
-
-def state_json(settings: Settings, st: SymbolState, ts_ns: int, sample: MetricSample | None = None) -> dict[str, Any]:
-    """The per venue+symbol object of ``replay --json`` and of headless output (without ``ts``).
-
-    ``sample`` is the monitor's latest one if there is one (a stream that is not LIVE keeps its last
-    sample); otherwise it is computed from the book now.
-    """
-    from lcm_tui.core.metrics import compute_sample
-
-    if sample is None:
-        m = settings.metrics
-        sample = compute_sample(st.book, st.venue, st.symbol, ts_ns, m.depth_bands_bps, m.notionals)
-    d: dict[str, Any] = {"venue": st.venue, "symbol": st.symbol, "status": str(st.status)}
-    d.update(sample.as_dict())
-    d["counters"] = st.counters.as_dict()
-    return d
-
-
-def consolidated_entries(settings: Settings, states: Iterable[SymbolState],
-                         detectors: Mapping[tuple[str, str], Any] | None = None) -> list[dict[str, Any]]:
-    """The cross-venue view per asset, as entries of the same array/stream as the per-venue objects.
-
-    They carry ``"venue": "consolidated"`` and ``"symbol"`` = the asset, so a reader that only wants the
-    venues filters on ``venue``; the rest is ``ConsolidatedMetrics.as_dict()`` (split included).
-    """
-    from lcm_tui.core.consolidated import consolidated_json
-
-    return [{"venue": "consolidated", "symbol": c["asset"], **c}
-            for c in consolidated_json(states, settings, detectors)]
-
-
-def replay_json(settings: Settings, path: str) -> int:
-    """``lcm-tui replay FILE --json``: the final books' metrics as a JSON array (status as of the last frame)."""
-    try:
-        replayer = replay_file(settings, path)
-    except OSError as e:
-        print(f"lcm-tui: cannot read capture: {e}", file=sys.stderr)
-        return 2
-    for venue, why in replayer.skipped.items():
-        print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
-    out = []
-    states = replayer.state_list()
-    final = replayer.final_status()
-    for st in states:
-        # The status as of the file's last frame, not after its trailing close events.
-        st.status = final.get(st.key, st.status)
-        out.append(state_json(settings, st, replayer.last_t_ns))
-    out += consolidated_entries(settings, states)
-    # Last: what could not be attributed to any stream ("venue": "replay"; filter on venue as for
-    # "consolidated").
-    out.append(replayer.summary())
-    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
-    sys.stdout.flush()
-    return 0

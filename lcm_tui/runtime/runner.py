@@ -117,14 +117,20 @@ def split_symbols(adapter_cls: Callable[[VenueConfig, list[str]], Adapter], cfg:
     chunks = [syms[i:i + size] for i in range(0, len(syms), size)]
     if lim.max_url_bytes is None:
         return chunks
+    cap = lim.max_url_bytes
+
+    def url_len(part: list[str]) -> int:
+        return len(adapter_cls(cfg, part).url().encode())
+
     out: list[list[str]] = []
     while chunks:
         chunk = chunks.pop(0)
-        if len(chunk) > 1 and len(adapter_cls(cfg, chunk).url().encode()) > lim.max_url_bytes:
-            half = (len(chunk) + 1) // 2
-            chunks[:0] = [chunk[:half], chunk[half:]]
-        else:
-            out.append(chunk)
+        n = len(chunk)
+        while n > 1 and (size_n := url_len(chunk[:n])) > cap:
+            n = max(1, min(n - 1, n * cap // size_n))  # shrink in proportion, then step down
+        out.append(chunk[:n])
+        if chunk[n:]:
+            chunks.insert(0, chunk[n:])
     return out
 
 
@@ -247,6 +253,7 @@ class _Link:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     reason: str = ""
     synced: bool = False  # every symbol was LIVE at some point
+    synced_at: float = 0.0
     ready: asyncio.Event = field(default_factory=asyncio.Event)  # a rollover link may replace the old one
     detached: bool = False  # replaced by a rollover: frames are no longer used
     adapter_failed: bool = False
@@ -265,6 +272,7 @@ class StreamRunner:
     open_timeout_s = 10.0
     fetch_timeout_s = 10.0
     fetch_attempts = 3
+    stable_after_s = 30.0  # a connection synced this long is healthy: the next failure is news again
     fetch_concurrency = 4  # snapshot requests in flight at once (hundreds of symbols sync at start)
     rollover_timeout_s = 60.0
 
@@ -278,6 +286,7 @@ class StreamRunner:
         self.label = label or self.venue  # in logs: several runners may serve one venue
         self.pacer = pacer
         self.reason = ""  # why the streams are not live (the last failure while retrying); "" when healthy
+        self._said_live = False
         self._fetch_sem = asyncio.Semaphore(self.fetch_concurrency)
         self._http: httpx.AsyncClient | None = None
         self.states: dict[str, SymbolState] = dict(self.adapter.states)
@@ -299,15 +308,25 @@ class StreamRunner:
         return self._link is not None and not self._link.reason
 
     def _note(self, reason: str) -> None:
-        """Remember why the streams are not live; logged at WARNING when it differs from the last one."""
+        """Remember why the streams are not live; logged at WARNING when it differs from the last one.
+
+        A connection that syncs and then fails the same way again (a venue that cuts every connection
+        after the snapshot) repeats nothing: the reason is forgotten only once a connection has stayed
+        synced for ``stable_after_s``.
+        """
         self.reason = reason
-        _reasons.changed(f"runner:{id(self)}", reason, "%s: %s", self.label, reason)
+        if _reasons.changed(f"runner:{id(self)}", reason, "%s: %s", self.label, reason):
+            self._said_live = False
 
     def _recovered(self) -> None:
-        if self.reason:
+        if self.reason and not self._said_live:
             log.warning("%s: live again (was: %s)", self.label, self.reason)
-        _reasons.forget(f"runner:{id(self)}")
+            self._said_live = True
         self.reason = ""
+
+    def _stable(self) -> None:
+        _reasons.forget(f"runner:{id(self)}")
+        self._said_live = False
 
     def backoff(self) -> float:
         """Exponential backoff with jitter in [min, max], growing with consecutive failures."""
@@ -539,6 +558,7 @@ class StreamRunner:
                 adapter.set_status(st, StreamStatus.LIVE, "frames resumed", t_ns)
         if not link.synced and all(st.status is StreamStatus.LIVE for st in adapter.states.values()):
             link.synced = True
+            link.synced_at = now
             if link is self._link:
                 self._recovered()
         if link is self._rollover_link and not link.ready.is_set() and self._ready_to_switch(link):
@@ -641,6 +661,8 @@ class StreamRunner:
             if st.status is StreamStatus.LIVE and now - link.last_rx_sym.get(sym, link.opened) > stale:
                 link.adapter.set_status(st, StreamStatus.STALE, f"no frames for {stale:g}s", t_ns)
                 link.adapter.emit(st, FeedEventKind.STALE, f"no frames for {stale:g}s", t_ns)
+        if link.synced and now - link.synced_at > self.stable_after_s:
+            self._stable()
         if now - link.last_rx > 3 * stale and not link.reason:
             link.request_close(f"silent for {3 * stale:g}s")
         elif now - link.opened > self.cfg.rollover_s:

@@ -99,7 +99,8 @@ class Adapter(ABC):
         self.symbols = list(symbols)
         self.sink = sink
         self.states: dict[str, SymbolState] = {
-            s: SymbolState(venue=self.venue, symbol=s, book=OrderBook(self.venue, s)) for s in self.symbols
+            s: SymbolState(venue=self.venue, symbol=s, book=OrderBook(self.venue, s, cfg.max_levels))
+            for s in self.symbols
         }
         # Symbol of the frame last passed to on_frame ("" when it has none): used by capture.
         self.last_frame_symbol = ""

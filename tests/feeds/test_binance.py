@@ -244,3 +244,52 @@ def test_bad_level_after_sync_resyncs():
     a.on_frame(_delta("BTCUSDT", 2, 2, b=[("nan", "1")]), 3)
     st = a.states["BTCUSDT"]
     assert st.counters.malformed == 1 and st.counters.resyncs == 1 and st.book.is_empty()
+
+
+# ---- bad input, without a simulator (issue 10.8) ----------------------------------------------
+
+
+def _spot(symbols=("BTCUSDT", "ETHUSDT")):
+    from lcm_tui.config import VenueConfig
+    from lcm_tui.venues.binance.adapter import BinanceAdapter
+
+    a = BinanceAdapter(VenueConfig(name="binance", symbols=list(symbols), ws_url="wss://x",
+                                   snapshot_url="wss://api/ws-api/v3"), list(symbols))
+    a.on_open(0)
+    for sym in symbols:
+        a.on_frame(orjson.dumps({"stream": f"{sym.lower()}@depth@100ms", "data": {
+            "e": "depthUpdate", "E": 1, "s": sym, "U": 5, "u": 6, "b": [["100", "1"]], "a": [["101", "1"]]}}), 1)
+        a.on_snapshot(sym, orjson.dumps({"lastUpdateId": 5, "bids": [["99", "1"]], "asks": [["102", "1"]]}), 2)
+        assert a.states[sym].status is StreamStatus.LIVE
+    return a
+
+
+@pytest.mark.parametrize("bad", [{}, [], ["100"], [100, "1"], ["100", {}], "x", None])
+def test_a_level_that_is_not_a_list_of_strings_is_malformed_never_raised(bad) -> None:
+    """Once a KeyError from ``{}`` escaped on_frame and the runner reconnected every symbol."""
+    a = _spot()
+    text = orjson.dumps({"stream": "btcusdt@depth@100ms", "data": {
+        "e": "depthUpdate", "E": 2, "s": "BTCUSDT", "U": 7, "u": 7, "b": [bad], "a": []}})
+    a.on_frame(text, 3)
+    assert a.states["BTCUSDT"].counters.malformed == 1 and a.states["BTCUSDT"].status is StreamStatus.RESYNCING
+    assert a.states["ETHUSDT"].status is StreamStatus.LIVE
+
+
+@pytest.mark.parametrize("bad", [{}, ["99"], "x"])
+def test_a_snapshot_with_a_bad_level_is_malformed_never_raised(bad) -> None:
+    a = _spot(("BTCUSDT",))
+    a.on_frame(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 99, "b": [], "a": []}), 3)
+    a.on_frame(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 200, "u": 201, "b": [], "a": []}), 4)
+    assert a.states["BTCUSDT"].counters.gaps == 1
+    a.on_snapshot("BTCUSDT", orjson.dumps({"lastUpdateId": 200, "bids": [bad], "asks": []}), 5)
+    assert a.states["BTCUSDT"].counters.malformed == 1 and a.states["BTCUSDT"].status is not StreamStatus.LIVE
+
+
+def test_a_crossed_snapshot_is_never_published_live() -> None:
+    a = _spot(("BTCUSDT",))
+    a.on_frame(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 50, "u": 51, "b": [], "a": []}), 3)
+    st = a.states["BTCUSDT"]
+    assert st.counters.gaps == 1
+    a.on_frame(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 52, "u": 53, "b": [], "a": []}), 4)
+    a.on_snapshot("BTCUSDT", orjson.dumps({"lastUpdateId": 52, "bids": [["103", "1"]], "asks": [["102", "1"]]}), 5)
+    assert st.status is not StreamStatus.LIVE and st.counters.crossed == 1

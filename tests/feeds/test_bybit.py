@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -189,9 +190,9 @@ def test_inmemory_faults_recover_exactly(venue: str, kind: FaultKind) -> None:
     lb.step(20)
     assert plan.pending() == []
     assert lb.all_match()
-    c = lb.adapter.states["BTCUSDT"].counters.as_dict()
+    c = asdict(lb.adapter.states["BTCUSDT"].counters)
     assert {k: v for k, v in c.items() if v and k != "frames"} == FAULTS[kind]
-    assert {k: v for k, v in lb.adapter.states["ETHUSDT"].counters.as_dict().items() if v and k != "frames"} == {}
+    assert {k: v for k, v in asdict(lb.adapter.states["ETHUSDT"].counters).items() if v and k != "frames"} == {}
     assert lb.connections == (2 if kind in (FaultKind.DISCONNECT, FaultKind.SERVER_SHUTDOWN) else 1)
 
 
@@ -262,3 +263,17 @@ def test_sim_rejects_more_than_ten_spot_args_and_bad_topics() -> None:
     out = linear.on_message(SimConn("bybit-linear", "/v5/public/linear"),
                             json.dumps({"op": "subscribe", "args": ["orderbook.50.BTCUSDT"] * 11}))
     assert json.loads(out[0])["success"] is True
+
+
+@pytest.mark.parametrize("bad", [{}, [], ["100.0"], [100.0, "1"], ["100.0", {}], "x", None])
+def test_a_level_that_is_not_a_list_of_strings_is_malformed_never_raised(bad) -> None:
+    """Issue 10.8: counted on its symbol, that one book resyncs, on_frame does not raise."""
+    a, _ = make()
+    a.on_frame(snap("BTCUSDT"), 0)
+    a.on_frame(snap("ETHUSDT"), 0)
+    text = json.dumps({"topic": "orderbook.50.BTCUSDT", "ts": 1, "type": "delta",
+                       "data": {"s": "BTCUSDT", "b": [bad], "a": [], "u": 11, "seq": 8}})
+    ops = [m["op"] for m in sent(a.on_frame(text, 1))]
+    btc, eth = a.states["BTCUSDT"], a.states["ETHUSDT"]
+    assert ops == ["unsubscribe", "subscribe"] and btc.counters.malformed == 1
+    assert btc.status is StreamStatus.RESYNCING and eth.status is StreamStatus.LIVE

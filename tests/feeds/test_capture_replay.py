@@ -9,8 +9,9 @@ import pytest
 
 from lcm_tui.config import Settings
 from lcm_tui.core.model import StreamStatus
+from lcm_tui.frontends.jsonout import run_replay_json as replay_json
 from lcm_tui.runtime.capture import Capture, open_text
-from lcm_tui.runtime.replay import iter_capture, open_replay, replay_file, replay_json
+from lcm_tui.runtime.replay import iter_capture, open_replay, replay_file
 from lcm_tui.runtime.sim.faults import FaultKind
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
@@ -84,6 +85,10 @@ async def test_replay_json_needs_no_config(sim_factory, tmp_path, capsys):
     _, runners, _ = await _live_capture(sim_factory, path, faults=False)
     assert replay_json(Settings(), str(path)) == 0
     everything = json.loads(capsys.readouterr().out)
+    *everything, summary = everything
+    assert summary["snapshots"] == 4  # one fetched snapshot per venue and symbol, marked in the capture
+    assert summary == {"venue": "replay", "symbol": "", "frames": summary["frames"], "snapshots": 4,
+                       "unattributed": {}, "unattributed_total": 0, "errors": 0, "skipped_venues": {}}
     out = [o for o in everything if o["venue"] != "consolidated"]
     assert {(o["venue"], o["symbol"]) for o in out} == {(v, s) for v in runners for s in SYMS}
     # The cross-venue view comes after the venues: one entry per asset with every LIVE venue and the split.
@@ -126,7 +131,8 @@ def test_hand_written_raw_capture_without_lifecycle_lines(tmp_path, capsys):
     assert st.book.to_dict() == {"bids": [("0.0024", "10"), ("0.0023", "1")],
                                  "asks": [("0.0026", "100"), ("0.0027", "5")]}
     assert replay_json(Settings(), str(path)) == 0
-    o, cons = json.loads(capsys.readouterr().out)
+    o, cons, summary = json.loads(capsys.readouterr().out)
+    assert (summary["venue"], summary["snapshots"], summary["unattributed_total"]) == ("replay", 1, 0)
     assert (o["best_bid"], o["best_ask"]) == ("0.0024", "0.0026")
     # BNB quoted in BTC has no rate in consolidated.quote_rates: shown as excluded, with the reason.
     assert (cons["venue"], cons["symbol"], cons["sources"]) == ("consolidated", "BNB", [])
@@ -164,3 +170,118 @@ async def test_a_gzip_capture_cut_short_still_replays(sim_factory, tmp_path):
     path.write_bytes(data[: len(data) * 2 // 3])  # what a SIGKILL mid-write leaves behind
     rep = replay_file(Settings(), str(path))
     assert rep.frames > 0 and rep.errors == 0
+
+
+# ---- captures of other tools (issue 10.6) ------------------------------------------------------
+
+D1 = {"e": "depthUpdate", "E": 1, "s": "BNBBTC", "U": 157, "u": 160, "b": [["0.0024", "10"]], "a": []}
+D2 = {"e": "depthUpdate", "E": 2, "s": "BNBBTC", "U": 161, "u": 161, "b": [], "a": [["0.0026", "100"]]}
+SNAP = {"lastUpdateId": 158, "bids": [["0.0024", "3"], ["0.0023", "1"]], "asks": [["0.0027", "5"]]}
+
+
+def _write(path, lines):
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return str(path)
+
+
+def _rec(t, frame, symbol="BNBBTC", venue="binance", **kw):
+    return {"t_ns": t, "venue": venue, "symbol": symbol, "frame": orjson.dumps(frame).decode(), **kw}
+
+
+@pytest.mark.parametrize("reply", [
+    SNAP,  # a REST body: names no symbol
+    {"id": "another-tools-id-42", "status": 200, "result": SNAP},  # a WS-API reply with someone else's id
+])
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_snapshot_belongs_to_its_records_symbol(tmp_path, reply, marked):
+    kw = {"snapshot": True} if marked else {}
+    path = _write(tmp_path / "c.jsonl", [_rec(1, D1), _rec(2, reply, **kw), _rec(3, D2)])
+    rep = replay_file(Settings(), path)
+    st = rep.states[("binance", "BNBBTC")]
+    assert st.book.to_dict() == {"bids": [("0.0024", "10"), ("0.0023", "1")],
+                                 "asks": [("0.0026", "100"), ("0.0027", "5")]}
+    assert st.status is StreamStatus.LIVE and rep.snapshots == 1
+
+
+def test_a_snapshot_no_event_bridges_is_not_live(tmp_path):
+    """Every buffered event is older than the snapshot: LIVE waits for the event that straddles it."""
+    old = dict(D1, U=150, u=158)
+    path = _write(tmp_path / "c.jsonl", [_rec(1, old), _rec(2, SNAP, snapshot=True)])
+    st = replay_file(Settings(), path).states[("binance", "BNBBTC")]
+    assert st.book.to_dict()["bids"] == [("0.0024", "3"), ("0.0023", "1")]
+    assert st.status is not StreamStatus.LIVE
+    path = _write(tmp_path / "d.jsonl", [_rec(1, old), _rec(2, SNAP, snapshot=True), _rec(3, dict(D2, U=159, u=161))])
+    st = replay_file(Settings(), path).states[("binance", "BNBBTC")]
+    assert st.status is StreamStatus.LIVE and st.counters.gaps == 0
+
+
+def test_a_crossed_snapshot_is_never_live(tmp_path, capsys):
+    crossed = {"lastUpdateId": 158, "bids": [["0.0030", "3"]], "asks": [["0.0027", "5"]]}
+    path = _write(tmp_path / "c.jsonl", [_rec(1, D1), _rec(2, crossed, snapshot=True)])
+    assert replay_json(Settings(), path) == 0
+    o = json.loads(capsys.readouterr().out)[0]
+    assert o["status"] != "live" and o["counters"]["crossed"] == 1
+
+
+def test_bybit_depth_comes_from_the_topic(tmp_path):
+    """A capture at orderbook.50 replays with the default depth (200) configured."""
+    def frame(kind, u, b, a):
+        return {"topic": "orderbook.50.BTCUSDT", "type": kind, "ts": u,
+                "data": {"s": "BTCUSDT", "b": b, "a": a, "u": u, "seq": u}}
+
+    path = _write(tmp_path / "c.jsonl", [
+        _rec(1, frame("snapshot", 7, [["100.5", "1"]], [["101", "2"]]), "BTCUSDT", "bybit-linear"),
+        _rec(2, frame("delta", 8, [["100.5", "0"], ["100", "3"]], []), "BTCUSDT", "bybit-linear"),
+    ])
+    rep = replay_file(Settings(), path)
+    st = rep.states[("bybit-linear", "BTCUSDT")]
+    assert st.book.to_dict() == {"bids": [("100", "3")], "asks": [("101", "2")]}
+    assert st.status is StreamStatus.LIVE and rep.unattributed == {}
+
+
+def test_unattributable_frames_are_counted_in_the_json(tmp_path, capsys):
+    path = _write(tmp_path / "c.jsonl", [
+        _rec(1, D1), _rec(2, SNAP, snapshot=True),
+        {"t_ns": 3, "venue": "binance", "symbol": "", "frame": "not json"},
+        _rec(4, {"e": "depthUpdate", "s": "XYZ", "U": 1, "u": 2, "b": [], "a": []}, ""),
+    ])
+    assert replay_json(Settings(), path) == 0
+    summary = json.loads(capsys.readouterr().out)[-1]
+    assert summary["venue"] == "replay" and summary["unattributed"] == {"binance": 2}
+
+
+def test_replay_work_is_linear_in_the_number_of_symbols(tmp_path):
+    """Issue 11.6: no per-frame step over every symbol. Counted, not timed: the Python lines the
+    replay executes per record stay the same when the symbols double (a per-frame loop over the
+    symbols doubled them, and 100k symbols took more than 600 s)."""
+    import sys
+
+    def lines_executed(n):
+        recs = [{"t_ns": 0, "venue": "binance", "symbol": "", "frame": None, "conn": 1, "event": "open",
+                 "mode": "fresh"}]
+        for i in range(n):
+            sym = f"S{i}USDT"
+            recs.append(_rec(2 * i + 1, dict(D1, s=sym), sym, conn=1))
+            recs.append(_rec(2 * i + 2, SNAP, sym, conn=1, snapshot=True))
+        path = _write(tmp_path / f"n{n}.jsonl", recs)
+        count = 0
+
+        def tracer(frame, event, arg):
+            nonlocal count
+            if event == "line":
+                count += 1
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            rep = replay_file(Settings(), path)
+        finally:
+            sys.settrace(None)
+        assert rep.frames == 2 * n and rep.errors == 0
+        assert all(st.status is StreamStatus.LIVE and st.book.best_bid() == ("0.0024", "10")
+                   for st in rep.states.values())
+        return count
+
+    small, big = lines_executed(100), lines_executed(400)
+    # Linear: 4x the symbols (and records) cost 4x the lines, plus a constant. Quadratic would be ~16x.
+    assert big < 4.5 * small, (small, big)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -156,7 +157,7 @@ def test_inmemory_faults_recover_exactly(kind: FaultKind) -> None:
     assert plan.pending() == []
     assert lb.all_match()
     for sym, want in zip((BTC, ETH), FAULTS[kind], strict=True):
-        c = lb.adapter.states[sym].counters.as_dict()
+        c = asdict(lb.adapter.states[sym].counters)
         assert {k: v for k, v in c.items() if v and k != "frames"} == want
 
 
@@ -201,3 +202,19 @@ def test_sim_wants_one_channel_per_message() -> None:
     assert json.loads(err)["type"] == "error"
     (err,) = sim.on_message(conn, json.dumps({"type": "subscribe", "product_ids": ["NOPE-USD"], "channel": "level2"}))
     assert json.loads(err)["type"] == "error" and not conn.subs
+
+
+@pytest.mark.parametrize("bad", [{}, [], "x", None, {"side": "bid", "price_level": {}, "new_quantity": "1"},
+                                 {"side": "bid", "price_level": "1", "new_quantity": 1},
+                                 {"side": {}, "price_level": "1", "new_quantity": "1"}])
+def test_an_update_that_is_not_side_price_quantity_strings_is_malformed_never_raised(bad) -> None:
+    """Issue 10.8: counted on its product, that book resyncs, on_frame does not raise."""
+    a, _ = make()
+    a.on_frame(l2(0, BTC, "snapshot", SNAP), T)
+    a.on_frame(l2(1, ETH, "snapshot", SNAP), T)
+    msg = json.loads(l2(2, BTC, "update", []))
+    msg["events"][0]["updates"] = [bad]
+    out = sent(a.on_frame(json.dumps(msg), T))
+    assert [m["type"] for m in out] == ["unsubscribe", "subscribe"] and out[0]["product_ids"] == [BTC]
+    assert a.states[BTC].counters.malformed == 1
+    assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE

@@ -1,8 +1,9 @@
 """Every venue adapter's ``on_frame`` survives anything: garbage, cut-off frames, wrong-typed fields.
 
-Adapters start synced (driven by the in-memory loopback), so the fuzzed frames reach the deep paths
-(sequence checks, book updates, checksums), and every example starts from a fresh copy. Hypothesis is
-derandomized and keeps no example database, so a run is reproducible and writes nothing to the tree.
+The venues are the registry's. Adapters start synced (driven by the in-memory loopback), so the
+fuzzed frames reach the deep paths (sequence checks, book updates, checksums), and every example
+starts from a fresh copy. Hypothesis is derandomized and keeps no example database, so a run is
+reproducible and writes nothing to the tree.
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ from hypothesis import strategies as st
 
 from lcm_tui.core.model import StreamStatus
 from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.venues import registry
 from lcm_tui.venues.base import Action, Adapter, FetchSnapshot, Reconnect, Send
-from lcm_tui.venues.registry import available_venues
 
-SYMBOLS = {
-    "binance": ["BTCUSDT", "ETHUSDT"], "binance-usdm": ["BTCUSDT", "ETHUSDT"],
-    "bybit-spot": ["BTCUSDT", "ETHUSDT"], "bybit-linear": ["BTCUSDT", "ETHUSDT"],
-    "okx": ["BTC-USDT", "ETH-USDT"], "kraken": ["BTC/USD", "ETH/USD"], "coinbase": ["BTC-USD", "ETH-USD"],
-}
-VENUES = [v for v in SYMBOLS if v in available_venues()]
+# Every venue of the registry, each with the markets its spec names: a new venue is fuzzed without
+# editing this file, and a venue whose adapter or simulator does not import fails here, loudly.
+VENUES = list(registry.names())
+SYMBOLS = {v.name: list(v.example_symbols) for v in registry.VENUES}
 FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,6 +43,13 @@ def synced(venue: str) -> tuple[Adapter, tuple[str, ...]]:
 
 def fresh(venue: str) -> Adapter:
     return copy.deepcopy(synced(venue)[0])
+
+
+def test_every_registry_venue_is_fuzzed() -> None:
+    assert registry.available_venues() == VENUES  # imports every adapter: a broken one raises here
+    for v in VENUES:
+        assert len(SYMBOLS[v]) >= 2, v  # the spec names markets to fuzz with
+        registry.sim_class(v)
 
 
 def malformed_total(a: Adapter) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -187,9 +188,9 @@ def test_inmemory_faults_recover_exactly(kind: FaultKind) -> None:
     lb.step(20)
     assert plan.pending() == []
     assert lb.all_match()
-    c = lb.adapter.states[BTC].counters.as_dict()
+    c = asdict(lb.adapter.states[BTC].counters)
     assert {k: v for k, v in c.items() if v and k != "frames"} == FAULTS[kind]
-    eth = {k: v for k, v in lb.adapter.states[ETH].counters.as_dict().items() if v and k != "frames"}
+    eth = {k: v for k, v in asdict(lb.adapter.states[ETH].counters).items() if v and k != "frames"}
     assert eth == ({"resyncs": 1} if kind is FaultKind.MALFORMED else {})
 
 
@@ -281,5 +282,18 @@ async def test_capture_replay_reproduces_exact_digits_and_resyncs(sim_factory, t
     for sym, live in runner.states.items():
         st = rep.states[("kraken", sym)]
         assert st.book.to_dict() == live.book.to_dict()
-        assert st.counters.as_dict() | {"reconnects": 0} == live.counters.as_dict() | {"reconnects": 0}
+        assert asdict(st.counters) | {"reconnects": 0} == asdict(live.counters) | {"reconnects": 0}
     assert runner.states[BTC].counters.checksum_failures == 1 and runner.states[ETH].counters.malformed == 1
+
+
+@pytest.mark.parametrize("bad", ["{}", "[]", '"x"', "null", '{"price":{},"qty":1.0}', '{"price":45283.5}',
+                                 '{"price":[1],"qty":1.0}'])
+def test_a_level_that_is_not_a_price_and_qty_is_malformed_never_raised(bad) -> None:
+    """Issue 10.8: counted on its symbol, that one book resyncs, on_frame does not raise."""
+    a, _ = make()
+    a.on_frame(book_frame(BTC, "snapshot", DOC_BIDS, DOC_ASKS, 3310070434), 0)
+    a.on_frame(book_frame(ETH, "snapshot", DOC_BIDS, DOC_ASKS, 3310070434), 0)
+    text = book_frame(BTC, "update", [], [], 3310070434).replace('"bids":[]', f'"bids":[{bad}]')
+    methods = [m["method"] for m in sent(a.on_frame(text, 1))]
+    assert methods == ["unsubscribe", "subscribe"] and a.states[BTC].counters.malformed == 1
+    assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -202,13 +203,23 @@ def test_notice_error_pong_and_ping() -> None:
     assert sent(a.keepalive(51 * T)) == ["ping"]
 
 
-def test_crossed_book_is_tolerated() -> None:
-    """OKX documents crossed books in auctions; the seqId chain is the integrity check."""
+def test_crossed_book_is_tolerated_but_never_live() -> None:
+    """OKX documents crossed books in auctions; the seqId chain is the integrity check, so a
+    crossed book is kept (no resync) but not published as LIVE until it uncrosses."""
     a, _ = make()
     a.on_frame(push(BTC, "snapshot", -1, 10, BIDS, ASKS), T)
     assert a.on_frame(push(BTC, "update", 10, 11, [("3367", "1")]), T) == []
     st = a.states[BTC]
-    assert st.book.is_crossed() and st.status is StreamStatus.LIVE and st.counters.resyncs == 0
+    assert st.book.is_crossed() and st.status is StreamStatus.SYNCING and st.counters.resyncs == 0
+    assert st.counters.crossed == 1
+    assert a.on_frame(push(BTC, "update", 11, 12, [("3367", "0")]), T) == []
+    assert not st.book.is_crossed() and st.status is StreamStatus.LIVE and st.counters.resyncs == 0
+
+
+def test_crossed_snapshot_is_never_live() -> None:
+    a, _ = make()
+    a.on_frame(push(BTC, "snapshot", -1, 10, [("3369", "1")], ASKS), T)
+    assert a.states[BTC].book.is_crossed() and a.states[BTC].status is not StreamStatus.LIVE
 
 
 def test_malformed() -> None:
@@ -251,9 +262,9 @@ def test_inmemory_faults_recover_exactly(kind: FaultKind, ws_snapshot: bool) -> 
     lb.step(20)
     assert plan.pending() == []
     assert lb.all_match()
-    c = lb.adapter.states[BTC].counters.as_dict()
+    c = asdict(lb.adapter.states[BTC].counters)
     assert {k: v for k, v in c.items() if v and k != "frames"} == FAULTS[kind]
-    assert {k: v for k, v in lb.adapter.states[ETH].counters.as_dict().items() if v and k != "frames"} == {}
+    assert {k: v for k, v in asdict(lb.adapter.states[ETH].counters).items() if v and k != "frames"} == {}
     if kind is FaultKind.SERVER_SHUTDOWN:
         assert lb.connections == 2 and any('"64008"' in f for f in lb.delivered)
     if not ws_snapshot:
@@ -381,3 +392,16 @@ async def test_capture_replay_reproduces_rest_bootstraps_and_rollover(sim_factor
         assert (st.counters.gaps, st.counters.checksum_failures, st.counters.resyncs) == (
             live.counters.gaps, live.counters.checksum_failures, live.counters.resyncs)
     assert runner.states[BTC].counters.gaps == 1 and runner.states[ETH].counters.checksum_failures == 1
+
+
+@pytest.mark.parametrize("bad", [{}, [], ["3366.1"], [3366.1, "7", "0", "1"], ["3366.1", {}, "0", "1"], "x", None])
+def test_a_level_that_is_not_a_list_of_strings_is_malformed_never_raised(bad) -> None:
+    """Issue 10.8: counted on its symbol, that one book resyncs, on_frame does not raise."""
+    a, _ = make()
+    a.on_frame(push(BTC, "snapshot", -1, 10, BIDS, ASKS), T)
+    a.on_frame(push(ETH, "snapshot", -1, 10, BIDS, ASKS), T)
+    msg = json.loads(push(BTC, "update", 10, 11))
+    msg["data"][0]["bids"] = [bad]
+    ops = [m["op"] for m in sent(a.on_frame(json.dumps(msg), T))]
+    assert ops == ["unsubscribe", "subscribe"] and a.states[BTC].counters.malformed == 1
+    assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import logging
+import socket
+
+import pytest
 
 from lcm_tui.config import Settings, default_venue
 from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.runtime.http import http_get
 from lcm_tui.runtime.hub import FeedHub
-from lcm_tui.runtime.runner import StreamRunner
+from lcm_tui.runtime.runner import ConnectPacer, StreamRunner, split_symbols
 from lcm_tui.runtime.sim.demo import start_demo
 from lcm_tui.runtime.sim.server import SimServer
 from lcm_tui.venues.base import FetchSnapshot
 from lcm_tui.venues.binance.adapter import BinanceAdapter
+from lcm_tui.venues.registry import adapter_class
+from tests.feeds.hostile import HostileVenue
 
 
 def test_backoff_grows_with_failures_and_stays_in_bounds(fast_feeds):
@@ -184,3 +191,138 @@ async def test_a_symbol_the_venue_never_serves_does_not_block_a_rollover(sim_fac
     await wait_until(lambda: btc.book.to_dict() == true_book.to_dict(), 5, "BTCUSDT book matches")
     assert btc.status is StreamStatus.LIVE and btc.counters.gaps == 0
     assert runner.states["NOPEUSDT"].status is not StreamStatus.LIVE
+
+
+# ---------------------------------------------------------------------------------------- reasons
+async def _hostile_runner(venue, fast_feeds, **feeds):
+    vc = default_venue("bybit-spot")
+    vc.ws_url = venue.url
+    vc.symbols = ["BTCUSDT"]
+    cls = adapter_class("bybit-spot")
+    runner = StreamRunner(lambda: cls(vc, ["BTCUSDT"]), fast_feeds(**feeds), seed=2)
+    return runner, asyncio.create_task(runner.run())
+
+
+async def _stop(task):
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize(("misbehave", "reason", "feeds"), [
+    ("status:414", "handshake refused: HTTP 414", {}),
+    ("status:429", "handshake refused: HTTP 429 Too Many Requests (Retry-After 30)", {}),
+    ("silent", "opening handshake timed out after 0.3s", {}),
+    ("big:2000000", "frame over max_frame_bytes (1000000 bytes)", {"max_frame_bytes": 1_000_000}),
+    ("bad_utf8", "invalid UTF-8 in a text frame", {}),
+    ("no_pong", "no pong within 0.2s", {"ping_interval_s": 0.2}),
+])
+async def test_why_a_stream_is_down_is_shown_and_logged_once(misbehave, reason, feeds, fast_feeds, wait_until,
+                                                             caplog, monkeypatch):
+    monkeypatch.setattr(StreamRunner, "open_timeout_s", 0.3)
+    venue = await HostileVenue(misbehave).start()
+    runner, task = await _hostile_runner(venue, fast_feeds, **feeds)
+    st = runner.states["BTCUSDT"]
+    try:
+        with caplog.at_level(logging.WARNING, logger="lcm_tui.runtime.runner"):
+            await wait_until(lambda: venue.connections >= 3 and reason in st.status_detail, 10,
+                             f"{reason!r} in the status ({st.status_detail!r})")
+            assert st.status is not StreamStatus.LIVE
+            said = [m for r in caplog.records if reason in (m := r.getMessage()) and "live again" not in m]
+            assert len(said) == 1, said  # once per change, not once per retry
+            venue.behave()
+            await wait_until(lambda: st.status is StreamStatus.LIVE, 10, "live once the venue behaves")
+            assert any("live again" in r.getMessage() for r in caplog.records)
+        assert runner.reason == ""
+        assert [tuple(lv) for lv in st.book.bids] == [("100.5", "2")]  # the venue's fresh snapshot
+    finally:
+        await _stop(task)
+        await venue.close()
+
+
+async def test_connection_refused_and_dns_failure_are_named(fast_feeds, wait_until, monkeypatch):
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    vc = default_venue("bybit-spot")
+    vc.ws_url = f"ws://127.0.0.1:{port}/v5/public/spot"
+    cls = adapter_class("bybit-spot")
+    runner = StreamRunner(lambda: cls(vc, ["BTCUSDT"]), fast_feeds(), seed=2)
+    task = asyncio.create_task(runner.run())
+    st = runner.states["BTCUSDT"]
+    try:
+        await wait_until(lambda: st.status_detail == "connection refused", 5, "refused")
+        assert st.status is StreamStatus.DOWN
+        # A name that does not resolve: the resolver's own error (no lookup leaves the machine).
+        loop = asyncio.get_running_loop()
+
+        async def no_such_name(*a, **kw):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        monkeypatch.setattr(loop, "getaddrinfo", no_such_name)
+        vc.ws_url = "ws://stream.venue.invalid/v5/public/spot"
+        await wait_until(lambda: st.status_detail == "DNS lookup failed", 5, "DNS")
+    finally:
+        await _stop(task)
+
+
+# ---------------------------------------------------------------------------------------- limits
+def test_binance_symbols_are_cut_to_urls_the_venue_accepts():
+    vc = default_venue("binance")
+    vc.symbols = [f"C{i:03d}USDT" for i in range(400)]
+    # One URL for all 400 would be ~8.4 KB: Binance answers that with HTTP 414.
+    assert len(BinanceAdapter(vc, vc.symbols).url()) > 8000
+    chunks = split_symbols(BinanceAdapter, vc)
+    assert [s for c in chunks for s in c] == vc.symbols  # every symbol once, in order
+    assert all(len(BinanceAdapter(vc, c).url()) <= 4096 for c in chunks)
+    assert all(len(c) <= 1024 for c in chunks)  # streams per connection (exchange-protocols.md §1.1)
+
+
+def test_okx_gets_fewer_than_30_book_channels_per_connection():
+    from lcm_tui.venues.okx.adapter import OkxAdapter
+
+    vc = default_venue("okx")
+    vc.symbols = [f"C{i}-USDT" for i in range(100)]
+    chunks = split_symbols(OkxAdapter, vc)
+    assert [s for c in chunks for s in c] == vc.symbols
+    assert all(len(c) < 30 for c in chunks)  # exchange-protocols.md §3.1
+    assert len(chunks) == 4
+
+
+async def test_connect_pacer_spaces_attempts():
+    pacer = ConnectPacer(per_s=20.0)
+    loop = asyncio.get_running_loop()
+    times = []
+    for _ in range(4):
+        await pacer.wait()
+        times.append(loop.time())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(g >= 0.05 - 1e-3 for g in gaps)
+
+
+async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_until):
+    symbols = [f"C{i:03d}USDT" for i in range(400)]
+    server = await SimServer({"binance": symbols}, ping_interval_s=None).start()
+    settings = server.configure(Settings())
+    settings.feeds = fast_feeds(stale_after_s=30.0)
+    hub = FeedHub(settings, None)
+    assert len(hub.runners) > 1 and not hub.unavailable
+    task = asyncio.create_task(hub.run())
+
+    async def stepping():
+        while True:
+            await server.step()
+            await asyncio.sleep(0.05)
+
+    mover = asyncio.create_task(stepping())
+    try:
+        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 60, "400 symbols live")
+        assert len(hub.states()) == 400
+        assert server.connections >= len(hub.runners)
+    finally:
+        mover.cancel()
+        await _stop(task)
+        with contextlib.suppress(asyncio.CancelledError):
+            await mover
+        await server.close()

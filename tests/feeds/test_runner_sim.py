@@ -1,25 +1,29 @@
-"""The simulator the loopback tests rest on: a deterministic, realistic market and honest faults."""
+"""The simulator the loopback tests rest on: a deterministic, realistic market and honest faults.
+
+The market is checked with a reference written here (a dict per side, spread, depth and VWAP in plain
+arithmetic over ticks and lots), never with lcm-tui's book or metrics: those are what the simulator
+is used to test.
+"""
 
 from __future__ import annotations
 
-import re
 import statistics
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from lcm_tui.core.book import OrderBook
-from lcm_tui.core.metrics import compute_sample
 from lcm_tui.runtime.http import http_get
 from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
-from lcm_tui.runtime.sim.market import MAX_LEVELS, MIN_LEVELS, FairPrices, MarketSim, fmt_units
+from lcm_tui.runtime.sim.market import MAX_LEVELS, MIN_LEVELS, FairPrices, MarketSim
+from lcm_tui.runtime.sim.server import SimServer, venue_sims
+from lcm_tui.venues import registry
 from lcm_tui.venues.binance.sim import BinanceSim
 
 
 def _market(seed=7, venue="binance", symbol="BTCUSDT"):
     fair = FairPrices(seed)
-    return fair, MarketSim(seed, venue, symbol, BinanceSim([symbol]).market_params(symbol), fair)
+    return fair, MarketSim(seed, venue, symbol, BinanceSim([symbol]).params[symbol], fair)
 
 
 def _run(seed, steps):
@@ -31,57 +35,119 @@ def _run(seed, steps):
     return out
 
 
+class RefBook:
+    """A dict per side, price ticks -> lots: the test's own book."""
+
+    def __init__(self, bids, asks):
+        self.side = {"bid": dict(bids), "ask": dict(asks)}
+
+    def apply(self, changes):
+        for side, p, q in changes:
+            assert isinstance(p, int) and isinstance(q, int) and p > 0 and q >= 0
+            if q:
+                self.side[side][p] = q
+            else:
+                self.side[side].pop(p, None)
+
+    def best(self, side):
+        return max(self.side["bid"]) if side == "bid" else min(self.side["ask"])
+
+    def sorted(self, side):
+        return sorted(self.side[side].items(), reverse=side == "bid")
+
+
 def test_market_is_deterministic_from_the_seed():
     assert _run(7, 300) == _run(7, 300)
     assert _run(7, 300) != _run(8, 300)
 
 
-def test_fmt_units_is_exact():
-    assert fmt_units(6000012, 2, 6) == "60000.12000000"
-    assert fmt_units(5, 5) == "0.00005"
-    assert fmt_units(7, 0) == "7"
-
-
 def test_market_invariants_and_churn_near_the_top():
     fair, m = _market()
-    book = OrderBook()
-    book.load_snapshot(*m.snapshot())
-    price_re = re.compile(r"^\d+\.\d{8}$")
+    book = RefBook(*m.snapshot())
     top_hits = changes = 0
     for _ in range(2000):
         fair.step()
-        for side, p, q in m.step():
-            assert price_re.match(p) and (q == "0" or price_re.match(q))
-            s = book.side(side)
-            if s.keys and abs(float(p) - s.best_price()) / s.best_price() < 5e-4:  # within 5 bps of the top
-                top_hits += 1
+        step = m.step()
+        for side, p, _q in step:
+            if book.side[side]:
+                best = book.best(side)
+                if abs(p - best) / best < 5e-4:  # within 5 bps of the top
+                    top_hits += 1
             changes += 1
-            s.set_level(p, q)
-        assert not book.is_crossed()
-        assert MIN_LEVELS <= len(book.bids) <= MAX_LEVELS and MIN_LEVELS <= len(book.asks) <= MAX_LEVELS
+        book.apply(step)
+        assert book.best("bid") < book.best("ask")
+        assert MIN_LEVELS <= len(book.side["bid"]) <= MAX_LEVELS and MIN_LEVELS <= len(book.side["ask"]) <= MAX_LEVELS
     assert top_hits / changes > 0.5  # most activity is at the top of the book, as on real venues
-    assert book.to_dict() == {"bids": [tuple(x) for x in m.snapshot()[0]], "asks": [tuple(x) for x in m.snapshot()[1]]}
+    bids, asks = m.snapshot()
+    assert book.sorted("bid") == bids and book.sorted("ask") == asks
+
+
+def _measure(book: RefBook, tick: float, lot: float, notional: float) -> tuple[float, float, float]:
+    """(spread bps, depth within 10 bps of the mid in quote, bps a market buy of ``notional`` pays)."""
+    bid, ask = book.best("bid") * tick, book.best("ask") * tick
+    mid = (bid + ask) / 2
+    depth = sum(p * tick * q * lot for side in ("bid", "ask") for p, q in book.side[side].items()
+                if abs(p * tick - mid) <= mid * 10e-4)
+    left, cost, qty = notional, 0.0, 0.0
+    for p, q in book.sorted("ask"):
+        take = min(q * lot, left / (p * tick))
+        cost += take * p * tick
+        qty += take
+        left -= take * p * tick
+        if left <= 1e-9:
+            break
+    return (ask - bid) / mid * 1e4, depth, (cost / qty / mid - 1) * 1e4
 
 
 def test_crunch_episodes_drain_depth_and_widen_spread():
     fair, m = _market()
-    book = OrderBook()
-    book.load_snapshot(*m.snapshot())
+    book = RefBook(*m.snapshot())
+    tick, lot = 10.0 ** -m.params.tick_decimals, 10.0 ** -m.params.lot_decimals
     normal, crunch = [], []
     for i in range(6000):
         fair.step()
-        for side, p, q in m.step():
-            book.side(side).set_level(p, q)
+        book.apply(m.step())
         if i % 10 == 0:
-            s = compute_sample(book, "binance", "BTCUSDT", 0, [10], [100_000.0])
-            (crunch if m.crunch_left else normal).append((s.spread_bps, s.depth_bid[10] + s.depth_ask[10],
-                                                         s.slippage[0].slippage_bps))
+            (crunch if m.crunch_left else normal).append(_measure(book, tick, lot, 100_000.0))
     assert m.crunches >= 2 and crunch
     med = [statistics.median(x) for x in zip(*normal, strict=True)]
     cmed = [statistics.median(x) for x in zip(*crunch, strict=True)]
     assert cmed[0] > 3 * med[0]  # spread jumps
     assert cmed[1] < 0.6 * med[1]  # depth near the mid drains
     assert cmed[2] > 1.5 * med[2]  # slippage jumps
+
+
+def test_the_simulated_venues_are_the_registry_venues():
+    """The registry is the one list: every venue it names has a simulator, in the same order."""
+    assert list(venue_sims()) == list(registry.names())
+    for name, cls in venue_sims().items():
+        assert cls.venue == name
+
+
+@pytest.mark.parametrize("venue", registry.names())
+def test_sim_symbol_rules_agree_with_the_spec(venue):
+    """The simulator states its own spelling; it must be the one the venue's spec documents."""
+    spec, cls = registry.spec(venue), registry.sim_class(venue)
+    for base, quote in (("BTC", "USDT"), ("ETH", "USDC"), ("SOL", "EUR")):
+        spelled = cls.join_symbol(base, quote)
+        assert spelled == spec.symbol(base, quote)
+        assert cls.split_symbol(spelled)[0] == base
+    for sym in spec.example_symbols:
+        base = cls.split_symbol(sym)[0]
+        assert base and sym.upper().startswith(base)
+
+
+async def test_server_serves_every_registry_venue():
+    """One server over every venue: each handler builds its books from the same seeded market."""
+    venues = {v.name: list(v.example_symbols) for v in registry.VENUES}
+    async with SimServer(venues, ping_interval_s=None) as server:
+        await server.step(3)
+        for name, sim in server.sims.items():
+            for sym in venues[name]:
+                book = sim.books[sym]
+                assert min(book.depth()) >= MIN_LEVELS and not book.is_crossed(), (name, sym)
+                bid, ask = book.best_bid(), book.best_ask()
+                assert bid is not None and ask is not None
 
 
 def test_fault_plan_consumes_only_what_fired():

@@ -26,8 +26,10 @@ class Side:
         self.is_bid = is_bid
         self.keys: list[Decimal] = []  # sorted ascending; bids negated
         self.levels: dict[Decimal, tuple[str, str]] = {}  # signed key -> (price, size) as sent
+        self.version = 0  # bumped on every change: an unchanged side needs no new comparison
 
     def set(self, price: str, size: str) -> None:
+        self.version += 1
         k = -Decimal(price) if self.is_bid else Decimal(price)
         if Decimal(size) == 0:
             if k in self.levels:  # deleting an absent level is a no-op (§6)
@@ -39,10 +41,13 @@ class Side:
         self.levels[k] = (price, size)
 
     def clear(self) -> None:
+        self.version += 1
         self.keys.clear()
         self.levels.clear()
 
     def truncate(self, depth: int) -> None:
+        if len(self.keys) > depth:
+            self.version += 1
         for k in self.keys[depth:]:
             del self.levels[k]
         del self.keys[depth:]
@@ -55,9 +60,6 @@ class Side:
         if not self.keys:
             return None
         return -self.keys[0] if self.is_bid else self.keys[0]
-
-    def exact(self) -> list[tuple[Decimal, Decimal]]:
-        return [(Decimal(p), Decimal(q)) for p, q in self.top()]
 
 
 class Book:
@@ -97,44 +99,51 @@ def metrics(book: Book, bands: list[int], notionals: list[float]) -> dict[str, A
         m = (a1 + b1) / 2
         out: dict[str, Any] = {"mid": m, "spread_bps": D1E4 * (a1 - b1) / m,
                                "depth_bid": {}, "depth_ask": {}, "imbalance": {}, "slippage": {}}
-        bids, asks = book.bids.exact(), book.asks.exact()
+        edges = {x: (m * (1 - Decimal(x) / D1E4), m * (1 + Decimal(x) / D1E4)) for x in bands}
+        targets = sorted(Decimal(repr(n)) for n in notionals)
+        for side, name, inside in ((book.bids, "depth_bid", lambda p, x: p >= edges[x][0]),
+                                   (book.asks, "depth_ask", lambda p, x: p <= edges[x][1])):
+            depth, walks = _pass(side, sorted(bands), inside, targets, "sell" if side.is_bid else "buy", m)
+            out[name] = depth
+            for n in notionals:
+                out["slippage"][("sell" if side.is_bid else "buy", n)] = walks[Decimal(repr(n))]
         for x in bands:
-            lo = m * (1 - Decimal(x) / D1E4)
-            hi = m * (1 + Decimal(x) / D1E4)
-            db = sum((p * q for p, q in _while(bids, lambda p, lo=lo: p >= lo)), D0)
-            da = sum((p * q for p, q in _while(asks, lambda p, hi=hi: p <= hi)), D0)
-            out["depth_bid"][x] = db
-            out["depth_ask"][x] = da
+            db, da = out["depth_bid"][x], out["depth_ask"][x]
             out["imbalance"][x] = (db - da) / (db + da) if db + da else D0
-        for n in notionals:
-            N = Decimal(repr(n))
-            for side, levels in (("buy", asks), ("sell", bids)):
-                out["slippage"][(side, n)] = _walk(side, levels, N, m)
     return out
 
 
-def _while(levels: list[tuple[Decimal, Decimal]], ok: Any) -> list[tuple[Decimal, Decimal]]:
-    out = []
-    for p, q in levels:
-        if not ok(p):
-            break
-        out.append((p, q))
-    return out
-
-
-def _walk(side: str, levels: list[tuple[Decimal, Decimal]], N: Decimal, m: Decimal) -> dict[str, Any]:
-    """metrics.md: spend (buy) or receive (sell) N quote from the top, the last level partially."""
+def _pass(side: Side, bands: list[int], inside: Any, targets: list[Decimal], kind: str,
+          m: Decimal) -> tuple[dict[int, Decimal], dict[Decimal, dict[str, Any]]]:
+    """One walk from the top: each band's sum of p*q over the levels inside it, and the VWAP walk
+    for each notional (metrics.md: spend or receive N quote, the last level partially)."""
+    depth = dict.fromkeys(bands, D0)
+    open_bands = list(bands)  # still collecting (a level outside band x is outside every narrower one)
+    walks: dict[Decimal, dict[str, Any]] = {}
+    pending = list(targets)
     quote = D0
     base = D0
-    for i, (p, q) in enumerate(levels, 1):
-        if quote + p * q >= N:
-            base += (N - quote) / p
-            vwap = N / base
-            bps = D1E4 * (vwap - m) / m if side == "buy" else D1E4 * (m - vwap) / m
-            return {"vwap": vwap, "slippage_bps": bps, "levels": i, "filled_quote": N}
-        quote += p * q
+    n = 0
+    for k in side.keys:
+        if not open_bands and not pending:
+            break
+        p = -k if side.is_bid else k
+        q = Decimal(side.levels[k][1])
+        pq = p * q
+        n += 1
+        open_bands = [x for x in open_bands if inside(p, x)]
+        for x in open_bands:
+            depth[x] += pq
+        while pending and quote + pq >= pending[0]:
+            N = pending.pop(0)
+            vwap = N / (base + (N - quote) / p)
+            bps = D1E4 * (vwap - m) / m if kind == "buy" else D1E4 * (m - vwap) / m
+            walks[N] = {"vwap": vwap, "slippage_bps": bps, "levels": n, "filled_quote": N}
+        quote += pq
         base += q
-    return {"vwap": None, "slippage_bps": None, "levels": len(levels), "filled_quote": quote}
+    for N in pending:
+        walks[N] = {"vwap": None, "slippage_bps": None, "levels": n, "filled_quote": quote}
+    return depth, walks
 
 
 # ------------------------------------------------------------------------------------ checksums
@@ -208,9 +217,12 @@ class Venue:
         self.events: list[tuple[int, str, str]] = []  # (frame index, symbol, kind) of every loss
         self.index = -1
 
-    def frame(self, text: str, snapshot_for: str | None = None) -> str | None:
+    def frame(self, text: str, snapshot_for: str | None = None) -> set[str]:
+        """The symbols whose books this frame may change (its own, and any it made the venue drop)."""
         self.index += 1
-        return self.on(text, snapshot_for)
+        n = len(self.events)
+        sym = self.on(text, snapshot_for)
+        return {s for _, s, _ in self.events[n:]} | ({sym} if sym else set())
 
     def on(self, text: str, snapshot_for: str | None) -> str | None:
         raise NotImplementedError
@@ -341,7 +353,7 @@ class Kraken(Venue):
         msg = json.loads(text, parse_float=str, parse_int=str)  # the digits exactly as written
         if msg.get("channel") != "book":
             return None
-        sym = None
+        sym: str | None = None
         for d in msg["data"]:
             sym = d["symbol"]
             st = self.streams[sym]
@@ -383,12 +395,12 @@ class Coinbase(Venue):
         jumped = self.seq is not None and seq != self.seq + 1
         self.seq = seq
         if jumped:
-            for sym, st in self.streams.items():
+            for name, st in self.streams.items():
                 if st.synced or st.frames:
-                    self.lose(sym, "gaps")
+                    self.lose(name, "gaps")
         if msg["channel"] != "l2_data":
             return None
-        sym = None
+        sym: str | None = None
         for ev in msg["events"]:
             sym = ev["product_id"]
             st = self.streams[sym]

@@ -23,17 +23,13 @@ import asyncio
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import orjson
+from recdata import T0_NS, make_samples  # the script's directory is on sys.path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from recdata import T0_NS, make_samples  # noqa: E402
-
-from lcm_tui.config import RecorderConfig  # noqa: E402
-from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, Severity  # noqa: E402
-from lcm_tui.record import Recorder, RecorderError  # noqa: E402
+from lcm_tui.config import RecorderConfig
+from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, Severity
+from lcm_tui.record import Recorder, RecorderError
 
 
 def out(*parts: object) -> None:
@@ -46,7 +42,7 @@ def severity(z: float) -> Severity:
 
 
 async def feed(rec: Recorder, rate: float, start: int) -> None:
-    samples = make_samples(100_000 // 1000 * 60, seed=start + 1, start_ns=T0_NS + start * 10**12)
+    samples = make_samples(3000, seed=start + 1, start_ns=T0_NS + start * 10**12)  # 150 s at 20/s
     alert: Alert | None = None
     period = 1.0 / rate
     loop = asyncio.get_running_loop()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from typing import Any
 
 import pytest
 from textual.widgets import OptionList
-from ui_fakes import NOW_NS, CrashingRunner, FakeMarket, fake_view, filled_market, settings
+from ui_fakes import NOW_NS, FakeMarket, fake_view, filled_market, settings
 
 from lcm_tui.config import ConfigError
-from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.frontends.tui.app import FULL_GC_EVERY, LcmApp
 from lcm_tui.frontends.tui.commands import StreamProvider
 from lcm_tui.frontends.tui.screens.help import HelpScreen
@@ -27,7 +25,6 @@ def make_app(market: FakeMarket | None = None, **kw: Any) -> LcmApp:
     kw.setdefault("clock", lambda: NOW_NS)
     kw.setdefault("timers", False)
     kw.setdefault("sample", m.sample)
-    kw.setdefault("event_sink", m.on_event)
     return LcmApp(s, fake_view(m), **kw)
 
 
@@ -227,33 +224,6 @@ async def test_palette_provider_lists_and_selects_streams() -> None:
 async def _discover(provider: StreamProvider) -> Any:
     async for h in provider.discover():
         yield h
-
-
-async def test_a_crashing_runner_shows_down_and_the_app_lives_on() -> None:
-    m = filled_market()
-    st = m.states[("okx", "BTC-USDT")]
-    runner = CrashingRunner(st)
-    app = make_app(m, runners=[runner], restart_delay_s=60.0)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await until(pilot, lambda: app.runner_crashes.get(0) == 1, "the crash to be handled")
-        assert st.status is StreamStatus.DOWN and "RuntimeError: boom" in st.status_detail
-        app.refresh_views()
-        assert "DOWN" in status_text(app)
-        assert any(ev.kind is FeedEventKind.DISCONNECT and ev.venue == "okx" for ev in m.event_log)
-        await pilot.press("down")  # the app still reacts to keys
-        assert app.symbol == "ETH-USDT" and app.is_running
-
-
-async def test_a_crashed_runner_is_restarted_after_the_delay() -> None:
-    m = filled_market()
-    runner = CrashingRunner(m.states[("okx", "BTC-USDT")])
-    app = make_app(m, runners=[runner], restart_delay_s=0.05)
-    async with app.run_test(size=SIZE):
-        await asyncio.wait_for(runner.restarted.wait(), 10)
-        assert runner.calls == 2
-        assert runner.status_at_restart is StreamStatus.DOWN
-        assert app.is_running
 
 
 async def test_timers_sample_and_refresh() -> None:

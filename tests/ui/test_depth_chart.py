@@ -26,7 +26,8 @@ Cells = list[list[tuple[str, Style | None]]]
 
 def make_app(**kw: Any) -> LcmApp:
     s = settings()
-    return LcmApp(s, filled_market(s), clock=lambda: NOW_NS, timers=False, **kw)
+    m = filled_market(s)
+    return LcmApp(s, m, sample=m.sample, clock=lambda: NOW_NS, timers=False, **kw)
 
 
 def cells(strips: list[Strip]) -> Cells:
@@ -61,7 +62,7 @@ async def test_chart_strips_are_textual_plotexts_own(theme: str) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         app.theme = theme
         await pilot.pause()
-        chart = app.chart
+        chart = app.book.chart
         got = shown(chart)
         assert len(got) == chart.size.height and all(len(row) == chart.size.width for row in got)
         assert any(ch not in " " for row in got for ch, _ in row)  # not blank: the test can fail
@@ -72,7 +73,7 @@ async def test_resize_and_theme_change_redraw_at_once() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        chart = app.chart
+        chart = app.book.chart
         before, size, builds = shown(chart), chart.size, chart.loop_builds
         await pilot.resize_terminal(200, 60)
         await settle(pilot, lambda: chart.size != size and chart.is_current, "the chart at its new size")
@@ -89,10 +90,10 @@ async def test_threaded_build_shows_the_same_strips_and_leaves_the_loop_alone() 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        chart = app.chart
+        chart = app.book.chart
         old = shown(chart)
         chart.threaded = True  # as when the app runs its timers
-        book = app.monitor.states[(app.venue, app.symbol)].book
+        book = app.view.states[(app.venue, app.symbol)].book  # type: ignore[attr-defined]
         book.asks.apply([(p, "0") for p, _ in book.asks.top(20)])  # a different picture
         loop_builds, thread_builds = chart.loop_builds, chart.thread_builds
         repaints: list[tuple[Region, ...]] = []

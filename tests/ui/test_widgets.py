@@ -13,12 +13,14 @@ from ui_fakes import NOW_NS, filled_market, make_book, make_sample, settings
 import lcm_tui
 from lcm_tui.config import DetectorConfig
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.model import Slippage
+from lcm_tui.core.metrics import compute_sample
+from lcm_tui.core.model import MetricSample, Slippage
+from lcm_tui.core.view import BookSnapshot
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.app import LcmApp
 from lcm_tui.frontends.tui.serve import served_command
 from lcm_tui.frontends.tui.widgets.alerts import alerts_table, ordered
-from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart, cumulative
+from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart, cumulative, figure_for
 from lcm_tui.frontends.tui.widgets.ladder import bar, ladder_rows, trim_common_zeros
 from lcm_tui.frontends.tui.widgets.slippage import slippage_table
 from lcm_tui.frontends.tui.widgets.venues import rows_for_asset
@@ -29,6 +31,12 @@ def plain(renderable: object, width: int = 100) -> str:
     c = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     c.print(renderable)
     return c.export_text()
+
+
+def snap_of(book: OrderBook, depth: int = 1000, metrics: MetricSample | None = None) -> BookSnapshot:
+    if metrics is None and not book.is_empty():
+        metrics = compute_sample(book, book.venue, book.symbol, NOW_NS, [10, 50], [])
+    return BookSnapshot(book.venue, book.symbol, NOW_NS, book.bids.top(depth), book.asks.top(depth), metrics)
 
 
 def simple_book() -> OrderBook:
@@ -49,6 +57,15 @@ def test_ladder_rows_cumulate_from_the_top_and_mark_band_ends() -> None:
     assert [r.marker for r in bids] == ["", "10", "50", ""]
     assert not any(r.changed for r in asks + bids)  # nothing to compare with yet
     assert len(seen) == 8
+
+
+def test_ladder_marker_sits_on_a_level_exactly_on_the_band_edge() -> None:
+    """Bid 1.019, asks 1.021 / 1.02102: mid 1.02, the +10 bps edge is 1.02 * 1.001 = 1.02102 exactly, so that
+    ask is inside the band (docs/metrics.md: p <= m(1 + x/10^4)) and the 10 bps marker is on it, not on 1.021."""
+    b = OrderBook("t", "X")
+    b.load_snapshot(bids=[("1.019", "1"), ("1.0", "1")], asks=[("1.021", "1"), ("1.02102", "1"), ("1.03", "1")])
+    asks, _, _ = ladder_rows(b, 5, [10], None)
+    assert [(r.price, r.marker) for r in asks] == [("1.021", ""), ("1.02102", "10"), ("1.03", "")]
 
 
 def test_ladder_marks_the_widest_band_when_several_end_on_one_level() -> None:
@@ -96,12 +113,12 @@ async def test_ladder_draws_asks_over_bids_with_the_spread_between() -> None:
 
     class One(App[None]):
         def compose(self) -> ComposeResult:
-            yield DepthLadder()
+            yield DepthLadder([10, 50])
 
     app = One()
     async with app.run_test(size=(70, 12)) as pilot:
         ladder = app.query_one(DepthLadder)
-        ladder.set_book(simple_book(), [10, 50])
+        ladder.snapshot = snap_of(simple_book())
         await pilot.pause()
         lines = [ladder.render_line(y).text for y in range(12)]
     assert "PRICE" in lines[0]
@@ -143,15 +160,15 @@ def test_zscore_severity_direction() -> None:
 
 def test_alerts_open_first_newest_first() -> None:
     m = filled_market()
-    got = ordered(m.alerts, 10)
+    got = ordered(m.alert_list, 10)
     assert [a.signal for a in got] == ["slip_sell", "depth", "spread"]
-    text = plain(alerts_table(m.alerts, 10, 120), width=120)
+    text = plain(alerts_table(m.alert_list, 10, 120), width=120)
     assert "CRITICAL" in text and "open" in text and "15:05:00" in text
 
 
 def test_venue_rows_group_by_canonical_and_number_by_config_order() -> None:
     m = filled_market()
-    streams = [(st, m.latest.get(k)) for k, st in m.states.items()]
+    streams = [(sv, m.latest(*sv.key)) for sv in m.streams()]
     rows = rows_for_asset(streams, "kraken", "BTC/USD")
     assert [(r.venue, r.symbol) for r in rows] == [
         ("kraken", "BTC/USD"), ("coinbase", "BTC-USD"),  # the current group first
@@ -165,22 +182,26 @@ def test_chart_redraws_at_most_max_hz() -> None:
     t = [100.0]
     chart = DepthChart(2.0, [10, 50], monotonic=lambda: t[0])
     book = simple_book()
-    chart.show(book, "x")
-    chart.show(book, "x")
+    chart.show(snap_of(book), "x")
+    chart.show(snap_of(book), "x")
     assert chart.draws == 1
     t[0] += 0.49
-    chart.show(book, "x")
+    chart.show(snap_of(book), "x")
     assert chart.draws == 1
     t[0] += 0.02
-    chart.show(book, "x")
+    chart.show(snap_of(book), "x")
     assert chart.draws == 2
     chart.invalidate()  # a new stream is drawn at once
-    chart.show(book, "y")
+    chart.show(snap_of(book), "y")
     assert chart.draws == 3
 
 
 def test_chart_cumulative_stays_inside_the_band() -> None:
-    xs, ys = cumulative(simple_book().asks, 100.0, 50)
+    book = simple_book()
+    fig = figure_for(snap_of(book), [10, 50])
+    asks = next(sr for sr in fig.series if sr.label == "asks")
+    xs, ys = asks.xs, asks.ys
+    assert fig.span_bps == 50 and cumulative(book.asks, 100.0, 3) == (xs, ys)
     assert xs == pytest.approx([5.0, 8.0, 40.0])
     assert ys == pytest.approx([100.05, 100.05 + 200.16, 100.05 + 200.16 + 301.2])
 
@@ -209,21 +230,23 @@ def test_stylesheet_is_inside_the_package() -> None:
 
 
 async def test_real_monitor_feeds_the_panels() -> None:
-    """The app over CORE's Monitor: sampling fills the slippage table and the venues overview."""
-    from lcm_tui.core.monitor import Monitor
+    """The app over the real engine: sampling fills the slippage table and the venues overview."""
+    from lcm_tui.runtime.engine import Engine
 
     s = settings()
-    m = Monitor(s)
+    engine = Engine(s, mode="live", clock=lambda: NOW_NS)
+    m = engine.monitor
     src = filled_market(s)
     for st in src.states.values():
         m.add(st)
-    app = LcmApp(s, m, clock=lambda: NOW_NS, timers=False)
+    app = LcmApp(s, engine.view, sample=engine.sample, clock=engine.now, timers=False)
     async with app.run_test(size=(120, 40)):
         assert not m.latest
         app.sample_now()
         app.refresh_views()
         assert ("binance", "BTCUSDT") in m.latest
-        assert app.slippage._sample is m.latest[("binance", "BTCUSDT")]
+        # The table shows the walks of the book drawn, which has not moved since the sample.
+        assert app.book.slippage.walks == tuple(m.latest[("binance", "BTCUSDT")].slippage)
         slip = m.latest[("binance", "BTCUSDT")].slip("buy", 10_000.0)
         assert isinstance(slip, Slippage) and slip.fillable
         assert ("coinbase", "ETH-USD") not in m.latest  # DOWN streams are not sampled

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from lcm_tui.config import Settings, parse_settings
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.consolidated import ConsolidatedMetrics, consolidate
+from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, consolidate
 from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, Severity, Slippage, StreamStatus, SymbolState
+from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, MarketView, SignalView, StreamView
 
 NOW_NS = 1_764_000_000_000_000_000  # a fixed "now": 2025-11-24 16:00:00 UTC
@@ -149,8 +150,12 @@ class FakeMarket:
     def events(self) -> Sequence[FeedEvent]:
         return list(self.event_log)
 
-    def consolidated(self, asset: str) -> ConsolidatedMetrics | None:
-        out = consolidate(self.states.values(), self.settings, self.detectors, top=5, assets=[asset])
+    def assets(self) -> list[str]:
+        return sorted({parse_symbol(v, s)[0] for v, s in self.states})
+
+    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+        detectors = cast("Mapping[tuple[str, str], HasZ]", self.detectors)
+        out = consolidate(self.states.values(), self.settings, detectors, top=top, assets=[asset])
         return out[0] if out else None
 
     def watch(self, venue: str, symbol: str) -> None:

@@ -219,7 +219,7 @@ def test_a_level_that_is_not_strings_is_malformed(bad: object) -> None:
     book.load_snapshot([("1", "1")], [("2", "1")])
     before = book.to_dict()
     for bids, asks in (([bad], []), ([], [bad]), ([("0.5", "1"), bad], [("3", "1")])):
-        with pytest.raises(ValueError, match="^malformed level"):
+        with pytest.raises(ValueError, match=r"^malformed level"):
             book.apply(bids, asks)
         assert book.to_dict() == before
 
@@ -274,3 +274,14 @@ def test_a_refused_snapshot_drops_nothing() -> None:
     with pytest.raises(ValueError):
         book.load_snapshot([*_levels(5, True)[:4], ("nan", "1")], [])
     assert book.dropped_levels == 0
+
+
+def test_adapters_build_their_books_with_feeds_max_levels() -> None:
+    from lcm_tui.config import parse_settings
+    from lcm_tui.venues.registry import adapter_class
+
+    settings = parse_settings({"feeds": {"max_levels": 1234}})
+    vc = settings.venue("binance")
+    adapter = adapter_class("binance")(vc, ["BTCUSDT"])
+    assert adapter.states["BTCUSDT"].book.max_levels == 1234
+    assert OrderBook().max_levels == 20_000  # the documented default

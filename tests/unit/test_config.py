@@ -86,6 +86,11 @@ def test_every_registry_venue_is_present_in_registry_order_with_spec_defaults() 
     assert Settings().venue("coinbase").taker_fee_bps == registry.spec("coinbase").taker_fee_bps
 
 
+def test_the_book_cap_reaches_every_venue() -> None:
+    s = parse_settings({"feeds": {"max_levels": 6000}})
+    assert {vc.max_levels for vc in s.venues.values()} == {6000}
+
+
 # The depth choices each venue documents (the venue's own API reference), as written here for the test.
 DOCUMENTED_DEPTHS: dict[str, tuple[list[int], list[int]]] = {
     # venue: (accepted, refused)
@@ -115,10 +120,10 @@ def test_venue_depth_must_be_one_the_venue_offers(venue: str, depth: int, ok: bo
         parse_settings(raw)
     msg = str(e.value)
     assert msg.startswith(f"exchanges.{venue}.depth: {depth} is not allowed"), msg
-    good = DOCUMENTED_DEPTHS[venue][0]
-    # The message states the allowed choices: every one of a short list, or the range's ends.
-    shown = good if len(good) <= 10 else [good[0], good[-1]]
-    assert all(str(g) in msg for g in shown), msg
+    if venue == "binance":  # a range, stated by its ends
+        assert "from 1 to 5000" in msg, msg
+    else:  # a short list, every choice named
+        assert all(str(g) in msg for g in DOCUMENTED_DEPTHS[venue][0]), msg
 
 
 # ------------------------------------------------------------------------------------ table of errors
@@ -147,6 +152,8 @@ LONG = "x" * 10_000
         ("detector.half_life", 5, ["detector.half_life", "unknown key", "half_life_s"]),
         ("exchanges.binance.symbol", ["X"], ["exchanges.binance.symbol", "unknown key", "symbols"]),
         ("exchanges.ftx", {"symbols": ["BTC-USD"]}, ["exchanges.ftx", "unknown exchange", "binance"]),
+        ("exchanges.okx.max_levels", 10, ["exchanges.okx.max_levels", "unknown key", "taker_fee_bps"]),
+        ("exchanges.okx.name", "kraken", ["exchanges.okx.name", "unknown key"]),
         # wrong types
         ("detector.half_life_s", "five minutes", ["detector.half_life_s", "'five minutes'", "a number"]),
         ("detector.warmup_samples", 2.5, ["detector.warmup_samples", "2.5", "integer"]),
@@ -210,8 +217,8 @@ def documented_ranges() -> list[tuple[str, str, float, float, bool]]:
         m = re.match(r"^  (\w+):\s*(\S+)\s+#\s*([\[(])([-+\d.e]+),\s*([-+\d.e]+)\]", line)
         if m and section != "exchanges":
             value = yaml.safe_load(m.group(2))
-            out.append((f"{section}.{m.group(1)}", m.group(3), float(m.group(4)), float(m.group(5)),
-                        isinstance(value, int)))
+            lo, hi = (int(x) if re.fullmatch(r"-?\d+", x) else float(x) for x in (m.group(4), m.group(5)))
+            out.append((f"{section}.{m.group(1)}", m.group(3), lo, hi, isinstance(value, int)))
     return out
 
 
@@ -230,6 +237,13 @@ def test_every_number_has_a_documented_range() -> None:
     documented = {r[0] for r in RANGES}
     assert numeric <= documented, numeric - documented
     assert "feeds.max_levels" in documented
+
+
+@pytest.mark.parametrize(("key", "bracket", "lo", "hi", "integer"), RANGES, ids=[r[0] for r in RANGES])
+def test_the_schema_enforces_exactly_the_documented_range(key: str, bracket: str, lo: float, hi: float,
+                                                          integer: bool) -> None:
+    rule = config.RULES[key]
+    assert (rule["lo"], rule["hi"], rule.get("lo_open", False)) == (lo, hi, bracket == "(")
 
 
 @pytest.mark.parametrize(("key", "bracket", "lo", "hi", "integer"), RANGES, ids=[r[0] for r in RANGES])
@@ -287,10 +301,10 @@ BOMB = ("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",
     ("one alias", b"exchanges:\n  binance: {symbols: &s [BTCUSDT]}\n  okx: {symbols: *s}\n", ["aliases"]),
     ("merge key", b"feeds: &f {stale_after_s: 5}\nui:\n  <<: *f\n", ["aliases"]),
     ("deep nesting", b"demo:\n  symbols: " + b"[" * 10_000 + b"]" * 10_000 + b"\n", ["nested deeper than"]),
-    ("huge integer", b"demo:\n  seed: " + b"9" * 5000 + b"\n", ["seed", "digits"]),
+    ("huge integer", b"demo:\n  seed: " + b"9" * 5000 + b"\n", ["line 2", "digits"]),
     ("long bad line", b"ui: {theme: " + b"y" * 100_000 + b" : : }\n", ["not valid YAML", "line 1"]),
     ("unhashable key", b"? [a, b]\n: 1\n", ["key"]),
-    ("too large", b"# " + b"z" * (2 * 1024 * 1024) + b"\n", ["larger than 1024 KiB"]),
+    ("too large", b"# " + b"z" * (300 * 1024) + b"\n", ["larger than 256 KiB"]),
     ("long value", b"ui:\n  theme: " + b"w" * 100_000 + b"\n", ["ui.theme", "'wwww", "..."]),
     ("long key", b"ui:\n  " + b"k" * 1000 + b": 1\n", ["ui.'kkk", "unknown key"]),
     ("control character", b"ui:\n  theme: \x07\n", ["not valid YAML"]),
@@ -308,6 +322,12 @@ def test_bad_files_are_one_short_line(tmp_path: Path, name: str, data: bytes, ex
         assert part in msg, (part, msg)
     assert "\n" not in msg and len(msg) < 400, msg
     assert peak < 64 * 1024 * 1024, peak  # the bomb never expands; a refused file costs a few times its size
+
+
+@pytest.mark.parametrize(("text", "value"), [("5e-1", 0.5), ("1E2", 100.0), ("2.5e+1", 25.0), ("3", 3.0)])
+def test_exponent_numbers_are_numbers(text: str, value: float) -> None:
+    """YAML 1.1 reads 5e-1 as the string '5e-1'; a settings file means the number, as YAML 1.2 does."""
+    assert parse_yaml(f"metrics: {{sample_interval_s: {text}}}").metrics.sample_interval_s == value
 
 
 def test_duplicate_yaml_keys_are_an_error() -> None:

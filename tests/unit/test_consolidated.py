@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -339,6 +340,81 @@ def test_depth_bands_around_the_consolidated_mid() -> None:
                            200: pytest.approx(200.15 + 406.0)}
 
 
+Levels = list[tuple[str, str]]
+
+
+def _dec_depth(sides: list[tuple[Levels, Levels, Decimal]], x: int) -> tuple[Decimal, Decimal]:
+    """Reference: (depth_bid[x], depth_ask[x]) of merged venues in exact decimals, prices times each venue's rate."""
+    bids = [(Decimal(p) * r, Decimal(q)) for b, _, r in sides for p, q in b]
+    asks = [(Decimal(p) * r, Decimal(q)) for _, a, r in sides for p, q in a]
+    m = (max(p for p, _ in bids) + min(p for p, _ in asks)) / 2
+    lo, hi = m * (1 - Decimal(x) / 10_000), m * (1 + Decimal(x) / 10_000)
+    return (sum((p * q for p, q in bids if p >= lo), Decimal(0)), sum((p * q for p, q in asks if p <= hi), Decimal(0)))
+
+
+def test_one_band_definition_for_venue_and_consolidated_depth() -> None:
+    # bid 1.019, asks 1.021 / 1.02102: m = 1.02 and +10 bps is 1.02102 exactly, so both asks are inside the
+    # band in the venue's metrics, in the consolidated book and for the ladder's marker alike.
+    from lcm_tui.core.bands import book_bands
+    from lcm_tui.core.metrics import compute_sample
+
+    bids, asks = [("1.019", "1")], [("1.021", "1"), ("1.02102", "1"), ("1.05", "1")]
+    st_ = state("binance", "XUSDT", bids, asks)
+    cfg = make_settings({})
+    cfg.metrics.depth_bands_bps = [10]
+    m = only(consolidate([st_], cfg))
+    expect = float(Decimal("1.021") + Decimal("1.02102"))
+    assert m.depth_ask[10] == pytest.approx(expect, rel=1e-15)
+    assert compute_sample(st_.book, "binance", "XUSDT", 0, [10], []).depth_ask[10] == pytest.approx(expect, rel=1e-15)
+    band = book_bands(st_.book, [10]).band(10)  # type: ignore[union-attr]
+    assert band is not None and band.ask_levels == 2
+
+
+def test_a_level_on_the_consolidated_band_edge_is_inside() -> None:
+    # Kraken's SC/EUR top (0.042950 / 0.043050, mid 0.043) on one venue; another venue's ask sits exactly on
+    # the consolidated +200 bps edge, 0.04386 (float thresholds put it just outside).
+    a = ([("0.042950", "1000")], [("0.043050", "1500")])
+    b = ([("0.042000", "2000")], [("0.043860", "4603"), ("0.0439", "7")])
+    states = [state("binance", "SCUSDT", *a), state("okx", "SC-USDT", *b)]
+    cfg = make_settings({})
+    cfg.metrics.depth_bands_bps = [200]
+    m = only(consolidate(states, cfg))
+    ref_bid, ref_ask = _dec_depth([(*a, Decimal(1)), (*b, Decimal(1))], 200)
+    assert ref_ask == Decimal("0.043050") * 1500 + Decimal("0.043860") * 4603
+    assert m.depth_ask[200] == pytest.approx(float(ref_ask), rel=1e-12)
+    assert m.depth_bid[200] == pytest.approx(float(ref_bid), rel=1e-12)
+
+
+def test_converted_prices_are_compared_exactly_on_the_edge() -> None:
+    # m = 90.05 from binance (USDT); coinbase quotes EUR at 1.25 USD: its ask 72.7604 EUR is 90.9505 USD
+    # exactly, the +100 bps edge. In float, 72.7604 * 1.25 = 90.9505 lies above m * 1.01 = 90.95049999999999.
+    a = ([("90", "1")], [("90.1", "1")])
+    b = ([("71", "1")], [("72.7604", "2"), ("72.77", "1")])
+    states = [state("binance", "BTCUSDT", *a), state("coinbase", "BTC-EUR", *b)]
+    cfg = make_settings({}, rates={"USDT": 1.0, "EUR": 1.25})
+    cfg.metrics.depth_bands_bps = [100]
+    m = only(consolidate(states, cfg))
+    ref_bid, ref_ask = _dec_depth([(*a, Decimal(1)), (*b, Decimal("1.25"))], 100)
+    assert ref_ask == Decimal("90.1") + 2 * Decimal("90.9505")
+    assert m.depth_ask[100] == pytest.approx(float(ref_ask), rel=1e-12)
+    assert m.depth_bid[100] == pytest.approx(float(ref_bid), rel=1e-12)
+
+
+@pytest.mark.parametrize(("price", "size"), [("1e10", "1e12"), ("1e300", "1e300")])
+def test_a_far_level_on_one_venue_changes_no_consolidated_band(price: str, size: str) -> None:
+    # Most of okx's side is inside the bands: total minus the far level would cancel (or be inf - inf).
+    a = ([("99", "1")], [("101", "1"), ("102", "2")])
+    b = ([("98", "1")], [("101.5", "1"), ("101.6", "1"), ("101.7", "1"), (price, size)])
+    states = [state("binance", "BTCUSDT", *a), state("okx", "BTC-USDT", *b)]
+    cfg = make_settings({})
+    cfg.metrics.depth_bands_bps = [100, 200, 500]
+    m = only(consolidate(states, cfg))
+    for x in (100, 200, 500):
+        _, ref_ask = _dec_depth([(*a, Decimal(1)), (*b, Decimal(1))], x)
+        assert m.depth_ask[x] == pytest.approx(float(ref_ask), rel=1e-12)
+    assert m.depth_ask[200] == pytest.approx(101 + 204 + 101.5 + 101.6 + 101.7, rel=1e-15)
+
+
 def test_single_venue_slippage_matches_metrics_walk_against_the_consolidated_mid() -> None:
     rng = random.Random(5)
 
@@ -441,6 +517,21 @@ def test_market_alert_opens_after_k_samples_and_closes_with_hysteresis() -> None
     assert opened == [] and closed == [alert] and alert.closed_ns == 5
 
 
+def test_market_alert_severity_is_the_detectors_ladder() -> None:
+    # A custom ladder (high at 3.5, critical at 6): the market alert follows it, not a copy of the defaults.
+    from lcm_tui.core.detector import severity
+
+    states = _three_venues()
+    cfg = make_settings({})
+    cfg.detector.consecutive = 1
+    cfg.detector.high_z, cfg.detector.critical_z = 3.5, 6.0
+    det = MarketCrunchDetector(cfg)
+    (alert,), _ = det.update(states, _z(binance=-4.2, okx=-3.6, kraken=0.0), 1)
+    assert alert.peak_z == -3.6 and alert.severity is Severity.HIGH is severity(-3.6, cfg.detector)
+    det.update(states, _z(binance=-7.0, okx=-6.5, kraken=0.0), 2)
+    assert alert.severity is Severity.CRITICAL
+
+
 def test_market_alert_not_opened_by_one_venue_outage() -> None:
     states = _three_venues()
     cfg = make_settings({})
@@ -497,7 +588,9 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
     app = Host()
     async with app.run_test(size=(140, 50)) as pilot:
         view = app.query_one(ConsolidatedView)
-        view.refresh_from(states, cfg, _z(binance=-4.0, okx=-3.2))
+        # The widget draws what the core computed; it computes nothing itself.
+        (metrics,) = consolidate(states, cfg, _z(binance=-4.0, okx=-3.2))
+        view.show(metrics, ["BTC"])
         await pilot.pause()
         summary, levels, _slip, split, notes = (_text(w) for w in view.query("Static"))
         assert "bid 101.0000 (binance)  ask 100.5000 (okx)" in summary and "CROSSED" in summary
@@ -511,14 +604,6 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
         assert "binance bid 101.0000 > okx ask 100.5000" in notes
         assert "kraken BTC/USD: down: socket closed" in notes
 
-        # Unchanged books, statuses and z: nothing is recomputed; a changed book is.
-        first = view.metrics
-        view.refresh_from(states, cfg, _z(binance=-4.0, okx=-3.2))
-        assert view.metrics is first
-        states[1].book.asks.set_level("100.5", "0")
-        view.refresh_from(states, cfg, _z(binance=-4.0, okx=-3.2))
-        assert view.metrics is not first and view.metrics.best_ask == 102.0
-
         view.focus()
         await pilot.press("right_square_bracket")
         await pilot.pause()
@@ -526,7 +611,7 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
 
 
 def test_market_alert_with_the_real_monitor_and_detectors() -> None:
-    """End to end with CORE's Monitor: a drain on two venues opens the market alert, a drain on one does not."""
+    """End to end with the real Monitor: a drain on two venues opens the market alert, a drain on one does not."""
     from lcm_tui.core.monitor import Monitor
 
     def run(drained: set[str]) -> list:

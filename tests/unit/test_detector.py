@@ -207,3 +207,37 @@ def test_peak_follows_the_alerts_direction() -> None:
     assert (a.peak_z, a.severity, a.is_open) == (-3.5, Severity.WARNING, True)
     d.step("depth", -4.5, 3)
     assert (a.peak_z, a.severity) == (-4.5, Severity.HIGH)
+
+
+# ------------------------------------------------------------------ the one severity ladder
+# docs/metrics.md: severity by |z|: >= 3 warning, >= 4 high, >= 5 critical; depth crunches by falling,
+# spread and slippage by rising.
+@pytest.mark.parametrize(("signal", "z", "expect"), [
+    ("depth", -2.99, None), ("depth", -3.0, Severity.WARNING), ("depth", -4.0, Severity.HIGH),
+    ("depth", -5.0, Severity.CRITICAL), ("depth", 6.0, None),
+    ("spread", 3.0, Severity.WARNING), ("spread", 4.5, Severity.HIGH), ("spread", -6.0, None),
+    ("slip_buy", 5.1, Severity.CRITICAL), ("slip_sell", 3.9, Severity.WARNING),
+    ("market:depth", -4.2, Severity.HIGH), ("market:depth", 4.2, None), ("spread", None, None),
+])
+def test_level_is_the_documented_ladder(signal: str, z: float | None, expect: Severity | None) -> None:
+    from lcm_tui.core.detector import level
+
+    assert level(signal, z, DetectorConfig()) == expect
+
+
+def test_every_user_of_the_ladder_agrees() -> None:
+    # The detector's alerts and the z-score colours read one function (the market alert: test_consolidated).
+    from lcm_tui.core.detector import SIGNALS, level, severity
+    from lcm_tui.frontends.tui.widgets.zscores import SIGNALS as PANEL_SIGNALS
+    from lcm_tui.frontends.tui.widgets.zscores import severity_class
+
+    cfg = DetectorConfig(open_z=2.5, high_z=3.5, critical_z=6.0)
+    assert PANEL_SIGNALS is SIGNALS
+    d = Detector(cfg, "v", "s")
+    for z in (2.5, 3.49, 3.5, 5.99, 6.0, 9.0):
+        assert d.severity(z) == severity(z, cfg) == severity(-z, cfg)
+        for sig in SIGNALS:
+            sev = level(sig, z if sig != "depth" else -z, cfg)
+            assert sev == severity(z, cfg)
+            assert severity_class(sig, z if sig != "depth" else -z, cfg) == f"-{sev.value}"
+    assert severity_class("spread", 2.0, cfg) == "-ok" and severity_class("depth", None, cfg) == "-warmup"

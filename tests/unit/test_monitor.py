@@ -138,3 +138,12 @@ def test_adding_a_state_again_keeps_its_detector() -> None:
     det = m.detectors[st.key]
     m.add(st)
     assert m.detectors[st.key] is det and m.states[st.key] is st
+
+
+def test_the_last_tick_of_the_sample_clock_is_known_even_when_nothing_is_live() -> None:
+    # The cross-venue market signal is reported only once the clock has ticked (before, no z exists).
+    m = Monitor(settings())
+    m.add(state("okx", "BTC-USDT", StreamStatus.SYNCING))
+    assert m.last_sample_ns is None
+    assert m.sample(7 * S) == []
+    assert m.last_sample_ns == 7 * S

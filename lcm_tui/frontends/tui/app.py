@@ -1,12 +1,12 @@
 """The full-screen app: key bindings and the three pages (Textual modes), over one :class:`MarketView`.
 
-Data flows one way. The feeds keep the books (in this process or elsewhere); the app reads them only
+Data flows one way. The engine (``runtime.engine``) runs the feeds and keeps the books; the app reads them only
 through ``MarketView``. A refresh timer at ``ui.fps`` asks the page on screen to draw what is visible
 (hidden panels cost nothing), and the sample clock (metrics, detector, alerts) runs on its own timer.
-What the engine has to tell the UI between refreshes (an alert opened, a runner crashed, a replay
-ended) arrives as a Textual message.
+What the engine has to tell the UI between refreshes (an alert opened or closed, a replay ended)
+arrives as a Textual message.
 
-Tests build ``LcmApp`` over a fake ``MarketView``, with no runners, a frozen clock and ``timers=False``:
+Tests build ``LcmApp`` over a fake ``MarketView``, with a frozen clock and ``timers=False``:
 then the screen depends only on the data and the keys pressed.
 """
 
@@ -17,17 +17,16 @@ import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from lcm_tui.config import KEYS, KeySpec, Settings
-from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, StreamStatus, SymbolState
+from lcm_tui.core.model import Alert
 from lcm_tui.core.symbols import canonical
 from lcm_tui.core.view import MarketView, StreamView
 from lcm_tui.frontends.tui.commands import StreamProvider
@@ -43,8 +42,8 @@ from lcm_tui.frontends.tui.screens.market import (
 from lcm_tui.frontends.tui.widgets.status import StatusInfo
 
 if TYPE_CHECKING:
-    from lcm_tui.core.monitor import Monitor
     from lcm_tui.record.postgres import RecorderStatus
+    from lcm_tui.runtime.engine import RecorderFactory
 
 log = logging.getLogger("lcm_tui.frontends.tui")
 _S = TypeVar("_S", bound=MarketScreen)
@@ -82,14 +81,6 @@ def _key_label(key: str) -> str:
     return ",".join(names.get(k, k) for k in key.split(","))
 
 
-class Runner(Protocol):
-    """A feed runner the app keeps running (``runtime.runner.StreamRunner``)."""
-
-    states: dict[str, SymbolState]
-
-    async def run(self) -> None: ...
-
-
 class RecorderSource(Protocol):
     def status(self) -> RecorderStatus: ...
 
@@ -104,7 +95,6 @@ class AlertListener:
         self.app.post_message(LcmApp.AlertChanged(alert))
 
 
-EventSink = Callable[[FeedEvent], None]
 Sampler = Callable[[int], object]
 
 
@@ -128,40 +118,24 @@ class LcmApp(App[int]):
             super().__init__()
             self.alert = alert
 
-    class RunnerStopped(Message):
-        """A feed runner ended or crashed; its streams are DOWN until it is restarted."""
-
-        def __init__(self, index: int, detail: str) -> None:
-            super().__init__()
-            self.index = index
-            self.detail = detail
-
     def __init__(
         self,
         settings: Settings,
         view: MarketView,
         *,
         sample: Sampler | None = None,
-        runners: Iterable[Runner] = (),
-        event_sink: EventSink | None = None,
         recorder: RecorderSource | None = None,
         clock: Callable[[], int] = time.time_ns,
         timers: bool = True,
-        restart_delay_s: float | None = None,
         freeze_gc: bool = False,
     ) -> None:
         self.settings = settings
         self.view = view
         self.sample = sample
-        self.runners = list(runners)
-        self.event_sink = event_sink
         self.recorder = recorder
         self.clock = clock
         self.timers = timers
-        self.restart_delay_s = (max(1.0, settings.feeds.reconnect_min_s) if restart_delay_s is None
-                                else restart_delay_s)
         self.freeze_gc = freeze_gc
-        self.runner_crashes: dict[int, int] = {}
         self.paused = False
         self.note = ""  # extra status text (replay position)
         self._frames: dict[tuple[str, str], deque[tuple[int, int]]] = {}
@@ -207,11 +181,9 @@ class LcmApp(App[int]):
         """The page on screen (under the help screen or the palette when one is open)."""
         stack = self.screen_stack
         base = stack[0] if stack else None
-        return base if isinstance(base, MarketScreen) and base.is_mounted else None
+        return base if isinstance(base, MarketScreen) and base.drawable else None
 
     def on_mount(self) -> None:
-        for i, runner in enumerate(self.runners):
-            self._start_runner(i, runner)
         if self.timers:
             if self.SAMPLE_ON_TIMER:
                 self.set_interval(self.settings.metrics.sample_interval_s, self.sample_now, name="sample")
@@ -232,37 +204,7 @@ class LcmApp(App[int]):
             gc.set_threshold(*self._gc_threshold)
             self._gc_threshold = None
 
-    # ------------------------------------------------------------------------------ stream workers
-    def _start_runner(self, index: int, runner: Runner) -> None:
-        label = ",".join(sorted({st.venue for st in runner.states.values()})) or f"runner{index}"
-        self.run_worker(self._keep_running(index, runner), name=f"stream {label}", group=f"stream-{index}",
-                        exit_on_error=False)
-
-    async def _keep_running(self, index: int, runner: Runner) -> None:
-        """Run one runner forever: if it raises, its streams show DOWN and it starts again after a delay."""
-        while True:
-            try:
-                await runner.run()
-                detail = "runner stopped"
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a bug or an unexpected error in one feed must not end the app
-                detail = f"runner crashed: {type(e).__name__}: {e}"
-                log.exception("stream runner %d crashed; restarting in %.1fs", index, self.restart_delay_s)
-            self.runner_crashes[index] = self.runner_crashes.get(index, 0) + 1
-            now = self.clock()
-            for st in runner.states.values():
-                st.status = StreamStatus.DOWN
-                st.status_detail = f"{detail}; restart in {self.restart_delay_s:g}s"
-                if self.event_sink is not None:
-                    self.event_sink(FeedEvent(now, st.venue, st.symbol, FeedEventKind.DISCONNECT, detail))
-            self.post_message(self.RunnerStopped(index, detail))
-            await asyncio.sleep(self.restart_delay_s)
-
     def on_market_screen_ready(self, message: MarketScreen.Ready) -> None:
-        self.refresh_views()
-
-    def on_lcm_app_runner_stopped(self, message: RunnerStopped) -> None:
         self.refresh_views()
 
     def on_lcm_app_alert_changed(self, message: AlertChanged) -> None:
@@ -334,7 +276,7 @@ class LcmApp(App[int]):
             self.view.watch(venue, symbol)
             for mode in PAGES:
                 for screen in self._screen_stacks.get(mode, [])[:1]:
-                    if isinstance(screen, MarketScreen) and screen.is_mounted:
+                    if isinstance(screen, MarketScreen) and screen.drawable:
                         screen.stream_changed()
         self._refresh()
 
@@ -424,42 +366,34 @@ class LcmApp(App[int]):
 
 # ------------------------------------------------------------------------------------ entry points
 async def _live(settings: Settings, demo: bool, capture: str | None) -> int:
-    from lcm_tui.core.monitor import Monitor
-    from lcm_tui.frontends.tui.monitor_view import MonitorView
-    from lcm_tui.runtime.hub import FeedHub
+    # The engine starts and stops the simulator, capture, hub (it supervises the runners) and recorder;
+    # the app only reads its view and ticks its sample clock.
+    import sys
 
-    async with AsyncExitStack() as stack:
-        if demo:
-            from lcm_tui.runtime.sim.demo import start_demo
+    from lcm_tui.runtime.engine import EngineError, open_live
 
-            settings = await stack.enter_async_context(start_demo(settings))
-        monitor = Monitor(settings)
-        cap = None
-        if capture:
-            from lcm_tui.runtime.capture import Capture
+    recorder, errors = _recorder_plugin(settings)
+    try:
+        async with open_live(settings, demo=demo, capture=capture, recorder=recorder,
+                             recorder_errors=errors) as engine:
+            app = LcmApp(settings, engine.view, sample=engine.sample,
+                         recorder=cast("RecorderSource | None", engine.recorder), freeze_gc=True)
+            engine.monitor.add_listener(AlertListener(app))
+            from lcm_tui.frontends.tui.lifecycle import run_with_exit_signals
 
-            cap = stack.enter_context(Capture(capture))
-        hub = FeedHub(settings, monitor.on_event, capture=cap)
-        for st in hub.states():
-            monitor.add(st)
-        recorder = await _start_recorder(settings, monitor, stack)
-        app = LcmApp(settings, MonitorView(monitor, settings, time.time_ns), sample=monitor.sample,
-                     runners=hub.runners, event_sink=monitor.on_event, recorder=recorder, freeze_gc=True)
-        monitor.add_listener(AlertListener(app))
-        await app.run_async()
-        return app.return_code or 0
+            await run_with_exit_signals(app)  # SIGTERM/SIGHUP restore the terminal
+            return app.return_code or 0
+    except EngineError as e:
+        print(f"lcm-tui: {e}", file=sys.stderr)
+        return 2
 
 
-async def _start_recorder(settings: Settings, monitor: Monitor, stack: AsyncExitStack) -> RecorderSource | None:
+def _recorder_plugin(settings: Settings) -> tuple[RecorderFactory | None, tuple[type[BaseException], ...]]:
     if not settings.recorder.enabled:
-        return None
-    from lcm_tui.record import Recorder
+        return None, ()
+    from lcm_tui.record import Recorder, RecorderError
 
-    recorder = Recorder(settings.recorder)
-    await recorder.start()
-    stack.push_async_callback(recorder.close)
-    monitor.add_listener(recorder)
-    return recorder
+    return Recorder, (RecorderError,)
 
 
 def run_app(settings: Settings, demo: bool = False, capture: str | None = None) -> int:
@@ -467,11 +401,4 @@ def run_app(settings: Settings, demo: bool = False, capture: str | None = None) 
     return asyncio.run(_live(settings, demo, capture))
 
 
-def run_replay_app(settings: Settings, path: str, speed: float = 1.0) -> int:
-    """``lcm-tui replay FILE``: the TUI over a capture, paced by its timestamps."""
-    from lcm_tui.frontends.tui.replay import run_replay
-
-    return run_replay(settings, path, speed)
-
-
-__all__: Sequence[str] = ("LcmApp", "run_app", "run_replay_app")
+__all__: Sequence[str] = ("LcmApp", "run_app")

@@ -1,16 +1,14 @@
 """``lcm-tui replay FILE``: the TUI over a capture, with pause and speed keys.
 
-Frames are fed through the same adapters as live (``runtime.replay.open_replay``), paced by their
-recorded receive times divided by the speed. The monitor is sampled on the *capture's* clock (every
-``sample_interval_s`` of recorded time), so detector z-scores and alerts are the same at any speed
-and equal to what the live run computed.
+The engine's :class:`~lcm_tui.runtime.engine.ReplaySession` feeds the records through the same adapters
+as live and samples the monitor on the *capture's* clock, so detector z-scores and alerts are the same at
+any speed and equal to ``replay --json``; this app only paces the records by their recorded receive
+times divided by the speed, and shows the end of the capture as the session leaves it.
 
 A capture can hold a gap of any length (a machine asleep, a clock jump, a corrupt ``t_ns`` of 1e300).
 The pacing never waits longer than ``MAX_WAIT_S`` for one record: a longer quiet stretch is skipped
-and said so in the header. The sample clock samples a gap of up to ``MAX_CATCHUP`` intervals exactly as
-live would have (the book did not move, so the detector sees the same numbers); beyond that it samples
-the first and the last interval of the gap only. The replay yields to the UI every ``YIELD_EVERY``
-records whatever the speed, so the keys (``q`` included) always work.
+and said so in the header (the session's sample clock jumps such gaps too). The replay yields to the UI
+every ``YIELD_EVERY`` records whatever the speed, so the keys (``q`` included) always work.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from lcm_tui.config import REPLAY_KEYS, Settings
-from lcm_tui.core.model import StreamStatus, SymbolState
 from lcm_tui.core.view import MarketView
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.app import LcmApp
@@ -36,21 +33,21 @@ from lcm_tui.runtime.replay import Record
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 50.0, 0.0)  # 0: as fast as possible
 YIELD_EVERY = 500  # records between yields to the UI
 MAX_WAIT_S = 5.0  # wall seconds the pacing waits for one record at most; a longer gap is skipped
-MAX_CATCHUP = 600  # sample intervals of a gap sampled one by one (10 minutes at the default 1 s clock)
 
 
 def speed_label(speed: float) -> str:
     return "max" if speed == 0 else f"x{speed:g}"
 
 
-class ReplaySource(Protocol):
-    """What the replay app drives (``runtime.replay.Replayer``)."""
+class ReplayFeed(Protocol):
+    """What the replay app drives (``runtime.engine.ReplaySession``)."""
 
-    states: dict[tuple[str, str], SymbolState]
+    records: Iterator[Record]
+    t_ns: int  # the capture time reached
 
     def feed(self, rec: Record) -> None: ...
 
-    def final_status(self) -> dict[tuple[str, str], StreamStatus]: ...
+    def finish(self) -> None: ...
 
 
 class ReplayApp(LcmApp):
@@ -63,22 +60,23 @@ class ReplayApp(LcmApp):
     class Finished(Message):
         """The last record was fed."""
 
-    def __init__(self, settings: Settings, view: MarketView, replayer: ReplaySource, records: Iterator[Record], *,
+    def __init__(self, settings: Settings, view: MarketView, session: ReplayFeed, *,
                  speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic, **kw: Any) -> None:
-        self.replayer = replayer
-        self.records = records
+        self.session = session
         self.speed = speed
         self.monotonic = monotonic
-        self.replay_t_ns = 0
         self.fed = 0
         self.done = False
         self.skipped_s = 0.0  # capture seconds of gaps skipped by the pacing
         self._resume = asyncio.Event()
         self._resume.set()
         self._wake = asyncio.Event()  # set by the pause and speed keys to cut a pacing wait short
-        self._last_sample = 0
         self._anchor: tuple[float, int] | None = None  # (wall, capture time) the pacing is measured from
-        super().__init__(settings, view, clock=lambda: self.replay_t_ns, **kw)
+        super().__init__(settings, view, clock=lambda: session.t_ns, **kw)
+
+    @property
+    def replay_t_ns(self) -> int:
+        return self.session.t_ns
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -113,47 +111,21 @@ class ReplayApp(LcmApp):
 
     @work(group="replay", exclusive=True, exit_on_error=False)
     async def _play(self) -> None:
-        interval_ns = int(self.settings.metrics.sample_interval_s * 1e9)
-        next_sample: int | None = None
-        for rec in self.records:
-            t = rec.t_ns
-            await self._wait_until_due(t)
+        for rec in self.session.records:
+            await self._wait_until_due(rec.t_ns)
             if self.fed % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the UI draw and take keys however many records are due
-            if next_sample is None and t:
-                next_sample = t - t % interval_ns + interval_ns
-            if next_sample is not None and t >= next_sample:
-                if (t - next_sample) // interval_ns >= MAX_CATCHUP:
-                    # The first interval of the gap as live sampled it, then on to the gap's last interval.
-                    self._sample_at(next_sample)
-                    next_sample = t - (t - next_sample) % interval_ns
-                while t >= next_sample:
-                    self._sample_at(next_sample)
-                    next_sample += interval_ns
-            self.replayer.feed(rec)
+            self.session.feed(rec)
             self.fed += 1
-            if t:
-                self.replay_t_ns = t
             self._update_note()
         self.post_message(self.Finished())
 
     def on_replay_app_finished(self, message: Finished) -> None:
         """The capture ended: show its books as ``replay --json`` reports them, status and metrics."""
+        self.session.finish()
         self.done = True
-        # A capture ends with the process closing its connections; that says nothing about the books.
-        for key, status in self.replayer.final_status().items():
-            st = self.replayer.states.get(key)
-            if st is not None:
-                st.status = status
-        if self.replay_t_ns and self._last_sample != self.replay_t_ns:
-            self._sample_at(self.replay_t_ns)
         self._update_note()
         self._refresh()
-
-    def _sample_at(self, t_ns: int) -> None:
-        self.replay_t_ns = t_ns
-        self._last_sample = t_ns
-        self.sample_now()
 
     def _reanchor(self) -> None:
         self._anchor = None if not self.replay_t_ns else (self.monotonic(), self.replay_t_ns)
@@ -177,25 +149,20 @@ class ReplayApp(LcmApp):
 
 
 def run_replay(settings: Settings, path: str, speed: float = 1.0) -> int:
-    from lcm_tui.core.monitor import Monitor
-    from lcm_tui.frontends.tui.monitor_view import MonitorView
-    from lcm_tui.runtime.replay import open_replay
+    from lcm_tui.runtime.engine import EngineError, open_replay
 
     if speed < 0:
         print("lcm-tui: --speed must be >= 0", file=sys.stderr)
         return 2
-    monitor = Monitor(settings)
     try:
-        replayer, records = open_replay(settings, path, sink=monitor.on_event)
-    except OSError as e:
-        print(f"lcm-tui: cannot read capture: {e}", file=sys.stderr)
+        engine = open_replay(settings, path)  # the same monitor and view as every other mode
+    except EngineError as e:
+        print(f"lcm-tui: {e}", file=sys.stderr)
         return 2
-    for venue, why in replayer.skipped.items():
+    for venue, why in engine.unavailable().items():
         print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
-    for st in replayer.state_list():
-        monitor.add(st)
-    view = MonitorView(monitor, settings, clock=lambda: 0)
-    app = ReplayApp(settings, view, replayer, records, speed=speed, sample=monitor.sample, freeze_gc=True)
-    view.clock = app.clock  # snapshots carry the capture's time
+    session = engine.replay
+    assert session is not None
+    app = ReplayApp(settings, engine.view, session, speed=speed, freeze_gc=True)
     app.run()
     return app.return_code or 0

@@ -226,7 +226,7 @@ def read_lines(path: str, progress: bool | None = None) -> Iterator[str]:
         raw.seek(0)
         size = os.fstat(raw.fileno()).st_size
         bar = Progress(path, raw, size, progress)
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gz else raw
+        stream: Any = gzip.GzipFile(fileobj=raw) if gz else raw
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
         n = 0
         try:

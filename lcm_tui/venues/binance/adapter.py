@@ -133,7 +133,7 @@ class BinanceAdapter(Adapter):
             self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
             if st is None:
                 return []
-            return self._resync(st, self._sync[st.symbol], FeedEventKind.MALFORMED, "malformed frame", t_ns, None)
+            return self._restart(st, self._sync[st.symbol], FeedEventKind.MALFORMED, "malformed frame", t_ns, None)
 
     def _dispatch(self, text: str | bytes, t_ns: int, snap_sym: str | None) -> list[Action]:
         try:
@@ -176,7 +176,7 @@ class BinanceAdapter(Adapter):
     def _on_delta(self, ev: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
         sym = ev.get("s")
         st = self.states.get(sym) if type(sym) is str else None
-        if st is None:
+        if st is None or type(sym) is not str:
             self.malformed(None, text, "depthUpdate for an unknown symbol", t_ns)
             return []
         self.last_frame_symbol = sym
@@ -223,28 +223,31 @@ class BinanceAdapter(Adapter):
             if not replaying:
                 sync.backwards += 1
                 if sync.backwards >= (MAX_IN_FLIGHT if sync.first_pending else 2):
-                    return self._resync(st, sync, FeedEventKind.GAP, f"update ids went back to {ev['u']}", t_ns, ev)
+                    return self._restart(st, sync, FeedEventKind.GAP, f"update ids went back to {ev['u']}", t_ns, ev)
             return []
         sync.backwards = 0
         if verdict:
-            return self._resync(st, sync, FeedEventKind.GAP, verdict, t_ns, ev)
+            return self._restart(st, sync, FeedEventKind.GAP, verdict, t_ns, ev)
         try:
             st.book.apply(ev["b"], ev["a"])
         except Exception as e:  # a level that is not [str, str] ({} included): all or nothing, nothing applied
             self.malformed(st, orjson.dumps(ev), f"bad level: {type(e).__name__}: {e}", t_ns)
-            return self._resync(st, sync, FeedEventKind.MALFORMED, "bad level", t_ns, None)
+            return self._restart(st, sync, FeedEventKind.MALFORMED, "bad level", t_ns, None)
         sync.book_id = ev["u"]
         sync.first_pending = False
         st.last_update_ns = t_ns
         if st.book.is_crossed():
-            return self._resync(st, sync, FeedEventKind.CROSSED, f"crossed at {sync.book_id}", t_ns, None)
+            return self._restart(st, sync, FeedEventKind.CROSSED, f"crossed at {sync.book_id}", t_ns, None)
         if not replaying and st.status is not StreamStatus.LIVE:
             # The first event after a snapshot that none of the buffered events had bridged.
             self.set_status(st, StreamStatus.LIVE, f"synced at {sync.book_id}", t_ns)
         return []
 
-    def _resync(self, st: SymbolState, sync: _Sync, kind: FeedEventKind, detail: str, t_ns: int,
-                keep: dict[str, Any] | None) -> list[Action]:
+    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
+        return self._restart(st, self._sync[st.symbol], kind, detail, t_ns, None)
+
+    def _restart(self, st: SymbolState, sync: _Sync, kind: FeedEventKind, detail: str, t_ns: int,
+                 keep: dict[str, Any] | None) -> list[Action]:
         self.start_resync(st, kind, detail, t_ns)
         sync.book_id = None
         sync.first_pending = False

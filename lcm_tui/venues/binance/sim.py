@@ -53,7 +53,7 @@ class BinanceSim(VenueSim):
         # Spot writes every number with 8 decimals, whatever the tick and lot, deletes too
         # ("0.00000000", as in the recorded traffic); USD-M writes a delete as "0".
         return MarketParams(asset=base, tick_decimals=2, lot_decimals=lot, price_pad=6, size_pad=8 - lot,
-                            delete_size="0", liquidity=1.0)
+                            delete_size="0.00000000", liquidity=1.0)
 
     # ---- connections -------------------------------------------------------------------------
     def _subscribe(self, conn: SimConn, stream: str) -> bool:

@@ -68,7 +68,7 @@ class BybitAdapter(Adapter):
 
     def _named(self, text: str | bytes) -> SymbolState | None:
         """The symbol a cut-off book frame was for, if its topic survived (resync now, not at the next delta)."""
-        raw = text if type(text) is str else text.decode("utf-8", "replace")
+        raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         for sym, topic in self.topics.items():
             if f'"{topic}"' in raw:
                 return self.states[sym]

@@ -96,7 +96,7 @@ class KrakenAdapter(Adapter):
         st = self.states.get(self.last_frame_symbol)
         if st is not None:
             return st, [st]
-        raw = text if type(text) is str else text.decode("utf-8", "replace")
+        raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         head = raw.lstrip()[:40].replace(" ", "")
         is_book = head.startswith(_BOOK_HEAD) or _BOOK_HEAD.startswith(head)
         if not is_book and head.startswith(('{"channel"', '{"method"', '{"error"')):
@@ -122,7 +122,7 @@ class KrakenAdapter(Adapter):
         return [Send(self._request("unsubscribe", sym)), Send(self._request("subscribe", sym, snapshot=True))]
 
     def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:
-        msg = _loads(text if type(text) is str else text.decode())
+        msg = _loads(text if isinstance(text, str) else text.decode())
         if type(msg) is not dict:
             raise ValueError("not an object")
         channel = msg.get("channel")

@@ -119,7 +119,7 @@ class OkxAdapter(Adapter):
 
     def _named(self, text: str | bytes) -> SymbolState | None:
         """The symbol a cut-off books push was for, if its arg survived (resync now, not at the next push)."""
-        raw = text if type(text) is str else text.decode("utf-8", "replace")
+        raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         if not raw.startswith('{"arg"'):
             return None
         for sym, st in self.states.items():
@@ -162,8 +162,8 @@ class OkxAdapter(Adapter):
             self.malformed(None, text, "not a books push", t_ns)
             return []
         sym = arg.get("instId")
-        st = self.states.get(sym)
-        if st is None:
+        st = self.states.get(sym) if type(sym) is str else None
+        if st is None or type(sym) is not str:
             self.malformed(None, text, f"unsubscribed instId {sym!r:.40}", t_ns)
             return []
         self.last_frame_symbol = sym

@@ -39,6 +39,8 @@ WIDE_W, WIDE_H = 160, 45  # from here the venues overview also sits under the bo
 # snapshot this deep is taken only on the frames the chart redraws (ui.chart_max_hz).
 CHART_LEVELS = 5000
 
+CONSOLIDATED_TOP = 5  # consolidated levels a side on the consolidated page
+
 PANELS = ("slippage", "zscores", "chart", "alerts")
 
 
@@ -67,12 +69,24 @@ class MarketScreen(Screen[None]):
     AUTO_FOCUS = None  # a focused scrollable would take the arrow keys, which switch venue and symbol
 
     class Ready(Message):
-        """The page is mounted: the app draws it at once rather than at the next tick."""
+        """The page is shown or resized: the app draws it at once rather than at the next tick."""
 
     def __init__(self, view: MarketView, settings: Settings) -> None:
         super().__init__()
         self.view = view
         self.settings = settings
+        self.drawable = False  # its widgets are mounted and found
+
+    def on_mount(self) -> None:
+        self.status_line = self.query_one(StatusLine)
+        self.setup()
+        self.drawable = True
+
+    def on_unmount(self) -> None:
+        self.drawable = False
+
+    def setup(self) -> None:
+        """Find the widgets and set what does not change (titles, layout)."""
 
     def on_screen_resume(self) -> None:
         self.post_message(self.Ready())
@@ -84,10 +98,6 @@ class MarketScreen(Screen[None]):
 
     def body(self) -> ComposeResult:
         raise NotImplementedError
-
-    @property
-    def status_line(self) -> StatusLine:
-        return self.query_one(StatusLine)
 
     def show(self, sel: Selection) -> None:
         self.status_line.show(sel.header)
@@ -117,7 +127,7 @@ class BookScreen(MarketScreen):
                     yield AlertsPanel(id="alerts")
             yield VenuesOverview(bands, s.metrics.middle_notional, id="venues-strip")
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         self.ladder = self.query_one(DepthLadder)
         self.slippage = self.query_one(SlippageTable)
         self.zscores = self.query_one(ZScorePanel)
@@ -134,6 +144,7 @@ class BookScreen(MarketScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         self.apply_size(event.size.width, event.size.height)
+        self.post_message(self.Ready())  # drawn at once at the new size
 
     def apply_size(self, width: int, height: int) -> None:
         """Pick the layout for this terminal size; panel toggles reset to that layout's defaults."""
@@ -188,7 +199,7 @@ class VenuesScreen(MarketScreen):
             yield VenuesOverview(s.metrics.depth_bands_bps, s.metrics.middle_notional, id="venues-table")
             yield AlertsPanel(id="venues-alerts")
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         self.table = self.query_one("#venues-table", VenuesOverview)
         self.alerts = self.query_one("#venues-alerts", AlertsPanel)
         mid_n = fmt.notional(self.settings.metrics.middle_notional)
@@ -213,7 +224,7 @@ class ConsolidatedScreen(MarketScreen):
     def body(self) -> ComposeResult:
         yield ConsolidatedView(self.settings, id="consolidated")
 
-    def on_mount(self) -> None:
+    def setup(self) -> None:
         self.consolidated = self.query_one(ConsolidatedView)
         self._key: object = None
 
@@ -228,7 +239,7 @@ class ConsolidatedScreen(MarketScreen):
 
     def draw(self, sel: Selection) -> None:
         streams = self.view.streams()
-        assets = sorted({parse_symbol(sv.venue, sv.symbol)[0] for sv in streams})
+        assets = self.view.assets()
         asset = parse_symbol(sel.venue, sel.symbol)[0] if sel.venue else (assets[0] if assets else "")
         # The core consolidates only when something it reads moved: a book, a status, or a sample.
         key = (asset, tuple((sv.key, sv.status, sv.counters.frames, sv.last_update_ns) for sv in streams),
@@ -236,5 +247,5 @@ class ConsolidatedScreen(MarketScreen):
         if key == self._key:
             return
         self._key = key
-        self.consolidated.show(self.view.consolidated(asset) if asset else None, assets)
+        self.consolidated.show(self.view.consolidated(asset, top=CONSOLIDATED_TOP) if asset else None, assets)
 

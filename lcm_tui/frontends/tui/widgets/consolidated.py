@@ -7,14 +7,14 @@ module only lays them out, and redraws only when they changed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -98,7 +98,7 @@ def slippage_table(m: ConsolidatedMetrics, notionals: list[float]) -> Table:
         t.add_column(label, justify="right", no_wrap=True)
     for side, style in ((BUY, "green"), (SELL, "red")):
         for n in notionals:
-            row: list[Any] = [Text(f"{side} {fmt.notional(n)}", style=style)]
+            row: list[Text] = [Text(f"{side} {fmt.notional(n)}", style=style)]
             cons = next((s for s in m.slippage if s.side == side and s.notional == n), None)
             row.append(_bps_cell(cons.slippage_bps if cons else None, bold=True))
             for label in labels:
@@ -197,7 +197,7 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
     ConsolidatedView { height: 1fr; padding: 0 1; }
     ConsolidatedView > Static { height: auto; margin-bottom: 1; }
     """
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left_square_bracket", "notional(-1)", "smaller notional", show=False),
         Binding("right_square_bracket", "notional(1)", "larger notional", show=False),
     ]

@@ -125,9 +125,9 @@ def draw_runs(plt: Plot, fig: Figure, width: int, height: int, theme: str) -> li
     plt.plotsize(width, height)
     plt._set_size(width, height)
     plt.theme(theme)
-    plt._set_sizes()
-    plt._build_matrix()
-    m = plt.monitor.matrix
+    plt._set_sizes()  # type: ignore[attr-defined]  # plotext's own build steps (pinned exactly)
+    plt._build_matrix()  # type: ignore[attr-defined]
+    m = plt.monitor.matrix  # type: ignore[attr-defined]
     rows: list[list[Run]] = []
     for r in range(m.rows - 1, max(m.rows - 1 - height, -1), -1):  # plotext's row 0 is the bottom
         marker, fg, st, bg = m.marker[r], m.fullground[r], m.style[r], m.background[r]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -50,7 +51,7 @@ class SlippageTable(Widget):
     def show(self, sample: MetricSample | None) -> None:
         self.walks = tuple(sample.slippage) if sample is not None else None
 
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 2 * len(self._notionals) + 2
 
     def render(self) -> Text:

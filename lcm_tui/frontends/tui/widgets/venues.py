@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -110,7 +111,7 @@ class VenuesOverview(Widget):
             if resized:
                 self.refresh(layout=True)
 
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         groups = len({canonical(r.venue, r.symbol) for r in self._rows})
         return 2 + max(1, len(self._rows)) + max(0, groups - 1)
 

@@ -9,9 +9,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
 from lcm_tui.config import DetectorConfig
+from lcm_tui.core.detector import SIGNALS, level
 from lcm_tui.core.view import SignalView
 
-SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
 LABELS = {"depth": "depth", "spread": "spread", "slip_buy": "slip buy", "slip_sell": "slip sell"}
 SEVERITY_CLASSES = ("-ok", "-warning", "-high", "-critical", "-warmup")
 
@@ -20,14 +20,8 @@ def severity_class(signal: str, z: float | None, cfg: DetectorConfig) -> str:
     """A crunch is depth falling (z <= -open_z) or spread/slippage rising (z >= open_z)."""
     if z is None:
         return "-warmup"
-    d = -z if signal == "depth" else z
-    if d >= cfg.critical_z:
-        return "-critical"
-    if d >= cfg.high_z:
-        return "-high"
-    if d >= cfg.open_z:
-        return "-warning"
-    return "-ok"
+    sev = level(signal, z, cfg)  # the detector's own ladder
+    return "-ok" if sev is None else f"-{sev.value}"
 
 
 def z_text(signal: str, z: float | None, cfg: DetectorConfig) -> str:
