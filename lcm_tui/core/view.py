@@ -70,10 +70,15 @@ class SignalView:
 
 
 class MarketView(Protocol):
-    """What a frontend may ask of the market. Implementations never block and never raise for a missing key."""
+    """What a frontend may ask of the market. Implementations never block and never raise for a missing key.
+
+    ``runtime.engine.LocalMarketView`` is the in-process implementation. The method names are stable;
+    ``assets()`` and ``consolidated(..., top=)`` were added while the engine was wired into every mode.
+    """
 
     def streams(self) -> list[StreamView]:
-        """Every stream the source knows, in a stable order (configuration order)."""
+        """Every stream the source knows, in a stable order: the running ones in configuration order,
+        then those of venues that could not start (DOWN, ``detail`` says why)."""
         ...
 
     def stream(self, venue: str, symbol: str) -> StreamView | None: ...

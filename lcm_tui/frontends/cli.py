@@ -17,8 +17,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from lcm_tui.config import ConfigError, Settings, check_number, load_settings
+
+if TYPE_CHECKING:
+    from lcm_tui.runtime.bus.connect import NatsOptions
 
 
 def _version() -> str:
@@ -97,6 +101,102 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
     return run(args)
 
 
+def _add_nats(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    """The NATS options of the bus commands; credentials come from the environment only (see docs/nats.md)."""
+    if positional:
+        p.add_argument("url", nargs="?", default=None, help="NATS server(s), comma-separated (default nats://127.0.0.1:4222)")
+    else:
+        p.add_argument("--nats", dest="url", metavar="URL", default=None,
+                       help="NATS server(s), comma-separated (default $LCM_NATS_URL, else nats://127.0.0.1:4222)")
+    p.add_argument("--nats-prefix", metavar="PREFIX", default=None, help="subject prefix (default lcm)")
+
+
+def _nats_options(args: argparse.Namespace) -> NatsOptions:
+    """--nats / the positional URL, else $LCM_NATS_URL, else the default; secrets only from the environment."""
+    import dataclasses
+
+    from lcm_tui.runtime.bus.connect import DEFAULT_PREFIX, NatsOptions
+
+    opts = NatsOptions().with_env()
+    if args.url:
+        opts = dataclasses.replace(opts, url=args.url)
+    return dataclasses.replace(opts, prefix=args.nats_prefix or DEFAULT_PREFIX)
+
+
+def _add_collect(p: argparse.ArgumentParser) -> None:
+    _add_nats(p)
+    p.add_argument("--venues", metavar="V1,V2", help="this collector's shard: only these venues")
+    p.add_argument("--symbols", metavar="S1,S2", help="only these symbols (with --demo: BASE-QUOTE pairs)")
+    p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                   help="run the embedded simulator for this collector's venues")
+    p.add_argument("--collector-id", metavar="ID", help="this collector's name on the bus (default host-venues-pid)")
+
+
+def _shard(args: argparse.Namespace, settings: Settings) -> None:
+    """--venues / --symbols narrow the configured venues to this collector's shard."""
+    if args.venues:
+        want = [v.strip() for v in args.venues.split(",") if v.strip()]
+        unknown = [v for v in want if v not in settings.venues]
+        if unknown:
+            raise ConfigError(f"--venues: {unknown[0]!r} is not a known venue: one of {', '.join(settings.venues)}")
+        for name, vc in settings.venues.items():
+            vc.enabled = name in want
+    if args.symbols:
+        syms = [x.strip() for x in args.symbols.split(",") if x.strip()]
+        if getattr(args, "demo", False):
+            settings.demo.symbols = syms
+        else:
+            for vc in settings.venues.values():
+                if vc.enabled:
+                    vc.symbols = syms
+
+
+def _run_collect(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from lcm_tui.runtime.bus.run import collect
+
+    _logging(args, tui=False)
+    try:
+        _shard(args, settings)
+    except ConfigError as e:
+        print(f"lcm-tui: config error: {e}", file=sys.stderr)
+        return 2
+    opts = _nats_options(args)
+    return asyncio.run(collect(settings, opts, demo=getattr(args, "demo", False),
+                               collector_id=args.collector_id))
+
+
+def _add_attach(p: argparse.ArgumentParser) -> None:
+    _add_nats(p, positional=True)
+    p.add_argument("--headless", action="store_true", default=argparse.SUPPRESS,
+                   help="no UI: print the same JSON lines as local --headless")
+    p.add_argument("--down-after", type=float, default=3.0, metavar="S",
+                   help="show a collector's streams DOWN after S seconds without its heartbeat (default 3)")
+
+
+def _run_attach(args: argparse.Namespace, settings: Settings) -> int:
+    headless = getattr(args, "headless", False)
+    _logging(args, tui=not headless)
+    from lcm_tui.frontends.attach import run_attach
+
+    return run_attach(settings, _nats_options(args), headless=headless,
+                      down_after_s=args.down_after)
+
+
+def _add_record(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="url", metavar="URL", required=True, help="the NATS server(s) to consume")
+    p.add_argument("--nats-prefix", metavar="PREFIX", default=None, help="subject prefix (default lcm)")
+    p.add_argument("--durable", default="lcm-recorder", help="durable consumer name (default lcm-recorder)")
+
+
+def _run_record(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, tui=False)
+    from lcm_tui.frontends.attach import run_record_from
+
+    return run_record_from(settings, _nats_options(args), durable=args.durable)
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     help: str
@@ -108,6 +208,9 @@ COMMANDS: dict[str, Command] = {
     "replay": Command("replay a capture file through the same adapters", _add_replay, _run_replay),
     "serve": Command("serve the TUI to a browser with textual-serve", _add_serve, _run_serve),
     "import": Command("convert cryptofeed or tardis.dev recordings into a capture file", _add_import, _run_import),
+    "collect": Command("publish a shard of venues to NATS JetStream (headless)", _add_collect, _run_collect),
+    "attach": Command("the TUI (or --headless) over collectors on NATS", _add_attach, _run_attach),
+    "record": Command("record to PostgreSQL from NATS (record --from nats://...)", _add_record, _run_record),
 }
 
 

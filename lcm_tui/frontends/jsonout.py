@@ -5,14 +5,16 @@ the stream is not LIVE: the status detail, e.g. ``gap 1234->1240`` or an HTTP st
 LIVE), the metric fields of :class:`~lcm_tui.core.model.MetricSample` (``ts_ns`` aside: headless
 adds ``ts`` in epoch seconds, replay reports the final books), and ``counters``; then one object per
 base asset with ``"venue": "consolidated"``, ``"symbol": <asset>`` and the fields of
-:class:`~lcm_tui.core.consolidated.ConsolidatedMetrics`. Field names are the dataclasses' own, so a
-new metric appears in the output without touching this module.
+:class:`~lcm_tui.core.consolidated.ConsolidatedMetrics`; ``replay --json`` ends with one
+``"venue": "replay"`` object (frames the replay could not attribute, skipped venues). Field names are
+the dataclasses' own, so a new metric appears in the output without touching this module.
 
 The types serialise themselves: orjson encodes dataclasses, str enums and (with ``OPT_NON_STR_KEYS``)
-the int band keys natively. Measured on a 6-walk sample (CPython 3.11, orjson 3.11, msgspec 0.19):
-hand-written ``as_dict`` + orjson 7.5 us a line, orjson on the dataclass 8.6 us, msgspec 4.8 us. orjson
-is kept: it is already a dependency, it writes floats exactly as before (msgspec spells ``1e+28`` as
-``1e28``), and ~1 us a line is nothing at one line per stream per second.
+the int band keys natively. Measured for one stream line with six slippage walks (CPython 3.11.7,
+orjson 3.13, msgspec 0.23, an idle machine): the former hand-written ``as_dict`` + orjson 7.5 us,
+orjson on the dataclasses 8.6 us, msgspec on them 4.8 us. orjson is kept: it is already a dependency,
+it writes every float exactly as before (msgspec spells ``1e+28`` as ``1e28``), and a microsecond a
+line is nothing at one line per stream per second.
 """
 
 from __future__ import annotations
@@ -135,13 +137,12 @@ def run_replay_json(settings: Settings, path: str) -> int:
     from lcm_tui.runtime.engine import EngineError, open_replay
 
     try:
-        engine = open_replay(settings, path)
+        engine = open_replay(settings, path, sample_clock=False)  # the final books; no detector runs
     except EngineError as e:
         print(f"lcm-tui: {e}", file=sys.stderr)
         return 2
     session = engine.replay
     assert session is not None
-    session.sample_clock = False  # the output is the final books; no detector runs, as before
     for venue, why in engine.unavailable().items():
         print(f"lcm-tui: {venue}: not replayed ({why})", file=sys.stderr)
     try:

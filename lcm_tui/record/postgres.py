@@ -209,8 +209,9 @@ class Recorder:
                 for t in list(tracked.values()):
                     self._check_escalation(t)
 
-    def on_alert(self, alert: Alert) -> None:
-        self._put((ALERT, time.time(), alert_payload(alert, self.run_id)))
+    def on_alert(self, alert: Alert, run_id: str | None = None) -> None:
+        """``run_id``: the process watching the alert when it is not this one (a collector on the bus)."""
+        self._put((ALERT, time.time(), alert_payload(alert, run_id or self.run_id)))
         key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
         stream = (alert.venue, alert.symbol)
         if alert.closed_ns is None:
@@ -224,11 +225,11 @@ class Recorder:
                 if not by:
                     del self._by_stream[stream]
 
-    def on_event(self, ev: FeedEvent) -> None:
+    def on_event(self, ev: FeedEvent, event_id: str | None = None) -> None:
         if ev is self.recovery_event:  # our own event coming back through the monitor: already recorded
             return
         now_ns = time.time_ns()
-        self._put((EVENT, now_ns / 1e9, event_payload(ev, now_ns)))
+        self._put((EVENT, now_ns / 1e9, event_payload(ev, now_ns, event_id)))
 
     def _check_escalation(self, t: _Tracked) -> None:
         a = t.alert
@@ -314,8 +315,7 @@ class Recorder:
             return
         lost_from = prev.stored_ns if prev.stored_ns is not None else prev.started_ns
         lost_to = prev.seen_ns + int(prev.tick_s * 1e9)
-        self._previous_loss = (f"previous run (pid {prev.pid}) died: samples after {_utc(lost_from)} "
-                               f"up to {_utc(lost_to)} UTC may be missing")
+        self._previous_loss = f"previous run died: gap {_utc(lost_from)}-{_utc(lost_to)} UTC"
         detail = (f"recorder: the previous run (pid {prev.pid}) died; samples after "
                   f"{_utc(lost_from, date=True)} up to {_utc(lost_to, date=True)} UTC may be missing")
         now_ns = time.time_ns()

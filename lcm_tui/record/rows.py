@@ -62,9 +62,13 @@ def _alert_row(p: Sequence[Any]) -> tuple[Any, ...]:
     return row if len(row) == 9 else (*row[:7], None, None)
 
 
-def event_payload(ev: FeedEvent, now_ns: int) -> tuple[Any, ...]:
-    """Adapters may leave ``ts_ns`` at 0; the receive time is then the best we know. NULs are not valid text."""
-    return (str(uuid.uuid4()), ev.ts_ns or now_ns, ev.venue, ev.symbol, str(ev.kind), ev.detail.replace("\x00", ""))
+def event_payload(ev: FeedEvent, now_ns: int, event_id: str | None = None) -> tuple[Any, ...]:
+    """Adapters may leave ``ts_ns`` at 0; the receive time is then the best we know. NULs are not valid text.
+
+    ``event_id``: the id the event already has (one made by a collector, so a redelivered event is one row).
+    """
+    return (event_id or str(uuid.uuid4()), ev.ts_ns or now_ns, ev.venue, ev.symbol, str(ev.kind),
+            ev.detail.replace("\x00", ""))
 
 
 def book_payload(venue: str, symbol: str, ts_ns: int, bids: list[tuple[str, str]],

@@ -178,6 +178,12 @@ class SpillFile:
             self._read_offset = 0
             self.size = 0
             self.pending = 0
+            # The reader's buffer still holds the old bytes at offsets the next lines will reuse, and
+            # a seek inside the buffer serves them: a stale batch would be written instead of the new
+            # one. A fresh reader has no buffer.
+            assert self._r is not None
+            self._r.close()
+            self._r = open(self.path, "rb")  # noqa: SIM115
 
     def close(self) -> None:
         """Sync and close; an empty file is removed (unlinked while still locked) so none lingers."""

@@ -1,14 +1,13 @@
 """The composition root: every mode (live, ``--demo``, ``--capture``, the recorder, replay) is built here.
 
-Before this module the process was wired twice (headless and the TUI each started the simulator, the
-capture, the hub, the monitor and the recorder in their own order, and the TUI supervised runners that
-already retry forever). Now a frontend asks for an engine and reads the market through its
-:class:`LocalMarketView`; it never touches a runner.
+One place builds the process so that every mode starts and stops the same parts in the same order,
+and a frontend only asks for an engine and reads the market through its :class:`LocalMarketView`
+(a :class:`~lcm_tui.core.view.MarketView`): it never touches a runner, a book or the recorder's wiring.
 
-- :func:`open_live` (an async context manager) starts, in this order, the embedded simulator for
-  ``--demo``, the capture file, the monitor, the hub and the recorder, then runs the hub as one task.
+- :func:`open_live` (an async context manager) starts, in this order, the capture file, the embedded
+  simulator for ``--demo``, the monitor, the hub and the recorder, then runs the hub as one task.
   Leaving the block stops them in reverse order: the feeds first, then the recorder is flushed, then
-  the capture is closed (its gzip trailer written), then the simulator stops.
+  the simulator stops, then the capture is closed (its gzip trailer written).
 - :func:`open_replay` builds the same monitor over a capture file; :class:`ReplaySession` feeds its
   records and samples the monitor on the *capture's* clock, so z-scores and alerts are the same at any
   replay speed. At the end of the capture each stream shows its status as of its last frame, with the
@@ -129,12 +128,24 @@ class Engine:
         return list(self.monitor.states.values())
 
     def unavailable(self) -> dict[str, str]:
-        """Venues that are configured but not running (no adapter, not replayable), with why."""
+        """Venues that are configured (or in the capture) but not running (no adapter), with why."""
         if self.hub is not None:
             return dict(self.hub.unavailable)
         if self.replay is not None:
             return dict(self.replay.replayer.skipped)
         return {}
+
+    def unavailable_streams(self) -> list[tuple[str, str, str]]:
+        """(venue, symbol, why) of every stream of an unavailable venue: shown DOWN, never silently absent."""
+        out = []
+        for venue, why in self.unavailable().items():
+            if self.replay is not None:
+                symbols = self.replay.replayer.symbols.get(venue, [])
+            else:
+                vc = self.settings.venues.get(venue)
+                symbols = list(vc.symbols) if vc is not None else []
+            out += [(venue, sym, why) for sym in symbols if (venue, sym) not in self.monitor.states]
+        return out
 
     async def _stop_feeds(self) -> None:
         if self._feeds is not None:
@@ -158,6 +169,13 @@ async def open_live(settings: Settings, *, demo: bool = False, capture: str | No
     ``demo_step_interval_s=0`` leaves the simulated market still until a test steps it.
     """
     async with AsyncExitStack() as stack:
+        cap: Capture | None = None
+        if capture:  # first: a path the user mistyped fails before any socket opens
+            try:
+                cap = Capture(capture)
+            except OSError as e:
+                raise EngineError(f"cannot write capture {capture}: {e.strerror or e}") from None
+            stack.callback(cap.close)
         sim: SimServer | None = None
         if demo:
             from lcm_tui.runtime.sim.demo import demo_server
@@ -173,12 +191,7 @@ async def open_live(settings: Settings, *, demo: bool = False, capture: str | No
             settings = sim.configure(settings)
         eng = Engine(settings, mode="demo" if demo else "live", clock=clock)
         eng.sim = sim
-        if capture:
-            try:
-                eng.capture = Capture(capture)
-            except OSError as e:
-                raise EngineError(f"cannot write capture {capture}: {e.strerror or e}") from None
-            stack.callback(eng.capture.close)
+        eng.capture = cap
         eng.hub = FeedHub(settings, eng.monitor.on_event, eng.capture, clock=clock)
         if not eng.hub.runners:
             raise EngineError("no enabled venue with symbols to monitor")
@@ -202,8 +215,12 @@ async def open_live(settings: Settings, *, demo: bool = False, capture: str | No
         yield eng
 
 
-def open_replay(settings: Settings, path: str) -> Engine:
-    """An engine over a capture file; feed it with ``engine.replay`` (see :class:`ReplaySession`)."""
+def open_replay(settings: Settings, path: str, *, sample_clock: bool = True) -> Engine:
+    """An engine over a capture file; feed it with ``engine.replay`` (see :class:`ReplaySession`).
+
+    ``sample_clock=False`` feeds the books only (``replay --json`` reports the final books; no
+    detector runs, so it is as fast as the adapters).
+    """
     session: ReplaySession | None = None
     eng = Engine(settings, mode="replay", clock=lambda: session.t_ns if session is not None else 0)
     try:
@@ -212,7 +229,7 @@ def open_replay(settings: Settings, path: str) -> Engine:
         raise EngineError(f"cannot read capture: {e}") from None
     for st in replayer.state_list():
         eng.monitor.add(st)
-    session = ReplaySession(eng, replayer, records)
+    session = ReplaySession(eng, replayer, records, sample=sample_clock)
     eng.replay = session
     return eng
 
@@ -336,13 +353,10 @@ class LocalMarketView:
 
     # ---- streams -----------------------------------------------------------------------------
     def streams(self) -> list[StreamView]:
+        """The running streams in configuration order, then those of venues that could not start (DOWN)."""
         out = [_stream_view(st) for st in self.monitor.states.values()]
-        for venue, why in self.engine.unavailable().items():
-            vc = self.settings.venues.get(venue)
-            for sym in (vc.symbols if vc is not None else []):
-                if (venue, sym) not in self.monitor.states:
-                    out.append(StreamView(venue, sym, StreamStatus.DOWN, f"not running: {why}",
-                                          Counters(), 0))
+        for venue, sym, why in self.engine.unavailable_streams():
+            out.append(StreamView(venue, sym, StreamStatus.DOWN, f"not running: {why}", Counters(), 0))
         return out
 
     def stream(self, venue: str, symbol: str) -> StreamView | None:
@@ -377,7 +391,8 @@ class LocalMarketView:
         return [SignalView(name, z, list(d.history.get(name, ())), z is not None) for name, z in d.z.items()]
 
     def alerts(self) -> Sequence[Alert]:
-        return [dataclasses.replace(a) for a in self.monitor.alerts]
+        # An open alert still changes (peak z, severity, close): copy it; a closed one never changes again.
+        return [dataclasses.replace(a) if a.closed_ns is None else a for a in self.monitor.alerts]
 
     def events(self) -> Sequence[FeedEvent]:
         return list(self.monitor.events)

@@ -149,13 +149,16 @@ class ConnectPacer:
     def for_venue(cls, venue: str) -> ConnectPacer:
         return cls(venue_limits(venue).connects_per_s)
 
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+    def delay(self, now: float) -> float:
+        """Book the next attempt slot; how long to wait from ``now`` (a monotonic time) until it."""
         at = max(now, self._next)
         self._next = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
+        return at - now
+
+    async def wait(self) -> None:
+        d = self.delay(asyncio.get_running_loop().time())
+        if d > 0:
+            await asyncio.sleep(d)
 
 
 # ----------------------------------------------------------------------------- reasons

@@ -206,3 +206,19 @@ class HostileVenue:
     def _book(topic: str, kind: str, u: int, bids: list[list[str]], asks: list[list[str]]) -> bytes:
         return orjson.dumps({"topic": topic, "type": kind, "ts": 1,
                              "data": {"s": topic.rsplit(".", 1)[1], "b": bids, "a": asks, "u": u, "seq": u}})
+
+
+async def _serve_forever(misbehave: str) -> None:
+    venue = await HostileVenue(misbehave).start()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    loop.add_signal_handler(signal.SIGUSR1, venue.behave)
+    print(venue.url, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # a hostile venue in its own process: its memory is not the client's
+    import sys
+
+    asyncio.run(_serve_forever(sys.argv[1]))

@@ -44,10 +44,18 @@ async def test_sync_from_scratch(live):
         assert sim.server.http_requests == 0  # WS-API depth, no HTTP
 
 
+async def _resynced_and_live(sim, runner) -> None:
+    """Keep the market moving until the resync is done: a resynced book is LIVE only once an event
+    bridges its new snapshot, so a market stopped right after the snapshot would leave it syncing."""
+    await sim.step_until(lambda: sum(st.counters.resyncs for st in runner.states.values()) >= 1
+                         and sim.live(runner), msg="resynced and live again")
+
+
 async def test_drop_is_a_gap_and_resyncs_one_symbol(live):
     venue, sim, runner = live
     sim.faults.schedule(FaultKind.DROP, venue, "BTCUSDT")
     await sim.step(5)
+    await _resynced_and_live(sim, runner)
     await sim.settle(runner)
     btc, eth = runner.states["BTCUSDT"].counters, runner.states["ETHUSDT"].counters
     assert (btc.gaps, btc.resyncs) == (1, 1)
@@ -61,6 +69,7 @@ async def test_malformed_frame_is_counted_and_the_lost_update_resynced(live):
     venue, sim, runner = live
     sim.faults.schedule(FaultKind.MALFORMED, venue, "ETHUSDT")
     await sim.step(5)
+    await _resynced_and_live(sim, runner)
     await sim.settle(runner)
     assert runner.adapter.unattributed_malformed == 1  # not JSON: no symbol to blame
     assert runner.states["ETHUSDT"].counters.gaps == 1
@@ -71,6 +80,7 @@ async def test_truncated_frame_is_attributed_to_its_symbol(live):
     venue, sim, runner = live
     sim.faults.schedule(FaultKind.TRUNCATED, venue, "BTCUSDT")
     await sim.step(5)
+    await _resynced_and_live(sim, runner)
     await sim.settle(runner)
     c = runner.states["BTCUSDT"].counters
     assert (c.malformed, c.gaps, c.resyncs) == (1, 1, 1)
@@ -138,6 +148,7 @@ async def test_sequence_reset_is_detected(live):
     venue, sim, runner = live
     sim.faults.schedule(FaultKind.RESET_SEQUENCE, venue, "BTCUSDT")
     await sim.step(25)
+    await _resynced_and_live(sim, runner)
     await sim.settle(runner)
     c = runner.states["BTCUSDT"].counters
     assert (c.gaps, c.resyncs) == (1, 1)

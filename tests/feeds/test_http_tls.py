@@ -111,7 +111,8 @@ class _Origin:
 
 def _ok(body: bytes, *headers: str) -> bytes:
     head = "".join(h + "\r\n" for h in headers)
-    return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
+    status = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+    return status.encode() + body
 
 
 async def test_the_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,7 +141,7 @@ async def test_gzip_bodies_and_redirects_are_followed() -> None:
         origin.replies.update({
             "/old": f"HTTP/1.1 301 Moved Permanently\r\nLocation: http://127.0.0.1:{origin.port}/new\r\n"
                     "Content-Length: 0\r\n\r\n".encode(),
-            "/new": f"HTTP/1.1 302 Found\r\nLocation: /gz\r\nContent-Length: 0\r\n\r\n".encode(),
+            "/new": b"HTTP/1.1 302 Found\r\nLocation: /gz\r\nContent-Length: 0\r\n\r\n",
             "/gz": _ok(packed, "Content-Encoding: gzip"),
             "/loop": b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n",
         })

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import socket
@@ -290,15 +289,11 @@ def test_okx_gets_fewer_than_30_book_channels_per_connection():
     assert len(chunks) == 4
 
 
-async def test_connect_pacer_spaces_attempts():
-    pacer = ConnectPacer(per_s=20.0)
-    loop = asyncio.get_running_loop()
-    times = []
-    for _ in range(4):
-        await pacer.wait()
-        times.append(loop.time())
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(g >= 0.05 - 1e-3 for g in gaps)
+def test_connect_pacer_spaces_attempts_to_the_venue_rate():
+    pacer = ConnectPacer(per_s=2.5)  # OKX allows 3 connection requests per second (§3.1): kept below
+    assert [round(pacer.delay(100.0), 9) for _ in range(4)] == [0.0, 0.4, 0.8, 1.2]  # a burst is spread out
+    assert pacer.delay(200.0) == 0.0  # a lone reconnect long after never waits
+    assert ConnectPacer.for_venue("okx").interval > 1 / 3
 
 
 async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_until):
@@ -313,11 +308,13 @@ async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_u
     async def stepping():
         while True:
             await server.step()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.25)
 
     mover = asyncio.create_task(stepping())
+    t0 = asyncio.get_running_loop().time()
     try:
-        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 60, "400 symbols live")
+        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 90, "400 symbols live")
+        print(f"400 symbols live after {asyncio.get_running_loop().time() - t0:.1f}s on {len(hub.runners)} connections")
         assert len(hub.states()) == 400
         assert server.connections >= len(hub.runners)
     finally:

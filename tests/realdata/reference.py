@@ -27,6 +27,7 @@ class Side:
         self.keys: list[Decimal] = []  # sorted ascending; bids negated
         self.levels: dict[Decimal, tuple[str, str]] = {}  # signed key -> (price, size) as sent
         self.version = 0  # bumped on every change: an unchanged side needs no new comparison
+        self.walked: tuple[Any, Any] | None = None  # (key, result) of the last metrics walk
 
     def set(self, price: str, size: str) -> None:
         self.version += 1
@@ -90,7 +91,11 @@ class Book:
 
 
 def metrics(book: Book, bands: list[int], notionals: list[float]) -> dict[str, Any] | None:
-    """Every metrics.md number, exactly; None without a two-sided top."""
+    """Every metrics.md number, exactly; None without a two-sided top.
+
+    A side's walk is remembered by (side, its version, mid): a frame usually changes one side, and
+    the other side's exact walk over a deep book need not be done again.
+    """
     b1, a1 = book.bids.best(), book.asks.best()
     if b1 is None or a1 is None:
         return None
@@ -103,7 +108,10 @@ def metrics(book: Book, bands: list[int], notionals: list[float]) -> dict[str, A
         targets = sorted(Decimal(repr(n)) for n in notionals)
         for side, name, inside in ((book.bids, "depth_bid", lambda p, x: p >= edges[x][0]),
                                    (book.asks, "depth_ask", lambda p, x: p <= edges[x][1])):
-            depth, walks = _pass(side, sorted(bands), inside, targets, "sell" if side.is_bid else "buy", m)
+            key = (side.version, m, tuple(bands), tuple(targets))
+            if side.walked is None or side.walked[0] != key:
+                side.walked = (key, _pass(side, sorted(bands), inside, targets, "sell" if side.is_bid else "buy", m))
+            depth, walks = side.walked[1]
             out[name] = depth
             for n in notionals:
                 out["slippage"][("sell" if side.is_bid else "buy", n)] = walks[Decimal(repr(n))]

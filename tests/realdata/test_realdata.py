@@ -276,8 +276,12 @@ def test_okx_every_real_checksum_verified(realdata, monkeypatch):
         return calls[-1]
 
     monkeypatch.setattr(okx_adapter, "okx_matches", counting)
-    run = _okx_run(_frames(realdata / "OKX.ws.1.0.gz", convert.okx))
+    frames = _frames(realdata / "OKX.ws.1.0.gz", convert.okx)
+    run = _okx_run(frames)
     run.counters()
+    # The tickers and trades pushes of the recording belong to no book lcm-tui keeps: counted.
+    others = sum(1 for _, s, text, _ in frames if not s and '"event"' not in text)
+    assert others > 0 and run.rep.unattributed == {"okx": others}
     assert (run.ref.checksums_verified, run.ref.checksums_seen) == (290, 290)
     assert (sum(calls), len(calls)) == (290, 290)  # the adapter checked the same 290, all good
     assert all(st.status is StreamStatus.LIVE for st in run.rep.states.values())

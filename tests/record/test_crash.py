@@ -148,7 +148,7 @@ async def check_stored(conn: asyncpg.Connection, run: Run, killed_at: float) -> 
 def check_next_start(nxt: Run, killed_at: float, restarted_at: float) -> None:
     st = nxt.start
     assert st is not None
-    assert st["previous_loss"] and "died" in st["previous_loss"] and "may be missing" in st["previous_loss"]
+    assert st["previous_loss"] and st["previous_loss"].startswith("previous run died: gap ")
     assert st["previous_loss"] in st["describe"]
     assert any(line.startswith("EVENT recorder gap") for line in nxt.lines)
     if st["spilled_rows"]:

@@ -21,7 +21,7 @@ def test_describe_up_down_spilling_and_dropping() -> None:
 
 
 def test_describe_says_what_a_dead_previous_run_may_have_lost_and_a_failed_writer() -> None:
-    loss = "previous run (pid 41) died: samples after 13:02:11.0 up to 13:02:11.5 UTC may be missing"
+    loss = "previous run died: gap 13:02:11.0-13:02:11.5 UTC"
     st = RecorderStatus(rows_written=5, queue_depth=0, lag_s=31.0, spilled_rows=701, down_since=None,
                         last_error=None, spill_bytes=2_000_000, previous_loss=loss)
     assert st.describe(now=0.0) == f"rec 5 rows | q 0 | lag 31.0s | spill 701 rows (2.0 MB) | {loss}"

@@ -361,3 +361,51 @@ async def test_the_tui_draws_the_demo_through_the_engine_view() -> None:
             await pilot.press("c")
             await pilot.pause(0.2)
             assert "okx" in screen_text(app)  # the consolidated page, from view.consolidated()
+
+
+async def test_an_unwritable_capture_is_one_line_before_anything_starts(tmp_path: Any) -> None:
+    with pytest.raises(EngineError, match=r"^cannot write capture .*missing.*: No such file or directory$"):
+        async with open_live(demo_settings(), demo=True, demo_step_interval_s=0,
+                             capture=str(tmp_path / "missing" / "c.jsonl")):
+            pass
+
+
+async def test_a_venue_whose_adapter_does_not_load_is_shown_down_with_why(monkeypatch: Any) -> None:
+    import lcm_tui.runtime.hub as hub_module
+    from lcm_tui.frontends import jsonout
+
+    real = hub_module.adapter_class
+
+    def broken(venue: str) -> Any:
+        if venue == "okx":
+            raise ImportError("cannot import name 'OkxAdapter'")
+        return real(venue)
+
+    monkeypatch.setattr(hub_module, "adapter_class", broken)
+    async with open_live(demo_settings(), demo=True, demo_step_interval_s=0, demo_fault_rate=0) as eng:
+        okx = [sv for sv in eng.view.streams() if sv.venue == "okx"]
+        down = StreamStatus.DOWN
+        assert [(sv.symbol, sv.status) for sv in okx] == [("BTC-USDT", down), ("ETH-USDT", down)]
+        assert okx[0].detail == "not running: cannot import name 'OkxAdapter'"
+        assert eng.view.snapshot("okx", "BTC-USDT", 10) is None and eng.view.stream("okx", "BTC-USDT") == okx[0]
+        lines = {(o["venue"], o["symbol"]): o for o in jsonout.market_objects(eng.view)}
+        assert lines[("okx", "BTC-USDT")]["reason"] == "not running: cannot import name 'OkxAdapter'"
+
+
+async def test_the_sample_clock_stops_when_told_or_when_its_reader_is_gone() -> None:
+    settings = demo_settings(metrics={"sample_interval_s": 0.01})
+    clock = Clock()
+    eng = Engine(settings, mode="live", clock=clock)
+    ticks: list[int] = []
+
+    def on_tick(t_ns: int) -> bool:
+        ticks.append(t_ns)
+        clock.t += SEC
+        return len(ticks) == 3  # e.g. stdout's reader went away after the third line
+
+    stop = asyncio.Event()
+    await asyncio.wait_for(eng.run_sample_clock(on_tick, stop), 10)
+    assert ticks == [T0, T0 + SEC, T0 + 2 * SEC] and eng.monitor.last_sample_ns == T0 + 2 * SEC
+    stop.set()
+    await asyncio.wait_for(eng.run_sample_clock(on_tick, stop), 10)  # already stopped: no tick at all
+    assert len(ticks) == 3

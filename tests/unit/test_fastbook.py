@@ -156,3 +156,59 @@ def test_module_contract() -> None:
         C_APPLY(levels, keys, [("1", "2")])
     with pytest.raises(TypeError):
         C_APPLY(None, keys, [("1", "2")], None, None, [])
+
+
+# ------------------------------------------------------------------ prefix sums (core.bands)
+def _python_prefix(levels: dict, orig: list, keys: list, upto: int) -> tuple[list, list]:
+    """The reference: itertools.accumulate over the products, as bands.Ladder.extend does without C."""
+    from itertools import accumulate
+
+    sizes = [levels[k][0] for k in orig[:upto]]
+    return sizes, list(accumulate(k * q for k, q in zip(keys, sizes, strict=False)))
+
+
+def test_prefix_extend_equals_accumulate_bit_for_bit() -> None:
+    from lcm_tui.core._fastbook import prefix_extend
+
+    bids, asks, _ = workload(1)
+    book = OrderBook()
+    book.load_snapshot(bids, asks)
+    for side in (book.bids, book.asks):
+        for rate in (1.0, 1.0837):
+            keys = side.keys if rate == 1.0 else [k * rate for k in side.keys]
+            sizes: list[float] = []
+            cum: list[float] = []
+            for upto in (0, 1, 16, 17, 300, len(keys)):  # grown in steps, as Ladder.extend does
+                prefix_extend(side.levels, side.keys, keys, sizes, cum, upto)
+            ref_sizes, ref_cum = _python_prefix(side.levels, side.keys, keys, len(keys))
+            assert [x.hex() for x in cum] == [x.hex() for x in ref_cum]
+            assert sizes == ref_sizes
+
+
+def test_prefix_extend_refuses_what_it_cannot_read() -> None:
+    from lcm_tui.core._fastbook import prefix_extend
+
+    levels = {1.0: (2.0, "1", "2")}
+    with pytest.raises(KeyError):
+        prefix_extend(levels, [3.0], [3.0], [], [], 1)
+    with pytest.raises(IndexError):
+        prefix_extend(levels, [1.0], [1.0], [], [], 2)
+    with pytest.raises(TypeError):
+        prefix_extend(levels, (1.0,), [1.0], [], [], 1)
+    with pytest.raises(TypeError):
+        prefix_extend({1.0: 5}, [1.0], [1.0], [], [], 1)
+
+
+def test_metrics_identical_on_both_paths() -> None:
+    from benches.core import BANDS, NOTIONALS, wide_book
+    from lcm_tui.core.metrics import compute_sample
+
+    bids, asks, _ = workload(1)
+    samples = {}
+    for impl in ("c", "python"):
+        with use_impl(impl):
+            b = OrderBook()
+            b.load_snapshot(bids, asks)
+            samples[impl] = [compute_sample(book, "v", "s", 0, BANDS, NOTIONALS) for book in (b, wide_book())]
+    assert samples["c"] == samples["python"]
+    assert samples["c"][1].depth_ask[10] < samples["c"][1].depth_ask[200]  # the wide book's bands end inside

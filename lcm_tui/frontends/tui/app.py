@@ -145,7 +145,7 @@ class LcmApp(App[int]):
         self.symbol = ""
         super().__init__()
         for page, screen in (("book", BookScreen), ("venues", VenuesScreen), ("consolidated", ConsolidatedScreen)):
-            self.add_mode(page, partial(screen, view, settings))
+            self.add_mode(page, partial(screen, view, settings, self.refresh_views))
         # ui.keys and ui.theme were checked with the rest of the settings (config.parse_settings).
         self.set_keymap(dict(settings.ui.keys))
         self.theme = settings.ui.theme
@@ -203,9 +203,6 @@ class LcmApp(App[int]):
         if self._gc_threshold is not None:
             gc.set_threshold(*self._gc_threshold)
             self._gc_threshold = None
-
-    def on_market_screen_ready(self, message: MarketScreen.Ready) -> None:
-        self.refresh_views()
 
     def on_lcm_app_alert_changed(self, message: AlertChanged) -> None:
         a = message.alert

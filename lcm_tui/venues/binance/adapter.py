@@ -9,7 +9,11 @@ bridged with the exact §1.2 rule: drop ``u <= lastUpdateId``, then every event 
 snapshot older than the first buffered event is fetched again. ``serverShutdown`` asks the runner
 for a make-before-break rollover.
 
-The USD-M futures variant (``binance_usdm.py``) only overrides the bridging rules.
+A loaded snapshot is LIVE only once a delta has been applied on top of it (a snapshot no event
+bridges proves nothing about the stream), and a crossed book never is. A REST body or WS-API reply
+is attributed by ``on_snapshot`` to the symbol it was fetched for, never guessed from the reply.
+
+The USD-M futures variant (``usdm.py``) only overrides the bridging rules. Rules: ``docs/protocols.md``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Differences from spot, all in the bridge: events with ``u < lastUpdateId`` are d
 less), the first event kept must satisfy ``U <= lastUpdateId <= u``, and afterwards each event's
 ``pu`` must equal the previous event's ``u`` (futures ids are not contiguous, so ``U`` cannot be
 checked). The snapshot is REST ``/fapi/v1/depth`` (the futures WS-API ``depth`` is unconfirmed), and
-the stream lives under ``/public`` since the 2026 URL split.
+the stream lives under ``/public`` since the 2026 URL split. Rules: ``docs/protocols.md``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ smaller or repeated value is a late duplicate and is ignored.
 Coinbase answers ``-USDC`` subscriptions with ``-USD`` product ids; replies are mapped back to the
 symbol the user configured. Snapshots of busy products are several MB in one frame: the runner's
 ``max_frame_bytes`` has to allow for that.
+
+The venue rules this adapter follows: ``docs/protocols.md``.
 """
 
 from __future__ import annotations

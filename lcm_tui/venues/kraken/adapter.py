@@ -11,6 +11,8 @@ as a JSON string is accepted as well: its digits are just as exact.
 
 Book maintenance order matters (§4.3): apply every level, truncate each side to the subscribed depth
 (Kraken sends no deletes for levels pushed out), then verify the checksum.
+
+The venue rules this adapter follows: ``docs/protocols.md``.
 """
 
 from __future__ import annotations

@@ -2,12 +2,14 @@
 
 Each page reads the market through :class:`~lcm_tui.core.view.MarketView` when the app's refresh tick calls
 :meth:`MarketScreen.show`, and only for what it draws. The book page takes ONE snapshot of the stream on
-screen per refresh and draws the ladder, the slippage table, the chart and its own venues-strip row from it,
-so every number in a frame belongs to the same book instant.
+screen per refresh and draws the ladder, the spread line, the slippage table and the chart from it, so every
+number of that stream in a frame belongs to the same book instant. The venues overview compares venues, whose
+books are never of one instant: it shows the sample clock's numbers and says so in its title.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,14 +17,13 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
 from lcm_tui.config import Settings
 from lcm_tui.core.symbols import parse_symbol
-from lcm_tui.core.view import BookSnapshot, MarketView
+from lcm_tui.core.view import MarketView
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.widgets.alerts import AlertsPanel
 from lcm_tui.frontends.tui.widgets.consolidated import ConsolidatedView
@@ -53,14 +54,22 @@ class Selection:
     header: StatusInfo
 
 
-def venue_rows(view: MarketView, venue: str, symbol: str, drawn: BookSnapshot | None = None) -> list[VenueRow]:
-    """The venues overview rows for the selected asset; the selected row from ``drawn`` when given."""
+def venue_rows(view: MarketView, venue: str, symbol: str) -> list[VenueRow]:
+    """The venues overview rows for the selected asset, every venue from the sample clock.
+
+    Books of several venues are never of one instant, so this panel is the sample clock's, and says so in
+    its title: the selected stream's live numbers are the ladder's and the slippage table's.
+    """
     if not venue:
         return []
     streams = [(sv, view.latest(sv.venue, sv.symbol)) for sv in view.streams()]
-    if drawn is not None and drawn.metrics is not None:
-        streams = [(sv, drawn.metrics if sv.key == (drawn.venue, drawn.symbol) else m) for sv, m in streams]
     return rows_for_asset(streams, venue, symbol)
+
+
+def venues_title(settings: Settings) -> str:
+    mid_n = fmt.notional(settings.metrics.middle_notional)
+    return (f"venues: spread, depth (quote) per band, slippage bps at {mid_n}, "
+            f"every {settings.metrics.sample_interval_s:g}s")
 
 
 class MarketScreen(Screen[None]):
@@ -68,19 +77,20 @@ class MarketScreen(Screen[None]):
 
     AUTO_FOCUS = None  # a focused scrollable would take the arrow keys, which switch venue and symbol
 
-    class Ready(Message):
-        """The page is shown or resized: the app draws it at once rather than at the next tick."""
-
-    def __init__(self, view: MarketView, settings: Settings) -> None:
+    def __init__(self, view: MarketView, settings: Settings, redraw: Callable[[], None]) -> None:
+        """``redraw`` is the app's refresh: a page shown or resized is drawn at once, before it is painted,
+        rather than at the next tick."""
         super().__init__()
         self.view = view
         self.settings = settings
+        self.redraw = redraw
         self.drawable = False  # its widgets are mounted and found
 
     def on_mount(self) -> None:
         self.status_line = self.query_one(StatusLine)
         self.setup()
         self.drawable = True
+        self.redraw()
 
     def on_unmount(self) -> None:
         self.drawable = False
@@ -89,7 +99,8 @@ class MarketScreen(Screen[None]):
         """Find the widgets and set what does not change (titles, layout)."""
 
     def on_screen_resume(self) -> None:
-        self.post_message(self.Ready())
+        if self.drawable:
+            self.redraw()
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -137,14 +148,14 @@ class BookScreen(MarketScreen):
         self.slippage.border_title = "slippage"
         self.zscores.border_title = "z-scores"
         self.alerts.border_title = "alerts"
-        mid_n = fmt.notional(self.settings.metrics.middle_notional)
-        self.venues_strip.border_title = f"venues: spread, depth (quote) per band, slippage bps at {mid_n}"
+        self.venues_strip.border_title = venues_title(self.settings)
         self._size_class = ""
         self.apply_size(self.app.size.width, self.app.size.height)
 
     def on_resize(self, event: events.Resize) -> None:
         self.apply_size(event.size.width, event.size.height)
-        self.post_message(self.Ready())  # drawn at once at the new size
+        if self.drawable:
+            self.redraw()  # drawn at once at the new size
 
     def apply_size(self, width: int, height: int) -> None:
         """Pick the layout for this terminal size; panel toggles reset to that layout's defaults."""
@@ -187,7 +198,7 @@ class BookScreen(MarketScreen):
         if self.alerts.display:
             self.alerts.show(view.alerts())
         if self.venues_strip.display:
-            self.venues_strip.show(venue_rows(view, v, s, snap))
+            self.venues_strip.show(venue_rows(view, v, s))
 
 
 class VenuesScreen(MarketScreen):
@@ -202,8 +213,7 @@ class VenuesScreen(MarketScreen):
     def setup(self) -> None:
         self.table = self.query_one("#venues-table", VenuesOverview)
         self.alerts = self.query_one("#venues-alerts", AlertsPanel)
-        mid_n = fmt.notional(self.settings.metrics.middle_notional)
-        self.table.border_title = f"venues: spread, depth (quote) per band, slippage bps at {mid_n}"
+        self.table.border_title = venues_title(self.settings)
         self.alerts.border_title = "alerts"
 
     def draw(self, sel: Selection) -> None:

@@ -60,8 +60,8 @@ class AlertsPanel(Widget):
 
     def show(self, alerts: Sequence[Alert]) -> None:
         self._alerts = list(alerts)
-        self.key = (len(alerts), tuple((id(a), a.peak_z, a.severity, a.closed_ns) for a in alerts if a.is_open),
-                    tuple(a.closed_ns for a in alerts[-20:]))
+        # By value: a view hands out copies, so an unchanged alert is a new object at every call.
+        self.key = tuple((a.venue, a.symbol, a.signal, a.opened_ns, a.peak_z, a.severity, a.closed_ns) for a in alerts)
 
     def render(self) -> Text:
         limit = max(1, self.size.height - 2)

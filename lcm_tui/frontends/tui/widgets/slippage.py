@@ -7,16 +7,17 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.frontends.tui import fmt
-from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
+from lcm_tui.frontends.tui.widgets.textgrid import Col, grid, grid_strips
 
 COLS = (Col("side", flex=True), Col("VWAP", right=True), Col("bps", right=True), Col("lv", right=True))
 
 
-def slippage_table(walks: Sequence[Slippage] | MetricSample | None, notionals: list[float], width: int) -> Text:
+def slippage_rows(walks: Sequence[Slippage] | MetricSample | None, notionals: list[float]) -> list[list[str | Text]]:
     if isinstance(walks, MetricSample):
         walks = walks.slippage
     by = {(w.side, w.notional): w for w in walks or ()}
@@ -32,7 +33,11 @@ def slippage_table(walks: Sequence[Slippage] | MetricSample | None, notionals: l
                              Text("n/a", style="bold red"), str(s.levels)])
             else:
                 rows.append([label, fmt.price(s.vwap), fmt.bps(s.slippage_bps), str(s.levels)])
-    return grid(COLS, rows, width)
+    return rows
+
+
+def slippage_table(walks: Sequence[Slippage] | MetricSample | None, notionals: list[float], width: int) -> Text:
+    return grid(COLS, slippage_rows(walks, notionals), width)
 
 
 class SlippageTable(Widget):
@@ -47,6 +52,8 @@ class SlippageTable(Widget):
     def __init__(self, notionals: list[float], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._notionals = list(notionals)
+        self._strips: list[Strip] | None = None
+        self._strips_width = 0
 
     def show(self, sample: MetricSample | None) -> None:
         self.walks = tuple(sample.slippage) if sample is not None else None
@@ -54,5 +61,23 @@ class SlippageTable(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 2 * len(self._notionals) + 2
 
+    def watch_walks(self) -> None:
+        self._strips = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = None
+
+    def render_line(self, y: int) -> Strip:
+        # Redrawn whenever the book on screen moves: strips straight from the cells (see ``grid_strips``).
+        width = self.size.width
+        if self._strips is None or self._strips_width != width:
+            self._strips = grid_strips(COLS, slippage_rows(self.walks, self._notionals), width, self.rich_style)
+            self._strips_width = width
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
+
     def render(self) -> Text:
+        """The table as text (what ``render_line`` draws), for tests and exports."""
         return slippage_table(self.walks, self._notionals, self.size.width)

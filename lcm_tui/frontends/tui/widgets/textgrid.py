@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 
 Cell = str | Text
 
@@ -31,14 +34,8 @@ def _pad(cell: Text, width: int, right: bool) -> Text:
     return Text.assemble(pad, cell) if right else Text.assemble(cell, pad)
 
 
-def grid(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, *, header_style: str = "bold",
-         row_styles: Sequence[str] | None = None, rule: str = "─",
-         breaks: Sequence[int] = ()) -> Text:
-    """Header, a rule, then the rows; ``breaks`` are row indexes preceded by a blank separator line.
-
-    Columns are two cells apart when everything fits that way, else one.
-    """
-    texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+def _widths(cols: Sequence[Col], texts: Sequence[Sequence[Text]], width: int) -> tuple[list[int], int]:
+    """Column widths and the gap between columns: two cells when everything fits that way, else one."""
     widths = [max([len(c.header), *(row[i].cell_len for row in texts)]) for i, c in enumerate(cols)]
     gap = 2 if sum(widths) + 2 * (len(cols) - 1) <= width else 1
     # Columns keep their natural widths (a wide panel does not spread the numbers away from their
@@ -49,6 +46,52 @@ def grid(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, *, hea
             cut = min(-spare, max(0, widths[i] - 4))
             widths[i] -= cut
             spare += cut
+    return widths, gap
+
+
+def grid_strips(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, base: Style, *,
+                header_style: str = "bold", rule: str = "─") -> list[Strip]:
+    """What :func:`grid` draws, as strips: for a panel redrawn at every frame (the slippage table follows the
+    book on screen), skipping the ``Text`` -> ``Content`` -> strips path saves most of its cost.
+
+    Cells are plain strings or single-style ``Text`` (no spans); ``grid`` takes everything else.
+    """
+    texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    widths, gap = _widths(cols, texts, width)
+    sep = Segment(" " * gap, base)
+    head = base + Style.parse(header_style)
+
+    def line(cells: Sequence[Text], header: bool = False) -> Strip:
+        segs: list[Segment] = []
+        for i, (c, w, col) in enumerate(zip(cells, widths, cols, strict=True)):
+            if i:
+                segs.append(sep if not header else Segment(sep.text, head))
+            text = c.plain
+            if len(text) > w:
+                text = text[: max(0, w - 1)] + "…"
+            pad = " " * (w - len(text))
+            style = head if header else base + (Style.parse(c.style) if isinstance(c.style, str) else c.style)
+            pad_style = head if header else base
+            segs += [Segment(pad, pad_style), Segment(text, style)] if col.right else \
+                [Segment(text, style), Segment(pad, pad_style)]
+        return Strip(Segment.simplify(segs)).crop(0, width).adjust_cell_length(width, base)
+
+    dim = base + Style(dim=True)
+    ruler = Segment(rule * min(width, sum(widths) + gap * (len(cols) - 1)), dim)
+    out = [line([Text(c.header) for c in cols], header=True), Strip([ruler]).adjust_cell_length(width, base)]
+    out += [line(row) for row in texts]
+    return out
+
+
+def grid(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, *, header_style: str = "bold",
+         row_styles: Sequence[str] | None = None, rule: str = "─",
+         breaks: Sequence[int] = ()) -> Text:
+    """Header, a rule, then the rows; ``breaks`` are row indexes preceded by a blank separator line.
+
+    Columns are two cells apart when everything fits that way, else one.
+    """
+    texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    widths, gap = _widths(cols, texts, width)
     sep = " " * gap
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append_text(Text(sep).join(_pad(Text(c.header), w, c.right) for c, w in zip(cols, widths, strict=True)))

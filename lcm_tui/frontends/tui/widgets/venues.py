@@ -102,8 +102,9 @@ class VenuesOverview(Widget):
         self._rows: list[VenueRow] = []
 
     def show(self, rows: list[VenueRow]) -> None:
+        # By value: a view hands out copies, so the same sample is a new object at every call.
         key = tuple((r.venue, r.symbol, r.selected, r.state.status if r.state else None,
-                     r.sample.ts_ns if r.sample else None, id(r.sample)) for r in rows)
+                     r.sample.ts_ns if r.sample else None, r.sample.spread_bps if r.sample else None) for r in rows)
         if key != self.key:
             resized = not self.key or len(rows) != len(self._rows)
             self._rows = rows
