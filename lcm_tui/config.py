@@ -27,16 +27,21 @@ from typing import Any
 
 import yaml
 
+from lcm_tui.core.settings import AlertsConfig as AlertsConfig
+from lcm_tui.core.settings import CollectorConfig as CollectorConfig
 from lcm_tui.core.settings import ConfigError as ConfigError
 from lcm_tui.core.settings import ConsolidatedConfig as ConsolidatedConfig
 from lcm_tui.core.settings import DemoConfig as DemoConfig
 from lcm_tui.core.settings import DetectorConfig as DetectorConfig
 from lcm_tui.core.settings import FeedsConfig as FeedsConfig
 from lcm_tui.core.settings import MetricsConfig as MetricsConfig
+from lcm_tui.core.settings import NatsConfig as NatsConfig
+from lcm_tui.core.settings import PrometheusConfig as PrometheusConfig
 from lcm_tui.core.settings import RecorderConfig as RecorderConfig
 from lcm_tui.core.settings import Settings as CoreSettings
 from lcm_tui.core.settings import UIConfig as UIConfig
 from lcm_tui.core.settings import VenueConfig as VenueConfig
+from lcm_tui.core.settings import WebhookConfig as WebhookConfig
 from lcm_tui.venues import registry
 
 MAX_FILE_BYTES = 256 * 1024  # a settings file is a few KB; 256 KiB holds ~20,000 symbols and parses in ~2 s
@@ -285,6 +290,7 @@ RULES: dict[str, dict[str, Any]] = {
     "consolidated.market_min_venues": {"lo": 1, "hi": 1000},
     "consolidated.market_min_fraction": {"lo": 0.0, "hi": 1.0},
     "demo.seed": {"lo": 0, "hi": 2**63 - 1},
+    "prometheus.port": {"lo": 0, "hi": 65535},
     # keys with a [] or a venue in their path
     "exchanges.*.taker_fee_bps": {"lo": 0.0, "hi": 1000.0},
     "metrics.depth_bands_bps[]": {"lo": 1, "hi": 10_000},
@@ -373,11 +379,82 @@ def _parse_venues(raw: Any) -> dict[str, VenueConfig]:
     return out
 
 
+SEVERITIES = ("warning", "high", "critical")
+_NATS_SECRETS = frozenset({"password", "token"})
+
+
+def _names(key: str, v: Any) -> list[str]:
+    return [] if v is None or v == [] else _symbols(key, v)
+
+
+def _severity(key: str, v: Any) -> str:
+    if v not in SEVERITIES:
+        raise ConfigError(f"{key}: {_q(v)} is not allowed: must be one of {', '.join(SEVERITIES)}")
+    return str(v)
+
+
+def _parse_alerts(raw: Any) -> AlertsConfig:
+    """``alerts``: webhooks (each a url and optional filters), a command hook, filters and a rate limit."""
+    raw = _mapping("alerts", raw)
+    _check_keys("alerts.", raw, [f.name for f in fields(AlertsConfig)])
+    out = AlertsConfig()
+    hooks = raw.get("webhooks")
+    for i, h in enumerate([] if hooks is None else _list("alerts.webhooks", hooks, max_len=32)):
+        key = f"alerts.webhooks[{i}]"
+        h = _mapping(key, h)
+        _check_keys(key + ".", h, [f.name for f in fields(WebhookConfig)])
+        url = _string(f"{key}.url", h.get("url"), max_len=MAX_URL_CHARS, secret=True)
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.url: the value is not allowed: must be an http:// or https:// URL")
+        out.webhooks.append(WebhookConfig(
+            url=url, min_severity=_severity(f"{key}.min_severity", h.get("min_severity", "warning")),
+            venues=_names(f"{key}.venues", h.get("venues")), symbols=_names(f"{key}.symbols", h.get("symbols")),
+            timeout_s=_number(f"{key}.timeout_s", h.get("timeout_s", 5.0), lo=0.1, hi=300.0)))
+    if "command" in raw:
+        out.command = _string("alerts.command", raw["command"], max_len=4096)
+    out.min_severity = _severity("alerts.min_severity", raw.get("min_severity", "warning"))
+    out.venues = _names("alerts.venues", raw.get("venues"))
+    out.symbols = _names("alerts.symbols", raw.get("symbols"))
+    out.rate_limit_s = _number("alerts.rate_limit_s", raw.get("rate_limit_s", 60.0), lo=0.0, hi=_DAY)
+    out.retries = int(_number("alerts.retries", raw.get("retries", 5), lo=0, hi=100, integer=True))
+    return out
+
+
+def _parse_nats(raw: Any) -> NatsConfig:
+    raw = _mapping("nats", raw)
+    _check_keys("nats.", raw, [f.name for f in fields(NatsConfig)])
+    out = NatsConfig()
+    for k, v in raw.items():
+        setattr(out, k, _string(f"nats.{k}", v, max_len=MAX_URL_CHARS, secret=k in _NATS_SECRETS or k == "url"))
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", out.prefix):
+        raise ConfigError(f"nats.prefix: {_q(out.prefix)} is not allowed: 1-32 characters of A-Z a-z 0-9 _ -")
+    return out
+
+
+def _parse_collector(raw: Any) -> CollectorConfig:
+    raw = _mapping("collector", raw)
+    _check_keys("collector.", raw, ["shard", "id", "book_levels", "heartbeat_s"])
+    out = CollectorConfig()
+    shard = _mapping("collector.shard", raw.get("shard"))
+    _check_keys("collector.shard.", shard, ["venues", "symbols"])
+    out.shard_venues = _names("collector.shard.venues", shard.get("venues"))
+    for v in out.shard_venues:
+        if v not in registry.names():
+            raise ConfigError(f"collector.shard.venues: {_q(v)} is not allowed: one of {', '.join(registry.names())}")
+    out.shard_symbols = _names("collector.shard.symbols", shard.get("symbols"))
+    if "id" in raw:
+        out.id = _string("collector.id", raw["id"], max_len=64)
+    out.book_levels = int(_number("collector.book_levels", raw.get("book_levels", 20), lo=1, hi=1000, integer=True))
+    out.heartbeat_s = _number("collector.heartbeat_s", raw.get("heartbeat_s", 1.0), lo=0.1, hi=1.5)
+    return out
+
+
 def parse_settings(raw: Any, source: str = "<memory>") -> Settings:
     """Validate a parsed YAML document into Settings."""
     raw = _mapping("<top level>", raw)
     s = Settings(source=source)
-    sections = ["exchanges", "metrics", "detector", "feeds", "ui", "recorder", "consolidated", "demo"]
+    sections = ["exchanges", "metrics", "detector", "feeds", "ui", "recorder", "consolidated", "demo", "alerts",
+                "nats", "collector", "prometheus"]
     _check_keys("", raw, sections)
     s.venues = _parse_venues(raw.get("exchanges"))
     s.metrics = _scalar_section("metrics", raw.get("metrics"), MetricsConfig())
@@ -387,6 +464,10 @@ def parse_settings(raw: Any, source: str = "<memory>") -> Settings:
     s.recorder = _scalar_section("recorder", raw.get("recorder"), RecorderConfig())
     s.consolidated = _scalar_section("consolidated", raw.get("consolidated"), ConsolidatedConfig())
     s.demo = _scalar_section("demo", raw.get("demo"), DemoConfig())
+    s.alerts = _parse_alerts(raw.get("alerts"))
+    s.nats = _parse_nats(raw.get("nats"))
+    s.collector = _parse_collector(raw.get("collector"))
+    s.prometheus = _scalar_section("prometheus", raw.get("prometheus"), PrometheusConfig())
 
     m = s.metrics
     bands = _list("metrics.depth_bands_bps", m.depth_bands_bps, max_len=32)

@@ -165,3 +165,82 @@ async def test_a_reader_that_goes_away_ends_headless_quietly(tmp_path):
             await proc.wait()
     assert rc == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+# ---- alert events and z-scores in the lines (an engine without sockets, driven sample by sample) ----
+
+def _crunch_sizes() -> list[float]:
+    """A noisy baseline (10 / 12 both sides), then depth draining faster each sample, then back to 10."""
+    import math
+
+    return [10.0, 12.0] * 5 + [10.0 * math.exp(-0.032 * 2**n) for n in range(6)] + [10.0, 10.0]
+
+
+def _reference_alert_events(zs: list[float | None], open_z: float, close_z: float) -> list[tuple[int, str, float]]:
+    """README's rule for one depth signal with ``consecutive = 1``: open at z <= -open_z, escalate each time
+    z falls below the peak while open, close at |z| < close_z. (tick, action, peak z)."""
+    out: list[tuple[int, str, float]] = []
+    peak: float | None = None
+    for i, z in enumerate(zs):
+        if z is None:
+            continue
+        if peak is None:
+            if z <= -open_z:
+                peak = z
+                out.append((i, "open", peak))
+        elif abs(z) < close_z:
+            out.append((i, "close", peak))
+            peak = None
+        elif z < peak:
+            peak = z
+            out.append((i, "escalate", peak))
+    return out
+
+
+def _ladder(z: float) -> str:
+    """README: severity by peak |z|: >= 3 warning, >= 4 high, >= 5 critical."""
+    return "critical" if abs(z) >= 5 else "high" if abs(z) >= 4 else "warning"
+
+
+def test_headless_lines_carry_z_and_every_alert_open_escalate_close() -> None:
+    from lcm_tui.config import Settings
+    from lcm_tui.core.book import OrderBook
+    from lcm_tui.core.model import StreamStatus, SymbolState
+    from lcm_tui.frontends import jsonout
+    from lcm_tui.runtime.engine import Engine
+
+    s = Settings()
+    s.detector.warmup_samples = 3
+    s.detector.consecutive = 1
+    t0 = 1_796_115_600 * 10**9  # 2026-12-01T09:00:00Z
+    eng = Engine(s, mode="live", clock=lambda: t0)
+    book = OrderBook("binance", "BTCUSDT")
+    eng.monitor.add(SymbolState("binance", "BTCUSDT", book, status=StreamStatus.LIVE))
+    lines = jsonout.HeadlessLines(eng.view)
+    zs: list[float | None] = []
+    events: list[tuple[int, dict]] = []
+    for tick, size in enumerate(_crunch_sizes()):
+        q = f"{size:.6f}"
+        book.load_snapshot([("100.0", q)], [("100.1", q)])
+        t_ns = t0 + (tick + 1) * 10**9
+        eng.sample(t_ns)
+        objs = [json.loads(x) for x in lines.encode(t_ns).splitlines()]
+        stream = objs[0]
+        assert (stream["venue"], stream["symbol"]) == ("binance", "BTCUSDT") and stream["ts"] == t_ns / 1e9
+        assert list(stream["z"]) == ["depth", "spread", "slip_buy", "slip_sell"]  # the README's names, in order
+        # A flat spread has no variance and no notional is fillable on this book: no z for them.
+        assert stream["z"]["spread"] is None and stream["z"]["slip_buy"] is None
+        zs.append(stream["z"]["depth"])
+        assert objs[1]["venue"] == "consolidated"
+        events += [(tick, o) for o in objs[2:]]
+    want = _reference_alert_events(zs, s.detector.open_z, s.detector.close_z)
+    assert [a for _, a, _ in want] == ["open", "escalate", "escalate", "escalate", "escalate", "close"]
+    assert [(tick, o["action"], o["alert"]["peak_z"]) for tick, o in events] == want
+    for tick, o in events:
+        a = o["alert"]
+        assert (o["venue"], o["symbol"]) == ("alert", "")
+        assert (a["venue"], a["symbol"], a["signal"]) == ("binance", "BTCUSDT", "depth")
+        assert a["opened_ns"] == t0 + (want[0][0] + 1) * 10**9
+        assert a["severity"] == _ladder(a["peak_z"])
+        assert a["closed_ns"] == (t0 + (tick + 1) * 10**9 if o["action"] == "close" else None)
+    assert events[0][1]["alert"]["severity"] == "warning" and events[1][1]["alert"]["severity"] == "critical"

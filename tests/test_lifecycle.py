@@ -60,11 +60,29 @@ def _read_until(fd: int, pred, timeout: float) -> bytes:
     return bytes(buf)
 
 
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few seconds of the demo's frames, recorded by the headless mode."""
+    path = tmp_path_factory.mktemp("cap") / "demo.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "lcm_tui", "--demo", "--headless", "--capture", str(path)],
+                            cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 60
+    while time.monotonic() < end and (not path.exists() or path.stat().st_size < 50_000):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(20)
+    assert path.exists() and path.stat().st_size > 0
+    return path
+
+
+@pytest.mark.parametrize("mode", ["live", "replay"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_restores_the_terminal_and_ends_the_tui(sig: signal.Signals) -> None:
+def test_a_signal_restores_the_terminal_and_ends_the_tui(sig: signal.Signals, mode: str,
+                                                         request: pytest.FixtureRequest) -> None:
+    args = ["--demo"] if mode == "live" else ["replay", str(request.getfixturevalue("capture"))]
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "lcm_tui", "--demo"], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "lcm_tui", *args], stdin=slave, stdout=slave, stderr=slave,
                             cwd=ROOT, env=_env(), start_new_session=True, close_fds=True)
     os.close(slave)
     try:

@@ -261,6 +261,13 @@ def lazy(fn: Callable[[], Fraction]) -> Callable[[], Fraction]:
 
 
 # ----------------------------------------------------------------------------- what the frontends read
+# The ladder's band markers: ``bb = book_bands(book, settings.metrics.depth_bands_bps)``; for each
+# ``band in bb.bands``, the bid marker goes on bid row ``band.bid_levels - 1`` and the ask marker on ask
+# row ``band.ask_levels - 1`` (when that row is shown, the index is >= 0, and a level follows outside the
+# band, i.e. ``band.ask_levels < len(book.asks)``); the widest band wins a row. The depth chart:
+# ``prices, cum = cumulative_depth(book.asks, widest.ask_levels)`` (and the same for the bids) gives
+# the points up to the widest band's edge, the bps axis being ``1e4 * (p - bb.mid) / bb.mid``. The
+# ladder's cumulative column: ``cumulative_depth(side, rows)[1]``.
 @dataclass(frozen=True, slots=True)
 class Band:
     """One depth band of one book: its exact edges and how many levels of each side it holds."""

@@ -102,6 +102,9 @@ def _parse_fast(bids: list[WireLevel], asks: list[WireLevel]) -> tuple[Parsed, P
     string ("67000", "9007199254740993") must give the same correctly rounded double as ``float()``
     and the C path, never an int.
     """
+    # A bare string would index as a level ("12" -> price "1", size "2"): not a level at all.
+    if str in map(type, bids) or str in map(type, asks):
+        raise ValueError("a level is a string")
     bps = list(map(_price_of, bids))
     aps = list(map(_price_of, asks))
     bqs = list(map(_qty_of, bids))
@@ -146,10 +149,12 @@ def _parse_exact(updates: list[WireLevel], sign: float) -> Parsed:
     keys: list[float] = []
     sizes: list[float] = []
     for lv in updates:
+        if not isinstance(lv, (list, tuple)):
+            raise ValueError(f"malformed level {lv!r:.40}")
         try:
             p = lv[0]
             q = lv[1]
-        except (TypeError, KeyError, IndexError):
+        except IndexError:
             raise ValueError(f"malformed level {lv!r:.40}") from None
         if type(p) is not str or type(q) is not str:
             # The book keeps the wire strings (checksums need them): a number or None is not a level.

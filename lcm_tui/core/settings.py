@@ -101,6 +101,64 @@ class DemoConfig:
 
 
 @dataclass(slots=True)
+class WebhookConfig:
+    """One alert webhook: POST JSON to ``url`` for the alerts that pass its filters (empty list: all)."""
+
+    url: str = ""
+    min_severity: str = "warning"
+    venues: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    timeout_s: float = 5.0
+
+
+@dataclass(slots=True)
+class AlertsConfig:
+    """Alert routing: webhooks, a command hook (its own filters below), and one rate limit per alert key."""
+
+    webhooks: list[WebhookConfig] = field(default_factory=list)
+    command: str = ""  # run with the alert's JSON on stdin
+    min_severity: str = "warning"
+    venues: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    rate_limit_s: float = 60.0  # at most one notification per (venue, symbol, signal) per route in this window
+    retries: int = 5
+
+
+@dataclass(slots=True)
+class NatsConfig:
+    """The bus (``collect``, ``attach``, ``record --from``); secrets are better given by environment variables."""
+
+    url: str = "nats://127.0.0.1:4222"
+    prefix: str = "lcm"
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    creds_file: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
+@dataclass(slots=True)
+class CollectorConfig:
+    """``collect``: its shard (venues and symbols; empty: as configured) and what it publishes."""
+
+    shard_venues: list[str] = field(default_factory=list)
+    shard_symbols: list[str] = field(default_factory=list)
+    id: str = ""
+    book_levels: int = 20
+    heartbeat_s: float = 1.0
+
+
+@dataclass(slots=True)
+class PrometheusConfig:
+    """``/metrics`` for Prometheus (``--metrics-port``); port 0 serves nothing."""
+
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(slots=True)
 class Settings:
     # Every known venue, in the registry's order (which is the display and tie-breaking order).
     venues: dict[str, VenueConfig] = field(default_factory=dict)
@@ -111,6 +169,10 @@ class Settings:
     recorder: RecorderConfig = field(default_factory=RecorderConfig)
     consolidated: ConsolidatedConfig = field(default_factory=ConsolidatedConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    nats: NatsConfig = field(default_factory=NatsConfig)
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     source: str = "<defaults>"
 
     def enabled_venues(self) -> list[VenueConfig]:

@@ -26,10 +26,22 @@ def run_attach(settings: Settings, opts: NatsOptions, *, headless: bool, down_af
 async def _main(settings: Settings, opts: NatsOptions, headless: bool, down_after_s: float) -> int:
     try:
         async with open_remote(settings, opts, down_after_s=down_after_s) as view:
+            exporter = None
+            if settings.prometheus.port:
+                from lcm_tui.runtime.prometheus import Exporter
+
+                exporter = Exporter(view, settings.prometheus.port, settings.prometheus.host)
+                try:
+                    await exporter.start()
+                except OSError as e:
+                    print(f"lcm-tui: {e}", file=sys.stderr)
+                    return 2
             if headless:
                 await _headless(settings, view)
             else:
                 await _tui(settings, view)
+            if exporter is not None:
+                await exporter.close()
     except BusError as e:
         print(f"lcm-tui: {e}", file=sys.stderr)
         return 2

@@ -51,6 +51,8 @@ def _shared_options(*, after_command: bool) -> argparse.ArgumentParser:
                    help="record metrics, alerts and feed events to PostgreSQL")
     p.add_argument("--log-file", metavar="FILE", default=d(None), help="write logs here (the TUI owns the terminal)")
     p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="debug logging")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", default=d(None),
+                   help="serve Prometheus /metrics on 127.0.0.1:PORT (default from config: off)")
     return p
 
 
@@ -61,6 +63,8 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="capture file (.jsonl or .jsonl.gz)")
     p.add_argument("--json", action="store_true", help="no UI: print the final books' metrics as a JSON array")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed in the TUI (0 = as fast as possible)")
+    p.add_argument("--at", metavar="TIME", help="with --json: the state at TIME instead of the end (ISO-8601, "
+                   "HH:MM:SS of the capture's day in UTC, or epoch seconds)")
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,7 +72,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
         _logging(args, tui=False)
         from lcm_tui.frontends.jsonout import run_replay_json
 
-        return run_replay_json(settings, args.file)
+        return run_replay_json(settings, args.file, at=args.at)
+    if args.at is not None:
+        print("lcm-tui: replay --at needs --json", file=sys.stderr)
+        return 2
     _logging(args, tui=True)
     from lcm_tui.frontends.tui.replay import run_replay
 
@@ -111,16 +118,20 @@ def _add_nats(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
     p.add_argument("--nats-prefix", metavar="PREFIX", default=None, help="subject prefix (default lcm)")
 
 
-def _nats_options(args: argparse.Namespace) -> NatsOptions:
-    """--nats / the positional URL, else $LCM_NATS_URL, else the default; secrets only from the environment."""
+def _nats_options(args: argparse.Namespace, settings: Settings) -> NatsOptions:
+    """The ``nats`` section, then the environment (LCM_NATS_*), then --nats / the URL argument and --nats-prefix."""
     import dataclasses
 
-    from lcm_tui.runtime.bus.connect import DEFAULT_PREFIX, NatsOptions
+    from lcm_tui.runtime.bus.connect import NatsOptions
 
-    opts = NatsOptions().with_env()
+    n = settings.nats
+    opts = NatsOptions(url=n.url, prefix=n.prefix, user=n.user, password=n.password, token=n.token,
+                       creds_file=n.creds_file, tls_ca=n.tls_ca, tls_cert=n.tls_cert, tls_key=n.tls_key).with_env()
     if args.url:
         opts = dataclasses.replace(opts, url=args.url)
-    return dataclasses.replace(opts, prefix=args.nats_prefix or DEFAULT_PREFIX)
+    if args.nats_prefix:
+        opts = dataclasses.replace(opts, prefix=args.nats_prefix)
+    return opts
 
 
 def _add_collect(p: argparse.ArgumentParser) -> None:
@@ -133,16 +144,18 @@ def _add_collect(p: argparse.ArgumentParser) -> None:
 
 
 def _shard(args: argparse.Namespace, settings: Settings) -> None:
-    """--venues / --symbols narrow the configured venues to this collector's shard."""
-    if args.venues:
-        want = [v.strip() for v in args.venues.split(",") if v.strip()]
+    """--venues / --symbols (else ``collector.shard``) narrow the configured venues to this collector's shard."""
+    venues = args.venues or ",".join(settings.collector.shard_venues)
+    symbols = args.symbols or ",".join(settings.collector.shard_symbols)
+    if venues:
+        want = [v.strip() for v in venues.split(",") if v.strip()]
         unknown = [v for v in want if v not in settings.venues]
         if unknown:
             raise ConfigError(f"--venues: {unknown[0]!r} is not a known venue: one of {', '.join(settings.venues)}")
         for name, vc in settings.venues.items():
             vc.enabled = name in want
-    if args.symbols:
-        syms = [x.strip() for x in args.symbols.split(",") if x.strip()]
+    if symbols:
+        syms = [x.strip() for x in symbols.split(",") if x.strip()]
         if getattr(args, "demo", False):
             settings.demo.symbols = syms
         else:
@@ -162,9 +175,11 @@ def _run_collect(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as e:
         print(f"lcm-tui: config error: {e}", file=sys.stderr)
         return 2
-    opts = _nats_options(args)
+    opts = _nats_options(args, settings)
+    c = settings.collector
     return asyncio.run(collect(settings, opts, demo=getattr(args, "demo", False),
-                               collector_id=args.collector_id))
+                               collector_id=args.collector_id or c.id or None, book_levels=c.book_levels,
+                               heartbeat_s=c.heartbeat_s))
 
 
 def _add_attach(p: argparse.ArgumentParser) -> None:
@@ -180,7 +195,7 @@ def _run_attach(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, tui=not headless)
     from lcm_tui.frontends.attach import run_attach
 
-    return run_attach(settings, _nats_options(args), headless=headless,
+    return run_attach(settings, _nats_options(args, settings), headless=headless,
                       down_after_s=args.down_after)
 
 
@@ -194,7 +209,7 @@ def _run_record(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, tui=False)
     from lcm_tui.frontends.attach import run_record_from
 
-    return run_record_from(settings, _nats_options(args), durable=args.durable)
+    return run_record_from(settings, _nats_options(args, settings), durable=args.durable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +268,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         s.ui.fps = check_number("ui.fps", args.fps, name="--fps")
     if args.record:
         s.recorder.enabled = True
+    if getattr(args, "metrics_port", None) is not None:
+        s.prometheus.port = int(check_number("prometheus.port", args.metrics_port, name="--metrics-port"))
     if getattr(args, "seed", None) is not None:
         s.demo.seed = int(check_number("demo.seed", args.seed, name="--seed"))
     return s

@@ -1,7 +1,8 @@
 """``lcm-tui --headless``: no UI, one JSON line per venue+symbol per sample on stdout.
 
 The lines are the objects ``replay --json`` prints plus ``ts`` (epoch seconds of the sample), so the
-same tools read both (``frontends.jsonout`` encodes both). The recorder's status goes to stderr once
+same tools read both (``frontends.jsonout`` encodes both); after them come one ``"venue": "alert"``
+line per alert that opened, escalated or closed at that sample. The recorder's status goes to stderr once
 per sample, keeping stdout machine-readable. SIGINT/SIGTERM stop the loop cleanly: the engine then
 flushes the recorder and closes the capture before exit.
 """
@@ -42,17 +43,17 @@ async def _main(settings: Settings, demo: bool, capture_path: str | None) -> int
         try:
             async with open_live(settings, demo=demo, capture=capture_path, recorder=recorder,
                                  recorder_errors=errors) as engine:
-                await engine.run_sample_clock(lambda t_ns: _print_tick(engine, t_ns), stop)
+                lines = jsonout.HeadlessLines(engine.view)
+                await engine.run_sample_clock(lambda t_ns: _print_tick(engine, lines, t_ns), stop)
         except EngineError as e:
             print(f"lcm-tui: {e}", file=sys.stderr)
             return 2
     return 0
 
 
-def _print_tick(engine: Engine, t_ns: int) -> bool:
+def _print_tick(engine: Engine, lines: jsonout.HeadlessLines, t_ns: int) -> bool:
     """Print this sample's lines; True (stop) when stdout's reader went away (``| head``)."""
-    data = jsonout.encode_lines(jsonout.market_objects(engine.view), ts=t_ns / 1e9)
-    if not jsonout.write(None, data):
+    if not jsonout.write(None, lines.encode(t_ns)):
         return True
     if engine.recorder is not None:
         print(f"recorder: {engine.recorder.status().describe()}", file=sys.stderr, flush=True)

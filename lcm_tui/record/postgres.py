@@ -218,12 +218,17 @@ class Recorder:
             t = _Tracked(alert)
             self._open_alerts[key] = t
             self._by_stream.setdefault(stream, {})[key] = t
-        elif self._open_alerts.pop(key, None) is not None:
-            by = self._by_stream.get(stream)
-            if by is not None:
-                by.pop(key, None)
-                if not by:
-                    del self._by_stream[stream]
+        else:
+            self._untrack(key, alert)
+
+    def _untrack(self, key: tuple[Any, ...], alert: Alert) -> None:
+        self._open_alerts.pop(key, None)
+        stream = (alert.venue, alert.symbol)
+        by = self._by_stream.get(stream)
+        if by is not None:
+            by.pop(key, None)
+            if not by:
+                del self._by_stream[stream]
 
     def on_event(self, ev: FeedEvent, event_id: str | None = None) -> None:
         if ev is self.recovery_event:  # our own event coming back through the monitor: already recorded
@@ -475,8 +480,7 @@ class Recorder:
         """Journal what the writer has not confirmed since the last tick, fsync, note the run, wake the writer."""
         for key, t in list(self._open_alerts.items()):
             if t.alert.closed_ns is not None:  # closed without telling us: stop watching it
-                self._open_alerts.pop(key, None)
-                self._by_stream.get((t.alert.venue, t.alert.symbol), {}).pop(key, None)
+                self._untrack(key, t.alert)
             else:
                 self._check_escalation(t)  # alerts no sample reports on (cross-venue ones)
         due = self._due

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -45,6 +46,7 @@ from lcm_tui.runtime.capture import Capture
 from lcm_tui.runtime.hub import FeedHub
 
 if TYPE_CHECKING:
+    from lcm_tui.runtime.alerting import AlertRouter
     from lcm_tui.runtime.sim.server import SimServer
 
 log = logging.getLogger("lcm_tui.runtime.engine")
@@ -84,6 +86,9 @@ class Engine:
         self.recorder: RecorderLike | None = None
         self.replay: ReplaySession | None = None
         self.sim: SimServer | None = None  # the embedded simulator of --demo
+        self.router: AlertRouter | None = None  # webhooks / command hook, when ``alerts`` configures any
+        # Process counters exported as lcm_<name>_total by --metrics-port (a collector adds its own).
+        self.exported: dict[str, Callable[[], float]] = {}
         self.clock = clock
         self.view = LocalMarketView(self)
         self.samples = 0  # ticks of the sample clock so far
@@ -210,6 +215,30 @@ async def open_live(settings: Settings, *, demo: bool = False, capture: str | No
             for ev in getattr(rec, "startup_events", ()):  # e.g. what a dead previous run may have lost
                 eng.monitor.on_event(ev)
             eng.recorder = rec
+        if settings.alerts.webhooks or settings.alerts.command:
+            import socket
+
+            from lcm_tui.runtime.alerting import AlertRouter
+
+            eng.router = AlertRouter(settings.alerts, source=socket.gethostname())
+            await eng.router.start()
+            stack.push_async_callback(eng.router.close)
+            eng.monitor.add_listener(eng.router)
+            stats = eng.router.stats
+            eng.exported["alert_notifications_sent"] = lambda: stats.sent
+            eng.exported["alert_notifications_failed"] = lambda: stats.failed
+            eng.exported["alert_notifications_suppressed"] = lambda: stats.suppressed
+        if settings.prometheus.port:
+            from lcm_tui.runtime.prometheus import Exporter
+
+            status = eng.recorder.status if eng.recorder is not None else None
+            exporter = Exporter(eng.view, settings.prometheus.port, settings.prometheus.host, recorder=status,
+                                extra=lambda: {k: f() for k, f in eng.exported.items()})
+            try:
+                await exporter.start()
+            except OSError as e:
+                raise EngineError(str(e)) from None
+            stack.push_async_callback(exporter.close)
         eng._feeds = asyncio.create_task(eng.hub.run(), name="feeds")
         stack.push_async_callback(eng._stop_feeds)
         yield eng
@@ -243,15 +272,22 @@ class ReplaySession:
     the streams would have gone STALE and stopped being sampled, so the clock jumps over it instead of
     sampling unchanged books: it samples the first ``stale_after_s`` of the gap, as live did, then the
     gap's last boundary (which also keeps a corrupt or far-future timestamp from stalling replay).
+
+    ``run_until(t_ns)`` stops the capture at a time (``replay --json --at``): the books, statuses,
+    z-scores and alerts are then those of that instant, and the next call or ``run()`` goes on from it.
     """
 
     def __init__(self, engine: Engine, replayer: _replay.Replayer, records: Iterator[_replay.Record],
                  *, sample: bool = True) -> None:
         self.engine = engine
         self.replayer = replayer
-        self.records = records
+        self._source = records
+        # What to feed next: the capture's records, after the one record looked at and put back (peek,
+        # run_until), if any. Always one chain over the source, so seeking many times nests nothing.
+        self.records: Iterator[_replay.Record] = records
         self.sample_clock = sample
         self.t_ns = 0  # the capture time reached (the last record's, or the last sample's)
+        self.last_record_ns = 0  # the time of the last record fed
         self.fed = 0
         self.samples = 0
         self.jumps = 0  # capture gaps the sample clock jumped over
@@ -281,6 +317,7 @@ class ReplaySession:
                                          for st in self._by_venue.get(venue, ())}
         self.replayer.feed(rec)
         self.fed += 1
+        self.last_record_ns = t
         if t > self.t_ns:
             self.t_ns = t
 
@@ -318,6 +355,35 @@ class ReplaySession:
             n += 1
             if limit is not None and n >= limit:
                 return n
+        return n
+
+    def peek(self) -> _replay.Record | None:
+        """The next record without feeding it; None at the end of the capture."""
+        rec = next(self.records, None)
+        if rec is not None:
+            self._put_back(rec)
+        return rec
+
+    def _put_back(self, rec: _replay.Record) -> None:
+        self.records = itertools.chain((rec,), self._source)
+
+    def run_until(self, t_ns: int) -> int:
+        """Feed the records up to ``t_ns`` and take the samples due by then; returns how many were fed.
+
+        Records go in file order up to the first one stamped after ``t_ns``, which is kept for the next
+        call. The engine's clock is then ``t_ns``, so a snapshot is the book at that instant and the
+        detector has taken every sample of the sample clock up to it.
+        """
+        n = 0
+        for rec in self.records:
+            if rec.t_ns > t_ns:
+                self._put_back(rec)
+                break
+            self.feed(rec)
+            n += 1
+        if self.sample_clock and t_ns > 0:
+            self._advance(t_ns)
+        self.t_ns = max(self.t_ns, t_ns)
         return n
 
     def finish(self) -> None:

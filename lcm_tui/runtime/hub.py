@@ -19,7 +19,7 @@ from lcm_tui.config import Settings
 from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
 from lcm_tui.core.retry import Backoff
 from lcm_tui.runtime.capture import Capture
-from lcm_tui.runtime.runner import ConnectPacer, StreamRunner, split_symbols
+from lcm_tui.runtime.runner import ConnectPacer, SnapshotBudget, StreamRunner, split_symbols
 from lcm_tui.venues.base import EventSink
 from lcm_tui.venues.registry import adapter_class
 
@@ -46,11 +46,12 @@ class FeedHub:
                 continue
             # One runner per connection-sized chunk of symbols (venue limits: runner.split_symbols).
             chunks = split_symbols(cls, vc)
-            pacer = ConnectPacer.for_venue(vc.name)
+            pacer, budget = ConnectPacer.for_venue(vc.name), SnapshotBudget.for_venue(vc.name)
             for i, chunk in enumerate(chunks):
                 factory = functools.partial(cls, vc, chunk, sink)
                 label = vc.name if len(chunks) == 1 else f"{vc.name}[{i + 1}/{len(chunks)}]"
-                self.runners.append(StreamRunner(factory, settings.feeds, capture, pacer=pacer, label=label))
+                self.runners.append(StreamRunner(factory, settings.feeds, capture, pacer=pacer, budget=budget,
+                                                 label=label))
 
     def states(self) -> list[SymbolState]:
         return [st for r in self.runners for st in r.states.values()]

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -69,6 +70,16 @@ _reasons = RateLimitedLog(log)
 
 
 # ----------------------------------------------------------------------------- per-venue limits
+def _binance_spot_weight(limit: int) -> int:
+    """Request weight of one spot ``depth`` (REST or WS-API) by ``limit`` (exchange-protocols.md §1.1)."""
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def _binance_usdm_weight(limit: int) -> int:
+    """``/fapi/v1/depth`` weight by ``limit`` (§1.4, marked unverified there: taken as the safer reading)."""
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
 @dataclass(frozen=True, slots=True)
 class VenueLimits:
     """What one connection to a venue may carry, and how fast one IP may open connections."""
@@ -76,6 +87,8 @@ class VenueLimits:
     max_symbols: int | None = None  # symbols (streams, channels) per connection; None: no documented limit
     max_url_bytes: int | None = None  # adapters that name their streams in the URL
     connects_per_s: float = 1.0  # connection attempts per second, shared by all of a venue's connections
+    weight_per_minute: float = 0.0  # snapshot request weight one IP may spend per minute; 0: not budgeted
+    snapshot_weight: Callable[[int], int] | None = None  # weight of one snapshot by its depth
 
 
 # Binance answers an ~8 KB URL with HTTP 414; 4 KB leaves room for proxies with smaller buffers.
@@ -87,8 +100,11 @@ SAFE_URL_BYTES = 4096
 # connection; 3 connection requests / s), §4.1 Kraken (~150 attempts / 10 min, unverified), §5.1
 # Coinbase (8 connections / s; planned for the strictest figure). Rates keep a margin below the limit.
 VENUE_LIMITS: dict[str, VenueLimits] = {
-    "binance": VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0),
-    "binance-usdm": VenueLimits(max_symbols=200, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0),
+    # Binance: REQUEST_WEIGHT 6000 / min (spot), 2400 / min (futures); 90 % of it, the rest is margin.
+    "binance": VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
+                           weight_per_minute=5400, snapshot_weight=_binance_spot_weight),
+    "binance-usdm": VenueLimits(max_symbols=200, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
+                                weight_per_minute=2160, snapshot_weight=_binance_usdm_weight),
     "bybit-spot": VenueLimits(max_symbols=500, connects_per_s=1.5),
     "bybit-linear": VenueLimits(max_symbols=500, connects_per_s=1.5),
     "okx": VenueLimits(max_symbols=29, connects_per_s=2.5),
@@ -159,6 +175,112 @@ class ConnectPacer:
         d = self.delay(asyncio.get_running_loop().time())
         if d > 0:
             await asyncio.sleep(d)
+
+
+class SnapshotBudget:
+    """The request weight a venue lets one IP spend per minute, shared by all of its runners.
+
+    A bucket that starts full (a first sync may burst up to the whole minute's budget) and refills
+    continuously; a request that does not fit books its weight anyway and waits until the bucket
+    would have covered it, so requests are served in the order they asked.
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = per_minute
+        self.rate = per_minute / 60.0
+        self.tokens = per_minute
+        self._t: float | None = None
+
+    @classmethod
+    def for_venue(cls, venue: str) -> SnapshotBudget | None:
+        lim = venue_limits(venue)
+        return cls(lim.weight_per_minute) if lim.weight_per_minute > 0 and lim.snapshot_weight else None
+
+    def delay(self, now: float, weight: float) -> float:
+        """Spend ``weight`` at ``now`` (monotonic seconds); how long to wait before sending."""
+        if self._t is not None:
+            self.tokens = min(self.capacity, self.tokens + (now - self._t) * self.rate)
+        self._t = now
+        self.tokens -= weight
+        return max(0.0, -self.tokens / self.rate) if self.rate > 0 else 0.0
+
+
+class _WsRequests:
+    """Persistent request/reply WebSocket connections (Binance's WS-API ``depth``), reused per URL.
+
+    Opening one connection per snapshot would cost hundreds of handshakes when hundreds of symbols
+    sync (and Binance counts each WS-API connection against the request weight). One request at a
+    time per connection, so the reply is the next frame carrying the request's ``id``.
+    """
+
+    def __init__(self, runner: StreamRunner) -> None:
+        self.runner = runner
+        self.idle: dict[str, list[ClientConnection]] = {}
+
+    async def _open(self, url: str) -> ClientConnection:
+        r = self.runner
+        return await connect(url, max_size=r.cfg.max_frame_bytes, open_timeout=r.open_timeout_s,
+                             proxy=_proxy_for(url), close_timeout=1)
+
+    async def request(self, url: str, text: str) -> str | bytes:
+        try:
+            rid = orjson.loads(text).get("id") if text.startswith("{") else None
+        except (orjson.JSONDecodeError, AttributeError):
+            rid = None
+        pool = self.idle.setdefault(url, [])
+        while pool:
+            ws = pool.pop()
+            try:
+                reply = await self._exchange(ws, text, rid)
+            except ConnectionClosed:
+                continue  # closed while idle (24 h limit, serverShutdown): try the next or a new one
+            except BaseException:
+                await self._discard(ws)
+                raise
+            self._keep(url, ws)
+            return reply
+        ws = await self._open(url)
+        try:
+            reply = await self._exchange(ws, text, rid)
+        except BaseException:
+            await self._discard(ws)
+            raise
+        self._keep(url, ws)
+        return reply
+
+    async def _exchange(self, ws: ClientConnection, text: str, rid: Any) -> str | bytes:
+        await ws.send(text)
+        async with asyncio.timeout(self.runner.fetch_timeout_s):
+            for _ in range(64):
+                reply = await ws.recv()
+                if rid is None:
+                    return reply
+                try:
+                    got = orjson.loads(reply)
+                except orjson.JSONDecodeError:
+                    return reply  # the adapter counts what it cannot parse
+                if type(got) is not dict or got.get("id") == rid or "id" not in got:
+                    return reply
+        raise TimeoutError("no reply carrying the request id")
+
+    def _keep(self, url: str, ws: ClientConnection) -> None:
+        pool = self.idle.setdefault(url, [])
+        if len(pool) < self.runner.fetch_concurrency:
+            pool.append(ws)
+        else:
+            t = asyncio.ensure_future(ws.close())
+            self.runner._bg.add(t)
+            t.add_done_callback(self.runner._bg.discard)
+
+    @staticmethod
+    async def _discard(ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 1)
+
+    async def close(self) -> None:
+        conns = [ws for pool in self.idle.values() for ws in pool]
+        self.idle.clear()
+        await asyncio.gather(*(self._discard(ws) for ws in conns))
 
 
 # ----------------------------------------------------------------------------- reasons
@@ -280,7 +402,8 @@ class StreamRunner:
     rollover_timeout_s = 60.0
 
     def __init__(self, adapter_factory: AdapterFactory, feeds_cfg: FeedsConfig, capture: Capture | None = None,
-                 *, seed: int | None = None, pacer: ConnectPacer | None = None, label: str = "") -> None:
+                 *, seed: int | None = None, pacer: ConnectPacer | None = None,
+                 budget: SnapshotBudget | None = None, label: str = "") -> None:
         self.factory = adapter_factory
         self.cfg = feeds_cfg
         self.capture = capture
@@ -288,6 +411,9 @@ class StreamRunner:
         self.venue = self.adapter.venue
         self.label = label or self.venue  # in logs: several runners may serve one venue
         self.pacer = pacer
+        self.budget = budget  # shared by the venue's runners (hub); None: not budgeted
+        self._requests = _WsRequests(self)
+        self._bg: set[asyncio.Future[Any]] = set()
         self.reason = ""  # why the streams are not live (the last failure while retrying); "" when healthy
         self._said_live = False
         self._fetch_sem = asyncio.Semaphore(self.fetch_concurrency)
@@ -489,6 +615,7 @@ class StreamRunner:
             with contextlib.suppress(Exception):
                 await self._http.aclose()
             self._http = None
+        await self._requests.close()
 
     async def _read(self, link: _Link) -> None:
         try:
@@ -594,6 +721,7 @@ class StreamRunner:
             self.fetches += 1
             try:
                 async with self._fetch_sem:
+                    await self._spend(link, a)
                     text = await self._fetch_once(a)
                 break
             except asyncio.CancelledError:
@@ -613,12 +741,22 @@ class StreamRunner:
         with contextlib.suppress(_Closed, ConnectionClosed):
             await self._perform(link, self._feed(link, text, time.time_ns(), snapshot_for=a.symbol))
 
+    async def _spend(self, link: _Link, a: FetchSnapshot) -> None:
+        """Wait until the venue's request-weight budget covers this snapshot."""
+        weigh = venue_limits(self.venue).snapshot_weight
+        if self.budget is None or weigh is None:
+            return
+        depth = getattr(link.adapter, "depth", 0)
+        wait = self.budget.delay(asyncio.get_running_loop().time(), weigh(depth if isinstance(depth, int) else 0))
+        if wait > 0:
+            st = link.adapter.states.get(a.symbol)
+            if st is not None and st.status is not StreamStatus.LIVE:
+                st.status_detail = f"waiting {wait:.0f}s for the venue's request-weight budget"
+            await asyncio.sleep(wait)
+
     async def _fetch_once(self, a: FetchSnapshot) -> str | bytes:
         if a.url.startswith(("ws://", "wss://")):
-            async with connect(a.url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
-                               proxy=_proxy_for(a.url), close_timeout=1) as ws:
-                await ws.send(a.request)
-                return await asyncio.wait_for(ws.recv(), self.fetch_timeout_s)
+            return await self._requests.request(a.url, a.request)
         if self._http is None:
             self._http = make_client(timeout=self.fetch_timeout_s)
         status, body = await fetch(self._http, a.url, timeout=self.fetch_timeout_s,

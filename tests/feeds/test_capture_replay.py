@@ -285,3 +285,29 @@ def test_replay_work_is_linear_in_the_number_of_symbols(tmp_path):
     small, big = lines_executed(100), lines_executed(400)
     # Linear: 4x the symbols (and records) cost 4x the lines, plus a constant. Quadratic would be ~16x.
     assert big < 4.5 * small, (small, big)
+
+
+def test_import_progress_bar_only_on_a_terminal(tmp_path, capsys):
+    import io
+
+    from lcm_tui.runtime.importers.common import Progress
+
+    raw = io.BytesIO(b"x" * 100)
+    raw.seek(50)
+    Progress("f.gz", raw, 100, enabled=False).update()
+    assert capsys.readouterr().err == ""  # stderr is not a terminal: nothing
+    bar = Progress("/some/dir/f.gz", raw, 100, enabled=True)
+    bar.update()
+    raw.seek(100)
+    bar.update()
+    bar.done()
+    assert capsys.readouterr().err == "\rf.gz [############.............]  50%\rf.gz [#########################] 100%\n"
+
+
+def test_tardis_timestamps_are_exact():
+    from lcm_tui.runtime.importers.tardis import parse_ts
+
+    assert parse_ts("2021-07-22T22:25:41.3014021Z") == 1626992741_301402100
+    assert parse_ts("1970-01-01T00:00:00Z") == 0
+    with pytest.raises(ValueError):
+        parse_ts("yesterday")

@@ -301,6 +301,15 @@ async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_u
     server = await SimServer({"binance": symbols}, ping_interval_s=None).start()
     settings = server.configure(Settings())
     settings.feeds = fast_feeds(stale_after_s=30.0)
+    # All 400 on one connection (what the hub did before): the server refuses the 8 KB URL for good.
+    vc = settings.venues["binance"]
+    one = StreamRunner(lambda: BinanceAdapter(vc, symbols), settings.feeds, seed=1)
+    single = asyncio.create_task(one.run())
+    try:
+        await wait_until(lambda: one.attempts >= 2, 10, "two refused attempts")
+        assert "HTTP 414" in one.states["C000USDT"].status_detail
+    finally:
+        await _stop(single)
     hub = FeedHub(settings, None)
     assert len(hub.runners) > 1 and not hub.unavailable
     task = asyncio.create_task(hub.run())

@@ -11,12 +11,18 @@ REPO = Path(__file__).resolve().parents[2]
 REALDATA = REPO.parent / "shared" / "realdata"
 
 
-@pytest.fixture(scope="session")
-def realdata() -> Path:
-    """The folder of recordings: skipped with a reason where it is absent, a failure under CI."""
-    if not (REALDATA / "README.md").is_file():
-        why = f"real recordings not found at {REALDATA} (third-party data, kept beside the checkout)"
+def locate(folder: Path | None = None) -> Path:
+    """The folder of recordings: a skip with the reason where it is absent, a failure under CI=true
+    (CI has ``../shared/`` beside the checkout, so a missing folder there is a broken setup)."""
+    folder = REALDATA if folder is None else folder
+    if not (folder / "README.md").is_file():
+        why = f"real recordings not found at {folder} (third-party data, kept beside the checkout)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true: {why}")
         pytest.skip(why)
-    return REALDATA
+    return folder
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    return locate()

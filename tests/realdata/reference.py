@@ -12,10 +12,11 @@ import json
 import zlib
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 D0 = Decimal(0)
+_EXACT = Context(prec=60)  # p*q of wire decimals is exact at this precision
 D1E4 = Decimal(10_000)
 
 
@@ -28,29 +29,36 @@ class Side:
         self.levels: dict[Decimal, tuple[str, str]] = {}  # signed key -> (price, size) as sent
         self.version = 0  # bumped on every change: an unchanged side needs no new comparison
         self.walked: tuple[Any, Any] | None = None  # (key, result) of the last metrics walk
+        self.exact: dict[Decimal, tuple[Decimal, Decimal, Decimal]] = {}  # key -> (p, q, p*q)
 
     def set(self, price: str, size: str) -> None:
         self.version += 1
         k = -Decimal(price) if self.is_bid else Decimal(price)
-        if Decimal(size) == 0:
+        q = Decimal(size)
+        if q == 0:
             if k in self.levels:  # deleting an absent level is a no-op (§6)
                 del self.levels[k]
+                del self.exact[k]
                 self.keys.pop(bisect_left(self.keys, k))
             return
         if k not in self.levels:
             insort(self.keys, k)
         self.levels[k] = (price, size)
+        p = -k if self.is_bid else k
+        self.exact[k] = (p, q, _EXACT.multiply(p, q))
 
     def clear(self) -> None:
         self.version += 1
         self.keys.clear()
         self.levels.clear()
+        self.exact.clear()
 
     def truncate(self, depth: int) -> None:
         if len(self.keys) > depth:
             self.version += 1
         for k in self.keys[depth:]:
             del self.levels[k]
+            del self.exact[k]
         del self.keys[depth:]
 
     def top(self, n: int | None = None) -> list[tuple[str, str]]:
@@ -126,21 +134,23 @@ def _pass(side: Side, bands: list[int], inside: Any, targets: list[Decimal], kin
     """One walk from the top: each band's sum of p*q over the levels inside it, and the VWAP walk
     for each notional (metrics.md: spend or receive N quote, the last level partially)."""
     depth = dict.fromkeys(bands, D0)
-    open_bands = list(bands)  # still collecting (a level outside band x is outside every narrower one)
+    # Levels go outward from the top, so once a level is outside band x every later one is too:
+    # bands[first:] are the ones still collecting.
+    first = 0
     walks: dict[Decimal, dict[str, Any]] = {}
     pending = list(targets)
     quote = D0
     base = D0
     n = 0
+    exact = side.exact
     for k in side.keys:
-        if not open_bands and not pending:
+        if first == len(bands) and not pending:
             break
-        p = -k if side.is_bid else k
-        q = Decimal(side.levels[k][1])
-        pq = p * q
+        p, q, pq = exact[k]
         n += 1
-        open_bands = [x for x in open_bands if inside(p, x)]
-        for x in open_bands:
+        while first < len(bands) and not inside(p, bands[first]):
+            first += 1
+        for x in bands[first:]:
             depth[x] += pq
         while pending and quote + pq >= pending[0]:
             N = pending.pop(0)

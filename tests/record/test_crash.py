@@ -222,3 +222,47 @@ async def test_sigkill_while_the_database_is_unreachable(pg_db: str, pg_conn: as
     await recovery_event_stored(pg_conn)
     record_property("figures", figures)
     print("down:", figures)
+
+
+async def _headless(dsn: str, cfg: Path, cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lcm_tui.frontends.cli", "--config", str(cfg), "--demo", "--headless", "--record",
+        cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "LCM_PG_DSN": dsn})
+
+
+async def _status_lines(proc: asyncio.subprocess.Process, n: int) -> list[str]:
+    assert proc.stderr is not None
+    lines: list[str] = []
+    while len([x for x in lines if x.startswith("recorder: ")]) < n:
+        line = await asyncio.wait_for(proc.stderr.readline(), 20)
+        assert line, f"lcm-tui ended early: {lines}"
+        lines.append(line.decode().rstrip("\n"))
+    return lines
+
+
+async def test_lcm_tui_headless_killed_then_restarted_reports_the_gap(
+        pg_db: str, pg_conn: asyncpg.Connection, tmp_path: Path) -> None:
+    """The real command: ``lcm-tui --demo --headless --record``, SIGKILLed, then started again."""
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(f"recorder:\n  spill_path: {tmp_path / 'spill.jsonl'}\n  flush_interval_s: 0.5\n")
+    first = await _headless(pg_db, cfg, tmp_path)
+    try:
+        before = await _status_lines(first, 3)
+    finally:
+        first.kill()
+        await first.wait()
+    assert not any("previous run died" in x for x in before)
+    stored = await pg_conn.fetchval("SELECT count(*) FROM metric_sample")
+    assert stored > 0
+
+    second = await _headless(pg_db, cfg, tmp_path)
+    try:
+        after = await _status_lines(second, 2)
+    finally:
+        second.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(second.wait(), 20) == 0
+    status = [x for x in after if x.startswith("recorder: ")]
+    assert all("| previous run died: gap " in x for x in status), after
+    await recovery_event_stored(pg_conn)
+    assert not (tmp_path / "spill.jsonl.run").exists()  # the second run stopped cleanly

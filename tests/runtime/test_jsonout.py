@@ -15,7 +15,7 @@ from lcm_tui.config import Settings, default_venue
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.consolidated import consolidate
 from lcm_tui.core.model import Counters, MetricSample, Slippage, StreamStatus, SymbolState
-from lcm_tui.core.view import StreamView
+from lcm_tui.core.view import SignalView, StreamView
 from lcm_tui.frontends import jsonout
 from lcm_tui.frontends.cli import main
 
@@ -28,7 +28,8 @@ def test_a_stream_line_has_every_documented_key_with_its_value() -> None:
     )
     counters = Counters(frames=7, gaps=1, resyncs=1, checksum_failures=0, malformed=2, reconnects=0, crossed=0)
     sv = StreamView("binance", "BTCUSDT", StreamStatus.RESYNCING, "gap 1234->1240", counters, 99)
-    line = jsonout.encode_lines([jsonout.stream_object(sv, sample)], ts=1.5)
+    signals = [SignalView("depth", -3.25, [-1.0, -3.25], True), SignalView("spread", None)]
+    line = jsonout.encode_lines([jsonout.stream_object(sv, sample, signals)], ts=1.5)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == {
         "ts": 1.5, "venue": "binance", "symbol": "BTCUSDT", "status": "resyncing", "reason": "gap 1234->1240",
@@ -40,6 +41,8 @@ def test_a_stream_line_has_every_documented_key_with_its_value() -> None:
             {"side": "sell", "notional": 10000.0, "vwap": None, "slippage_bps": None, "levels": 3,
              "filled_quote": 42.0},
         ],
+        # Every signal named in the README's "JSON output", z null where the detector has none.
+        "z": {"depth": -3.25, "spread": None, "slip_buy": None, "slip_sell": None},
         "counters": {"frames": 7, "gaps": 1, "resyncs": 1, "checksum_failures": 0, "malformed": 2, "reconnects": 0,
                      "crossed": 0},
     }
@@ -49,7 +52,8 @@ def test_a_stream_line_has_every_documented_key_with_its_value() -> None:
     assert orjson.loads(jsonout.encode_line(empty)) | {"counters": None} == {
         "venue": "okx", "symbol": "BTC-USDT", "status": "down", "reason": "HTTP 414", "best_bid": None,
         "best_ask": None, "mid": None, "spread_bps": None, "depth_bid": {}, "depth_ask": {}, "imbalance": {},
-        "slippage": [], "counters": None}
+        "slippage": [], "z": {"depth": None, "spread": None, "slip_buy": None, "slip_sell": None},
+        "counters": None}
 
 
 def _state(venue: str, symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> SymbolState:

@@ -1,12 +1,13 @@
 """An adapter that misreads the protocol fails the loopback check, because the simulator shares nothing with it.
 
-Each test breaks the reading side on purpose (lcm-tui's book ignores deletes or drops a snapshot's
-worst level, Coinbase's adapter swaps bid and ask, an adapter-side checksum builds its string
-wrongly) and shows that the check the loopback tests rely on (every book equals the simulator's true
-book after every step, and no integrity counter moved) fails. Where the simulator used to keep its
-truth in lcm-tui's ``OrderBook`` or take its checksums from the adapters' module, the same bug would
-have been on both sides and passed; ``test_a_shared_truth_would_have_hidden_the_bug`` shows that
-for the book by keeping such a shared truth next to the simulator's own.
+Each test breaks the reading side on purpose (lcm-tui's book ignores deletes, drops a snapshot's
+worst level or keeps sizes as float text, Coinbase's adapter swaps bid and ask, an adapter-side
+checksum builds its string wrongly) and shows that the check the loopback tests rely on (every book
+equals the simulator's true book after every step, and no integrity counter moved) fails. Had the
+simulator kept its truth in lcm-tui's ``OrderBook`` or taken its checksums from the adapters'
+module, the same bug would have been on both sides and passed;
+``test_a_shared_truth_would_have_hidden_the_bug`` shows that by keeping such a shared truth next to
+the simulator's own.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import pytest
 
 from lcm_tui.core.book import BookSide, OrderBook
-from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
+from lcm_tui.core.model import FeedEvent, FeedEventKind
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback, LoopbackLoop
 from lcm_tui.venues import registry
 from lcm_tui.venues.binance.sim import BinanceSim
 from lcm_tui.venues.simbase import IntChange
@@ -32,22 +34,25 @@ def symbols(venue: str) -> list[str]:
     return list(registry.spec(venue).example_symbols)
 
 
-def loopback(venue: str, **kw: Any) -> InMemoryLoopback:
+def check(venue: str, steps: int = STEPS, events: list[FeedEvent] | None = None) -> list[str]:
+    """What the loopback tests demand of ``venue``'s adapter, step by step: every book equals the
+    simulator's after every step and no integrity counter moves. The problems found (empty = passes)."""
+    kw: dict[str, Any] = {}
     if venue == "okx":
         sim = registry.sim_class("okx")(symbols("okx"))
         sim.real_checksum = True  # type: ignore[attr-defined]
-        kw.setdefault("sim", sim)
-    return InMemoryLoopback(venue, symbols(venue), depth=10 if venue == "kraken" else None, **kw)
-
-
-def check(lb: InMemoryLoopback, steps: int = STEPS) -> list[str]:
-    """What the loopback tests demand, step by step: the problems found (empty = the adapter passes)."""
-    problems = []
-    for i in range(steps):
-        lb.step()
-        for sym in lb.symbols:
-            if not lb.book_matches(sym):
-                problems.append(f"step {i}: {sym} book differs from the simulator's")
+        kw["sim"] = sim
+    if events is not None:
+        kw["sink"] = events.append
+    problems: list[str] = []
+    try:
+        lb = InMemoryLoopback(venue, symbols(venue), depth=10 if venue == "kraken" else None, **kw)
+        for i in range(steps):
+            lb.step()
+            problems += [f"step {i}: {s} differs from the simulator's book" for s in lb.symbols
+                         if not lb.book_matches(s)]
+    except LoopbackLoop as e:  # e.g. a checksum that never matches, so every snapshot is re-requested
+        return [*problems, str(e)]
     for sym in lb.symbols:
         c = lb.adapter.states[sym].counters
         moved = {k: getattr(c, k) for k in INTEGRITY if getattr(c, k)}
@@ -85,22 +90,45 @@ def snapshot_loses_last_level(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
 
 
+@pytest.fixture
+def sizes_rerendered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """lcm-tui's book keeps a size as float text ("0.34582000" -> "0.34582"): the float pitfall."""
+    side_apply, book_apply = BookSide.apply, OrderBook.apply
+
+    def redo(levels: Any) -> list[Any]:
+        return [(lv[0], repr(float(lv[1]))) if float(lv[1]) else lv for lv in levels]
+
+    monkeypatch.setattr(BookSide, "apply", lambda self, updates: side_apply(self, redo(updates)))
+    monkeypatch.setattr(OrderBook, "apply", lambda self, bids, asks: book_apply(self, redo(bids), redo(asks)))
+    yield
+
+
+# Venues whose wire sizes carry trailing zeros (OKX strips them, so float text often equals them).
+PADDED = [v for v in VENUES if not any(p.strip_zeros for p in registry.sim_class(v)(symbols(v)).params.values())]
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_correct_adapter_passes(venue: str) -> None:
     """The control: unpatched, every registry venue passes the very check the other tests break."""
-    assert check(loopback(venue)) == []
+    assert check(venue) == []
 
 
 @pytest.mark.parametrize("venue", VENUES)
 @pytest.mark.usefixtures("deletes_ignored")
 def test_a_book_that_ignores_deletes_fails(venue: str) -> None:
-    assert check(loopback(venue)) != []
+    assert check(venue) != []
 
 
 @pytest.mark.parametrize("venue", VENUES)
 @pytest.mark.usefixtures("snapshot_loses_last_level")
 def test_a_book_that_drops_a_snapshot_level_fails(venue: str) -> None:
-    assert check(loopback(venue)) != []
+    assert check(venue) != []
+
+
+@pytest.mark.parametrize("venue", PADDED)
+@pytest.mark.usefixtures("sizes_rerendered")
+def test_a_book_that_rerenders_sizes_fails(venue: str) -> None:
+    assert check(venue) != []
 
 
 def test_an_adapter_that_swaps_bid_and_ask_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +136,7 @@ def test_an_adapter_that_swaps_bid_and_ask_fails(monkeypatch: pytest.MonkeyPatch
 
     split: Callable[[Any], tuple[Any, Any]] = cb.split_updates
     monkeypatch.setattr(cb, "split_updates", lambda updates: split(updates)[::-1])
-    assert check(loopback("coinbase")) != []
+    assert check("coinbase") != []
 
 
 def test_a_wrong_kraken_checksum_string_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,9 +145,9 @@ def test_a_wrong_kraken_checksum_string_fails(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(kc, "kraken_string", lambda asks, bids: "".join(
         f.replace(".", "") for lv in (*asks[:10], *bids[:10]) for f in lv[:2]))
-    lb = loopback("kraken")
-    problems = check(lb)
-    assert problems and sum(lb.adapter.states[s].counters.checksum_failures for s in lb.symbols) > 0
+    events: list[FeedEvent] = []
+    assert check("kraken", events=events) != []
+    assert any(e.kind is FeedEventKind.CHECKSUM for e in events)
 
 
 def test_a_wrong_okx_checksum_string_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,9 +156,9 @@ def test_a_wrong_okx_checksum_string_fails(monkeypatch: pytest.MonkeyPatch) -> N
 
     right = oc.okx_string
     monkeypatch.setattr(oc, "okx_string", lambda bids, asks: right(asks, bids))
-    lb = loopback("okx")
-    problems = check(lb)
-    assert problems and sum(lb.adapter.states[s].counters.checksum_failures for s in lb.symbols) > 0
+    events: list[FeedEvent] = []
+    assert check("okx", events=events) != []
+    assert any(e.kind is FeedEventKind.CHECKSUM for e in events)
 
 
 class SharedTruthBinanceSim(BinanceSim):
@@ -151,15 +179,18 @@ class SharedTruthBinanceSim(BinanceSim):
         return super().step(symbol, changes, t_ns)
 
 
-@pytest.mark.usefixtures("deletes_ignored")
+@pytest.mark.usefixtures("sizes_rerendered")
 def test_a_shared_truth_would_have_hidden_the_bug() -> None:
     syms = symbols("binance")
     sim = SharedTruthBinanceSim(syms)
     lb = InMemoryLoopback("binance", syms, sim=sim)
     lb.step(STEPS)
     for s in syms:
-        client = lb.adapter.states[s].book
-        assert client.to_dict() == sim.shared[s].to_dict()  # the old comparison: the bug is invisible
+        st = lb.adapter.states[s]
+        assert not any(getattr(st.counters, k) for k in INTEGRITY)  # no integrity check notices
+        assert st.book.to_dict() == sim.shared[s].to_dict()  # the old comparison: the bug is invisible
         assert not lb.book_matches(s)  # the simulator's own book: the bug is caught
-        stale = [lv for lv in client.to_dict()["bids"] if lv not in sim.books[s].bids()]
-        assert stale  # ... and it is exactly the kept deletes
+        mine, truth = list(st.book.bids), sim.books[s].bids()
+        assert [p for p, _ in mine] == [p for p, _ in truth]  # ... and it is exactly the re-rendered sizes
+        wrong = [(a, b) for (_, a), (_, b) in zip(mine, truth, strict=True) if a != b]
+        assert wrong and all(Decimal(a) == Decimal(b) for a, b in wrong)

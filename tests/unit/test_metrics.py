@@ -327,3 +327,22 @@ def test_a_far_bid_changes_no_band(price: str, size: str) -> None:
     b.load_snapshot(bids, HAND_ASKS)
     s = compute_sample(b, "v", "s", 0, [10, 100, 200, 300], [])
     assert s.depth_bid == {10: 0.0, 100: 99.0, 200: 295.0, 300: 295.0}
+
+
+def test_chart_and_ladder_sums_end_where_the_bands_do() -> None:
+    # The cumulative depth the chart and ladder draw, read at a band's last level, is that band's depth.
+    from lcm_tui.core.bands import cumulative_depth
+
+    b = hand_book()
+    bb = book_bands(b, [100, 200, 300])
+    assert bb is not None and bb.mid == 100.0
+    s = compute_sample(b, "v", "s", 0, [100, 200, 300], [])
+    prices, cum = cumulative_depth(b.bids, len(b.bids))
+    assert prices == [99.0, 98.0, 97.0] and cum == [99.0, 295.0, 1265.0]
+    prices, cum = cumulative_depth(b.asks, 2)
+    assert prices == [101.0, 102.0] and cum == [101.0, 305.0]
+    for band in bb.bands:
+        assert cumulative_depth(b.bids, band.bid_levels)[1][-1] == s.depth_bid[band.bps]
+        assert cumulative_depth(b.asks, band.ask_levels)[1][-1] == s.depth_ask[band.bps]
+    assert [(x.bps, x.bid_levels, x.ask_levels) for x in bb.bands] == [(100, 1, 1), (200, 2, 2), (300, 3, 2)]
+    assert [(x.lower, x.upper) for x in bb.bands] == [(99, 101), (98, 102), (97, 103)]

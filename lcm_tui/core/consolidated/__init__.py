@@ -9,20 +9,21 @@ Why it is built this way:
 * Only LIVE streams take part. A book that is resyncing, stale or down is either empty or wrong, and a
   venue outage must never look like liquidity leaving the market; excluded venues are listed with why.
 * The venues' books are already sorted best-first (``BookSide.keys``), so consolidation never re-sorts
-  a whole book and never steps through levels in Python: each venue side gets prefix sums of p*q built
-  on demand by C-level ``accumulate``, depth in bands is a ``bisect`` into them, and a walk across venues
-  is a water-filling search (``_fill``) over those prefix sums. Only the few top levels shown with their
-  venues are merged entry by entry (``heapq.merge``). A tick costs what the walks and bands reach.
+  a whole book and never steps through levels in Python: each venue side is a ``core.bands.Ladder`` with
+  prefix sums of p*q built on demand, depth in bands is an exact edge search into them, and a walk across
+  venues is a water-filling search (``fill.greedy_fill``) over those prefix sums. Only the few top
+  levels shown with their venues are merged entry by entry (``heapq.merge``). A tick costs what the
+  walks and bands reach.
 * Levels are merged, never netted: a price quoted by two venues is one consolidated level that remembers
   each venue's size, and venues that cross each other are reported as pairs (an arbitrage or a broken
   feed is information, not noise to cancel out).
 
-The consolidated mid is (best consolidated bid + best consolidated ask) / 2 — the same formula as
-docs/metrics.md — also when venues cross: then the best bid is above the best ask, ``spread_bps`` is negative
-and a small buy can fill below the mid (negative slippage), which is exactly the arbitrage on offer.
-Single-venue slippage shown next to the consolidated one is measured against this same consolidated mid,
-so the numbers rank venues by what an order would really cost; the own-mid slippage per venue
-is what the per-venue panels show.
+The consolidated mid is (best consolidated bid + best consolidated ask) / 2, the per-venue formula,
+also when venues cross: then the best bid is above the best ask, ``spread_bps`` is negative and a small
+buy can fill below the mid (negative slippage), which is exactly the arbitrage on offer. Single-venue
+slippage shown next to the consolidated one is measured against this same consolidated mid, so the
+numbers rank venues by what an order would really cost; the own-mid slippage per venue is what the
+per-venue panels show.
 
 The package is split by concern: ``types`` (the plain results), ``members`` (who takes part),
 ``fill`` (the fee-aware greedy fill), ``book`` (the cross-venue book and ``consolidate``) and ``market``

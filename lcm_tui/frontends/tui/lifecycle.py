@@ -85,3 +85,8 @@ async def run_with_exit_signals(app: Any) -> None:
     """``await app.run_async()`` with SIGTERM/SIGHUP ending it cleanly."""
     with exit_on_signals(app, asyncio.get_running_loop()):
         await app.run_async()
+
+
+def run_blocking(app: Any) -> None:
+    """``app.run()`` with SIGTERM/SIGHUP ending it cleanly (for callers outside an event loop)."""
+    asyncio.run(run_with_exit_signals(app))

@@ -164,5 +164,7 @@ def run_replay(settings: Settings, path: str, speed: float = 1.0) -> int:
     session = engine.replay
     assert session is not None
     app = ReplayApp(settings, engine.view, session, speed=speed, freeze_gc=True)
-    app.run()
+    from lcm_tui.frontends.tui.lifecycle import run_blocking
+
+    run_blocking(app)  # app.run(), with SIGTERM/SIGHUP restoring the terminal
     return app.return_code or 0

@@ -42,6 +42,7 @@ async def collect(settings: Settings, opts: NatsOptions, *, demo: bool = False, 
     except (BusError, SubjectError) as e:
         print(f"lcm-tui: {e}", file=sys.stderr)
         return 2
+    col: Collector | None = None
     try:
         with install_stop(stop) if own_signals else contextlib.nullcontext():
             async with open_live(settings, demo=demo, demo_step_interval_s=demo_step_interval_s,
@@ -52,16 +53,26 @@ async def collect(settings: Settings, opts: NatsOptions, *, demo: bool = False, 
                                 retention=retention)
                 await col.start()
                 engine.monitor.add_listener(col)
+                c = col
+                engine.exported.update({
+                    "bus_samples_published": lambda: c.samples_published,
+                    "bus_states_published": lambda: c.states_published,
+                    "bus_books_published": lambda: c.books_published,
+                    "bus_messages_acked": lambda: c.outbox.sent,
+                    "bus_bytes_acked": lambda: c.outbox.bytes,
+                    "bus_messages_retried": lambda: c.outbox.retried,
+                    "bus_messages_dropped": lambda: c.outbox.dropped,
+                })
                 if on_ready is not None:
                     on_ready(col)
-                try:
-                    await engine.run_sample_clock(col.tick, stop)
-                finally:
-                    await col.close()
+                await engine.run_sample_clock(col.tick, stop)
     except EngineError as e:
         print(f"lcm-tui: {e}", file=sys.stderr)
         return 2
     finally:
+        # After the feeds stopped: their last events (the connections closing) are published too.
+        if col is not None:
+            await col.close()
         with contextlib.suppress(Exception):
             await nc.close()
     return 0

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from lcm_tui.core.model import FeedEvent
 
 STEP_NS = 100_000_000  # 10 market steps per simulated second, as in the demo
+# Frames one step may deliver. Far above what any venue sends per step (a few snapshots and deltas);
+# an adapter that answers every snapshot with a resubscribe would otherwise loop here forever,
+# because the handler answers synchronously.
+MAX_FRAMES_PER_STEP = 2_000
+
+
+class LoopbackLoop(RuntimeError):
+    """The adapter and the handler keep answering each other without the market moving."""
 BASE = "ws://sim.invalid"
 
 
@@ -56,7 +64,9 @@ class InMemoryLoopback:
         self.faults = faults if faults is not None else FaultPlan()
         self.rest_delay_steps = rest_delay_steps
         self.t_ns = 1_700_000_000_000_000_000
-        self.inbox: deque[str] = deque()
+        # (frame, symbol of the out-of-band snapshot request it answers, or None for a stream frame)
+        self.inbox: deque[tuple[str, str | None]] = deque()
+        self._budget = MAX_FRAMES_PER_STEP
         self.delivered: list[str] = []  # every frame the adapter received, in order
         self.sent: list[str] = []  # every frame the adapter sent
         self.connections = 0
@@ -74,7 +84,7 @@ class InMemoryLoopback:
         self.connections += 1
         self._held.clear()
         self._rest.clear()
-        self.inbox.extend(self.sim.on_connect(conn))
+        self._stream(self.sim.on_connect(conn))
         self._actions(self.adapter.on_open(self.t_ns))
         self.deliver()
         return conn
@@ -88,7 +98,7 @@ class InMemoryLoopback:
         for a in actions:
             if isinstance(a, Send):
                 self.sent.append(a.text)
-                self.inbox.extend(self.sim.on_message(self.conn, a.text))
+                self._stream(self.sim.on_message(self.conn, a.text))
             elif isinstance(a, FetchSnapshot):
                 self._rest.append((self.rest_delay_steps, a))
                 if not self.rest_delay_steps:
@@ -106,20 +116,33 @@ class InMemoryLoopback:
             if parts.scheme in ("ws", "wss"):  # a WebSocket request/reply snapshot (Binance WS-API)
                 conn = SimConn(venue=self.venue, path=path, query=query, connected_ns=self.t_ns)
                 self.sim.on_connect(conn)
-                self.inbox.extend(self.sim.on_message(conn, a.request)[:1])
+                self.inbox.extend((fr, a.symbol) for fr in self.sim.on_message(conn, a.request)[:1])
                 continue
             res = self.sim.http(path, query)
-            self.inbox.append(res[1] if res is not None else '{"error":"not found"}')
+            self.inbox.append((res[1] if res is not None else '{"error":"not found"}', a.symbol))
+
+    def _stream(self, frames: list[str]) -> None:
+        self.inbox.extend((fr, None) for fr in frames)
 
     def deliver(self) -> None:
+        """Hand every queued frame to the adapter, as the runner does (snapshot replies to ``on_snapshot``)."""
         while self.inbox:
-            fr = self.inbox.popleft()
+            self._budget -= 1
+            if self._budget < 0:
+                self.inbox.clear()
+                raise LoopbackLoop(f"{self.venue}: more than {MAX_FRAMES_PER_STEP} frames in one step without the "
+                                   "market moving: the adapter keeps re-requesting what the venue keeps sending")
+            fr, snapshot_for = self.inbox.popleft()
             self.delivered.append(fr)
-            self._actions(self.adapter.on_frame(fr, self.t_ns))
+            if snapshot_for is None:
+                self._actions(self.adapter.on_frame(fr, self.t_ns))
+            else:
+                self._actions(self.adapter.on_snapshot(snapshot_for, fr, self.t_ns))
 
     # ---- the market --------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
         for _ in range(n):
+            self._budget = MAX_FRAMES_PER_STEP
             self.t_ns += STEP_NS
             self.fair.step()
             self._conn_faults()
@@ -136,17 +159,18 @@ class InMemoryLoopback:
                 self.stalled_steps -= 1
                 self._held.extend(frames)
                 continue
-            self.inbox.extend(self._held)
+            self._stream(self._held)
             self._held.clear()
-            self.inbox.extend(frames)
+            self._stream(frames)
             if self._rest:
                 self._serve_rest()
             self.deliver()
 
     def idle(self) -> None:
         """What the server's once-a-second idle loop sends, then the adapter's keepalive."""
+        self._budget = MAX_FRAMES_PER_STEP
         self.t_ns += 1_000_000_000
-        self.inbox.extend(self.sim.on_idle(self.conn, self.t_ns))
+        self._stream(self.sim.on_idle(self.conn, self.t_ns))
         self._actions(self.adapter.keepalive(self.t_ns))
         self.deliver()
 
@@ -161,7 +185,7 @@ class InMemoryLoopback:
             self.stalled_steps = max(1, round(f.duration_s * 1e9 / STEP_NS))
         else:
             before = self.connections
-            self.inbox.extend(self.sim.shutdown_frames(self.conn, self.t_ns))
+            self._stream(self.sim.shutdown_frames(self.conn, self.t_ns))
             self.deliver()
             if self.connections == before:
                 self.reconnect()  # the adapter did not react: the venue closes the socket anyway

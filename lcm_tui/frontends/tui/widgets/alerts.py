@@ -13,7 +13,6 @@ from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.widgets.textgrid import Col, grid
 
 SEVERITY_STYLE = {Severity.WARNING: "bold yellow", Severity.HIGH: "bold dark_orange", Severity.CRITICAL: "bold red"}
-SIGNAL_SHORT = {"depth": "depth", "spread": "spread", "slip_buy": "slip+", "slip_sell": "slip-"}
 
 
 def ordered(alerts: Sequence[Alert], limit: int) -> list[Alert]:
@@ -33,8 +32,8 @@ def alerts_table(alerts: Sequence[Alert], limit: int, width: int) -> Text:
         sev = Text(a.severity.value.upper() if wide else a.severity.value.upper()[:4],
                    style=SEVERITY_STYLE.get(a.severity, "") if a.is_open else "")
         stream: list[str | Text] = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
-        signal = SIGNAL_SHORT.get(a.signal, a.signal.replace("market:", "mkt "))  # cross-venue: "market:depth"
-        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, signal, f"{a.peak_z:+.1f}", sev]
+        # The detector's own signal name, as JSON, the recorder and the README spell it.
+        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, a.signal, f"{a.peak_z:+.1f}", sev]
         if wide:
             row.append("open" if a.is_open else fmt.clock_time(a.closed_ns or 0))
         rows.append(row)

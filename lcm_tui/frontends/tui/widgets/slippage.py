@@ -46,22 +46,29 @@ class SlippageTable(Widget):
     DEFAULT_CSS = """
     SlippageTable { height: auto; }
     """
-    # Only the walks: a new snapshot of an unchanged book (a later ``ts_ns``) costs no redraw.
-    walks: reactive[tuple[Slippage, ...] | None] = reactive(None, layout=False)
+    # The cells as drawn: a new snapshot whose walks round to the same figures costs no redraw (a repaint
+    # costs the compositor several milliseconds at 200x60, and the book on screen moves at every frame).
+    cells: reactive[tuple[tuple[str, ...], ...]] = reactive((), layout=False)
 
     def __init__(self, notionals: list[float], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._notionals = list(notionals)
         self._strips: list[Strip] | None = None
         self._strips_width = 0
+        self.walks: tuple[Slippage, ...] | None = None  # what the table shows
+        self._rows = slippage_rows(None, self._notionals)
 
     def show(self, sample: MetricSample | None) -> None:
-        self.walks = tuple(sample.slippage) if sample is not None else None
+        walks = tuple(sample.slippage) if sample is not None else None
+        rows = slippage_rows(walks, self._notionals)
+        self.walks = walks
+        self._rows = rows
+        self.cells = tuple(tuple(c.plain if isinstance(c, Text) else c for c in row) for row in rows)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 2 * len(self._notionals) + 2
 
-    def watch_walks(self) -> None:
+    def watch_cells(self) -> None:
         self._strips = None
 
     def notify_style_update(self) -> None:
@@ -72,7 +79,7 @@ class SlippageTable(Widget):
         # Redrawn whenever the book on screen moves: strips straight from the cells (see ``grid_strips``).
         width = self.size.width
         if self._strips is None or self._strips_width != width:
-            self._strips = grid_strips(COLS, slippage_rows(self.walks, self._notionals), width, self.rich_style)
+            self._strips = grid_strips(COLS, self._rows, width, self.rich_style)
             self._strips_width = width
         if y < len(self._strips):
             return self._strips[y]

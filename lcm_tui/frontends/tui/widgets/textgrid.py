@@ -49,6 +49,23 @@ def _widths(cols: Sequence[Col], texts: Sequence[Sequence[Text]], width: int) ->
     return widths, gap
 
 
+def _offsets(strip: Strip, y: int) -> Strip:
+    """Each segment with the ``offset`` meta Textual's ``Content`` puts on the text it draws (text selection
+    reads it), so these strips equal what the ``Text`` path draws."""
+    out = []
+    x = 0
+    for seg in strip:
+        out.append(Segment(seg.text, (seg.style or Style()) + Style.from_meta({"offset": (x, y)})))
+        x += len(seg.text)
+    return Strip(out, strip.cell_length)
+
+
+def _padded(strip: Strip, width: int, base: Style) -> Strip:
+    """The line, then blank cells to the widget's width as a segment of their own (as Textual pads a ``Text``)."""
+    n = width - strip.cell_length
+    return Strip([*strip, Segment(" " * n, base)], width) if n > 0 else strip
+
+
 def grid_strips(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, base: Style, *,
                 header_style: str = "bold", rule: str = "─") -> list[Strip]:
     """What :func:`grid` draws, as strips: for a panel redrawn at every frame (the slippage table follows the
@@ -61,7 +78,7 @@ def grid_strips(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int,
     sep = Segment(" " * gap, base)
     head = base + Style.parse(header_style)
 
-    def line(cells: Sequence[Text], header: bool = False) -> Strip:
+    def line(cells: Sequence[Text], y: int, header: bool = False) -> Strip:
         segs: list[Segment] = []
         for i, (c, w, col) in enumerate(zip(cells, widths, cols, strict=True)):
             if i:
@@ -74,12 +91,12 @@ def grid_strips(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int,
             pad_style = head if header else base
             segs += [Segment(pad, pad_style), Segment(text, style)] if col.right else \
                 [Segment(text, style), Segment(pad, pad_style)]
-        return Strip(Segment.simplify(segs)).crop(0, width).adjust_cell_length(width, base)
+        return _padded(_offsets(Strip(Segment.simplify(segs)).crop(0, width), y), width, base)
 
     dim = base + Style(dim=True)
     ruler = Segment(rule * min(width, sum(widths) + gap * (len(cols) - 1)), dim)
-    out = [line([Text(c.header) for c in cols], header=True), Strip([ruler]).adjust_cell_length(width, base)]
-    out += [line(row) for row in texts]
+    out = [line([Text(c.header) for c in cols], 0, header=True), _padded(_offsets(Strip([ruler]), 1), width, base)]
+    out += [line(row, y) for y, row in enumerate(texts, 2)]
     return out
 
 

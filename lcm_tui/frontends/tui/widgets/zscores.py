@@ -12,7 +12,6 @@ from lcm_tui.config import DetectorConfig
 from lcm_tui.core.detector import SIGNALS, level
 from lcm_tui.core.view import SignalView
 
-LABELS = {"depth": "depth", "spread": "spread", "slip_buy": "slip buy", "slip_sell": "slip sell"}
 SEVERITY_CLASSES = ("-ok", "-warning", "-high", "-critical", "-warmup")
 
 
@@ -44,7 +43,7 @@ class ZRow(Horizontal):
         self.signal = signal
 
     def compose(self) -> ComposeResult:
-        yield Label(LABELS[self.signal], classes="zname")
+        yield Label(self.signal, classes="zname")  # the detector's name, as JSON and the alerts spell it
         yield Sparkline([], id=f"spark-{self.signal}")
         yield Label("", classes="zvalue")
 
