@@ -30,6 +30,7 @@ async def test_headless_demo_prints_json_lines_and_exits_cleanly(tmp_path):
         sys.executable, "-m", "lcm_tui", "--headless", "--demo", "--config", str(cfg), "--capture", str(cap),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stderr is not None
     live: set[tuple[str, str]] = set()
     consolidated: set[str] = set()
     lines = 0
@@ -47,8 +48,14 @@ async def test_headless_demo_prints_json_lines_and_exits_cleanly(tmp_path):
                     if len(o["sources"]) >= 2 and o["splits"]:
                         consolidated.add(o["symbol"])
                     continue
+                if o["venue"] == "alert":  # an alert that opened, escalated or closed at this sample
+                    assert o["action"] in {"open", "escalate", "close"}
+                    assert set(o["alert"]) == {"venue", "symbol", "signal", "opened_ns", "peak_z", "severity",
+                                               "closed_ns"}
+                    continue
                 assert {"venue", "symbol", "status", "reason", "best_bid", "best_ask", "mid", "spread_bps",
-                        "depth_bid", "depth_ask", "imbalance", "slippage", "counters"} <= set(o)
+                        "depth_bid", "depth_ask", "imbalance", "slippage", "z", "counters"} <= set(o)
+                assert set(o["z"]) == {"depth", "spread", "slip_buy", "slip_sell"}
                 assert isinstance(o["reason"], str)  # why the stream is not LIVE; empty while it is
                 if o["status"] == "live":
                     assert o["reason"] == ""
@@ -145,6 +152,7 @@ async def test_a_reader_that_goes_away_ends_headless_quietly(tmp_path):
         stdout=writer.fileno(), stderr=asyncio.subprocess.PIPE,
     )
     writer.close()
+    assert proc.stderr is not None
     try:
         loop = asyncio.get_running_loop()
         reader.setblocking(False)

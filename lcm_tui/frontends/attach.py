@@ -52,6 +52,7 @@ async def _headless(settings: Settings, view: RemoteMarketView) -> None:
     stop = asyncio.Event()
     interval = settings.metrics.sample_interval_s
     loop = asyncio.get_running_loop()
+    lines = jsonout.HeadlessLines(view)  # the local --headless lines: the market, then alert changes
     with install_stop(stop):
         next_at = loop.time() + interval
         while not stop.is_set():
@@ -63,7 +64,7 @@ async def _headless(settings: Settings, view: RemoteMarketView) -> None:
             next_at += interval
             t_ns = time.time_ns()
             view.sample(t_ns)
-            if not jsonout.write(None, jsonout.encode_lines(jsonout.market_objects(view), ts=t_ns / 1e9)):
+            if not jsonout.write(None, lines.encode(t_ns)):
                 return
 
 

@@ -180,15 +180,16 @@ class ConnectPacer:
 class SnapshotBudget:
     """The request weight a venue lets one IP spend per minute, shared by all of its runners.
 
-    A bucket that starts full (a first sync may burst up to the whole minute's budget) and refills
-    continuously; a request that does not fit books its weight anyway and waits until the bucket
-    would have covered it, so requests are served in the order they asked.
+    A bucket of half the minute's weight that refills at half the minute's weight per minute: a
+    first sync bursts what the bucket holds, and no 60 s window, however placed, ever spends more
+    than ``per_minute``. A request that does not fit books its weight anyway and waits until the
+    bucket would have covered it, so requests are served in the order they asked.
     """
 
     def __init__(self, per_minute: float) -> None:
-        self.capacity = per_minute
-        self.rate = per_minute / 60.0
-        self.tokens = per_minute
+        self.capacity = per_minute / 2
+        self.rate = per_minute / 2 / 60.0
+        self.tokens = self.capacity
         self._t: float | None = None
 
     @classmethod
@@ -259,8 +260,9 @@ class _WsRequests:
                     got = orjson.loads(reply)
                 except orjson.JSONDecodeError:
                     return reply  # the adapter counts what it cannot parse
-                if type(got) is not dict or got.get("id") == rid or "id" not in got:
-                    return reply
+                if type(got) is dict and got.get("id") != rid:
+                    continue  # not ours (an event such as this connection's serverShutdown)
+                return reply
         raise TimeoutError("no reply carrying the request id")
 
     def _keep(self, url: str, ws: ClientConnection) -> None:

@@ -146,12 +146,33 @@ def test_rest_bootstrap_bridges_live_updates_and_serialises_fetches() -> None:
     (eth_fetch,) = a.on_frame(rest(25, BIDS, ASKS), T)  # BTC's reply; newer than every buffered update
     assert eth_fetch.symbol == ETH
     btc = a.states[BTC]
-    assert btc.status is StreamStatus.LIVE and btc.book.bids.size_at("3366") == "6"
+    # Loaded, but no update has bridged it yet: not LIVE on the snapshot alone.
+    assert btc.status is StreamStatus.SYNCING and btc.book.bids.size_at("3366") == "6"
     assert a.on_frame(push(BTC, "update", 20, 30), T) == []  # seqId 30 > 25 and prevSeqId 20 <= 25: bridges
+    assert btc.status is StreamStatus.LIVE
     assert a.on_frame(push(BTC, "update", 30, 31, [("3366", "2")]), T) == []
     assert btc.book.bids.size_at("3366") == "2" and btc.counters.gaps == 0
     assert a.on_frame(rest(60, BIDS, ASKS), T) == []
+    assert a.states[ETH].status is StreamStatus.SYNCING
+    assert a.on_frame(push(ETH, "update", 60, 61), T) == []
     assert a.states[ETH].status is StreamStatus.LIVE
+
+
+def test_a_rest_snapshot_belongs_to_the_symbol_it_was_fetched_for() -> None:
+    """Replies in another order than the requests (another tool's capture): each to its own book."""
+    a, _ = make()
+    a.on_frame(ack(BTC), T)
+    a.on_frame(ack(ETH), T)
+    a.on_frame(push(BTC, "update", 10, 20, [("3366", "1")]), T)
+    a.on_frame(push(ETH, "update", 50, 60, [("3366", "1")]), T)
+    eth_body, btc_body = rest(55, [("3000", "1")], [("3400", "1")]), rest(15, BIDS, ASKS)
+    assert a.is_snapshot_reply(eth_body) and not a.is_snapshot_reply(push(BTC, "update", 1, 2))
+    a.on_snapshot(ETH, eth_body, T)  # ETH's reply first, though BTC's fetch went out first
+    a.on_snapshot(BTC, btc_body, T)
+    # Each snapshot, bridged by its own symbol's buffered update.
+    assert a.states[ETH].book.to_dict() == {"bids": [("3366", "1"), ("3000", "1")], "asks": [("3400", "1")]}
+    assert a.states[BTC].book.to_dict() == {"bids": [("3366.1", "7"), ("3366", "1")], "asks": list(ASKS)}
+    assert all(st.status is StreamStatus.LIVE and st.counters.gaps == 0 for st in a.states.values())
 
 
 def test_rest_bootstrap_hole_resyncs() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -14,7 +15,7 @@ from lcm_tui.config import Settings, default_venue
 from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.runtime.http import http_get
 from lcm_tui.runtime.hub import FeedHub
-from lcm_tui.runtime.runner import ConnectPacer, StreamRunner, split_symbols
+from lcm_tui.runtime.runner import ConnectPacer, SnapshotBudget, StreamRunner, split_symbols, venue_limits
 from lcm_tui.runtime.sim.demo import start_demo
 from lcm_tui.runtime.sim.server import SimServer
 from lcm_tui.venues.base import FetchSnapshot
@@ -296,11 +297,29 @@ def test_connect_pacer_spaces_attempts_to_the_venue_rate():
     assert ConnectPacer.for_venue("okx").interval > 1 / 3
 
 
+def test_snapshot_budget_follows_binance_request_weight():
+    budget = SnapshotBudget.for_venue("binance")
+    assert budget is not None and SnapshotBudget.for_venue("kraken") is None
+    weigh = venue_limits("binance").snapshot_weight
+    assert weigh is not None and [weigh(n) for n in (100, 500, 1000, 5000)] == [5, 25, 50, 250]  # §1.1
+    # 400 snapshots of 5000 levels asked at once: a burst goes now, the rest is spread so that no
+    # 60 s window, wherever it starts, spends more than Binance's 6000 weight a minute.
+    waits = [budget.delay(0.0, weigh(5000)) for _ in range(400)]
+    assert sum(w == 0 for w in waits) >= 1
+    assert all(b >= a for a, b in itertools.pairwise(waits))  # first asked, first served
+    for t in waits:
+        assert sum(1 for u in waits if t <= u < t + 60.0) * 250 <= 6000
+    assert waits[-1] < 3600  # and all of them within the hour
+
+
 async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_until):
     symbols = [f"C{i:03d}USDT" for i in range(400)]
     server = await SimServer({"binance": symbols}, ping_interval_s=None).start()
     settings = server.configure(Settings())
     settings.feeds = fast_feeds(stale_after_s=30.0)
+    # depth 100: weight 5 a snapshot, 2,000 for all 400, within one minute's budget (at 5,000 levels
+    # Binance allows ~24 snapshots a minute: test_snapshot_budget_follows_binance_request_weight).
+    settings.venues["binance"].depth = 100
     # All 400 on one connection (what the hub did before): the server refuses the 8 KB URL for good.
     vc = settings.venues["binance"]
     one = StreamRunner(lambda: BinanceAdapter(vc, symbols), settings.feeds, seed=1)
@@ -325,7 +344,8 @@ async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_u
         await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 90, "400 symbols live")
         print(f"400 symbols live after {asyncio.get_running_loop().time() - t0:.1f}s on {len(hub.runners)} connections")
         assert len(hub.states()) == 400
-        assert server.connections >= len(hub.runners)
+        # Snapshots went over a few reused WS-API connections, not one handshake per symbol.
+        assert len(hub.runners) <= server.connections <= len(hub.runners) * (1 + StreamRunner.fetch_concurrency)
     finally:
         mover.cancel()
         await _stop(task)

@@ -178,3 +178,24 @@ async def test_server_routes_by_path_and_rejects_unknown(sim_factory):
         assert '"status":200' in reply and '"rateLimits"' in reply and reply.count("],[") == 4
     assert (await http_get(f"http://127.0.0.1:{sim.server.port}/binance/nope"))[0] == 404
     assert (await http_get(f"http://127.0.0.1:{sim.server.port}/binance/api/v3/depth?symbol=BTCUSDT"))[0] == 200
+
+
+@pytest.mark.parametrize("kind", [FaultKind.DROP, FaultKind.DISCONNECT])
+@pytest.mark.parametrize("venue", registry.names())
+async def test_socket_fault_matrix_every_registry_venue(sim_factory, venue, kind):
+    """Real runner, real sockets, every venue of the registry: a lost frame or a dropped connection
+    ends with the books equal to the simulator's own, string for string."""
+    syms = list(registry.spec(venue).example_symbols)
+    sim = await sim_factory({venue: syms}, shutdown_grace_s=0.05)
+    if venue == "kraken":
+        sim.settings.venues[venue].depth = 10
+    runner = sim.start_runner(venue)
+    await sim.step_until_live(runner)
+    sim.faults.schedule(kind, venue, syms[0])
+    await sim.step_until(lambda: not sim.faults.pending() and sim.books_match(runner), timeout=8,
+                         msg=f"{kind} fired on {venue} and the books match again")
+    st = runner.states[syms[0]].counters
+    if kind is FaultKind.DISCONNECT:
+        assert runner.connects >= 2 and sim.server.connections >= 2
+    else:
+        assert st.gaps + st.checksum_failures + st.resyncs > 0

@@ -323,11 +323,25 @@ def _kraken_run(frames: list[Frame], metrics_every: int = 1) -> Run:
     return run
 
 
-def test_kraken_every_real_checksum_verified(realdata):
-    run = _kraken_run(_frames(realdata / "KRAKEN.ws.50.0.gz", convert.kraken))
+def test_kraken_every_real_checksum_verified(realdata, monkeypatch):
+    import lcm_tui.venues.kraken.adapter as kraken_adapter
+
+    computed: list[int] = []
+    real = kraken_adapter.kraken_checksum
+
+    def counting(*a: Any) -> int:
+        computed.append(real(*a))
+        return computed[-1]
+
+    monkeypatch.setattr(kraken_adapter, "kraken_checksum", counting)
+    frames = _frames(realdata / "KRAKEN.ws.50.0.gz", convert.kraken)
+    run = _kraken_run(frames)
     run.counters()
     snapshots = len(run.ref.streams)  # one synthesised snapshot checksum per pair
     assert (run.ref.checksums_verified, run.ref.checksums_seen) == (4269 + snapshots, 4269 + snapshots)
+    # The adapter computed one checksum per book message, each equal to the one Kraken sent.
+    sent = [json.loads(text)["data"][0]["checksum"] for _, _, text, _ in frames]
+    assert computed == sent and len(sent) - snapshots == 4269
     assert all(st.status is StreamStatus.LIVE for st in run.rep.states.values())
 
 

@@ -233,10 +233,11 @@ async def test_recorder_is_started_fed_and_closed_and_its_refusal_is_an_engine_e
     async with open_live(settings, demo=True, demo_step_interval_s=0, demo_fault_rate=0, clock=clock,
                          recorder=FakeRecorder) as eng:
         assert eng.recorder is made[0]
+        fake: Any = made[0]
         await step_until(eng, lambda: all(st.status is StreamStatus.LIVE for st in eng.states()), "all live")
         eng.sample()
-        assert made[0].samples == len(eng.states())
-    assert made[0].closed
+        assert fake.samples == len(eng.states())
+    assert fake.closed
     with pytest.raises(EngineError, match=r"^recorder: login refused for user lcm$"):
         async with open_live(settings, demo=True, demo_step_interval_s=0, clock=clock,
                              recorder=lambda cfg: FakeRecorder(cfg, refuse=True), recorder_errors=(Refused,)):
@@ -322,7 +323,7 @@ async def test_a_crashing_runner_shows_down_with_its_reason_and_is_restarted() -
 
     runner.run = crashing  # type: ignore[method-assign]
     for other in hub.runners[1:]:
-        other.run = asyncio.Event().wait  # type: ignore[method-assign]  # idle, never crashes
+        other.run = asyncio.Event().wait  # type: ignore[method-assign,assignment]  # idle, never crashes
     task = asyncio.create_task(hub.run())
     try:
         await poll(lambda: calls >= 3, "the runner restarted twice")
@@ -409,3 +410,56 @@ async def test_the_sample_clock_stops_when_told_or_when_its_reader_is_gone() -> 
     stop.set()
     await asyncio.wait_for(eng.run_sample_clock(on_tick, stop), 10)  # already stopped: no tick at all
     assert len(ticks) == 3
+
+
+# ------------------------------------------------------------------ replay stopped at a time
+def _binance_capture(path: Any, recs: list[tuple[int, dict[str, Any]]]) -> None:
+    import json
+
+    path.write_text("".join(json.dumps({"t_ns": t, "venue": "binance", "symbol": "BNBBTC", "frame": json.dumps(f)})
+                            + "\n" for t, f in recs))
+
+
+def _stepping_records() -> list[tuple[int, dict[str, Any]]]:
+    """Binance's documented sync (a delta, the snapshot reply, then deltas), one delta every 0.4 s."""
+    def diff(u: int, bid: str) -> dict[str, Any]:
+        return {"e": "depthUpdate", "E": u, "s": "BNBBTC", "U": u, "u": u, "b": [[bid, "1"]], "a": []}
+
+    snap = {"id": "d1xBNBBTC", "status": 200,
+            "result": {"lastUpdateId": 100, "bids": [["0.0010", "1"]], "asks": [["0.0100", "1"]]}}
+    recs = [(T0, diff(101, "0.0011")), (T0 + SEC // 10, snap)]
+    recs += [(T0 + k * 4 * SEC // 10, diff(101 + k, f"0.00{11 + k}")) for k in range(1, 15)]
+    return recs
+
+
+def test_run_until_stops_at_a_time_takes_its_samples_and_goes_on_from_there(tmp_path: Any) -> None:
+    recs = _stepping_records()
+    full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
+    _binance_capture(full, recs)
+    stop = T0 + 25 * SEC // 10  # 2.5 s: the records up to 2.4 s are in, the one at 2.8 s is not
+    _binance_capture(part, [r for r in recs if r[0] <= stop])
+
+    eng = open_replay(Settings(), str(full))
+    session = eng.replay
+    assert session is not None
+    first = session.peek()
+    assert first is not None and first.t_ns == T0 and session.peek() == first and session.fed == 0
+    assert session.run_until(stop) == 8  # 2 + the deltas at 0.4 .. 2.4 s
+    assert eng.now() == stop and session.last_record_ns == T0 + 24 * SEC // 10
+    # The sample clock starts at the first record's next boundary (1 s) and has taken 1 s and 2 s.
+    assert session.samples == 2 and eng.monitor.last_sample_ns == T0 + 2 * SEC
+    assert session.run_until(stop + SEC // 10) == 0 and session.samples == 2  # nothing more is due yet
+
+    truncated = open_replay(Settings(), str(part))
+    assert truncated.replay is not None
+    truncated.replay.run()
+    key = ("binance", "BNBBTC")
+    assert eng.monitor.states[key].book.to_dict() == truncated.monitor.states[key].book.to_dict()
+    assert eng.monitor.states[key].status is StreamStatus.LIVE
+
+    assert session.run() == len(recs) - 8  # the record held back at 2.8 s is fed first, then the rest
+    whole = open_replay(Settings(), str(full))
+    assert whole.replay is not None
+    whole.replay.run()
+    assert eng.monitor.states[key].book.to_dict() == whole.monitor.states[key].book.to_dict()
+    assert eng.monitor.states[key].counters.frames == whole.monitor.states[key].counters.frames == len(recs)

@@ -7,9 +7,11 @@ renamed dataclass field, a lost key or an int band key that stops being a string
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
+import pytest
 
 from lcm_tui.config import Settings, default_venue
 from lcm_tui.core.book import OrderBook
@@ -113,3 +115,192 @@ def test_a_missing_capture_is_one_line_and_exit_2(tmp_path: Any, capsys: Any) ->
     assert main(["replay", str(tmp_path / "nope.jsonl"), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lcm-tui: cannot read capture") and err.count("\n") == 1
+
+
+# ---- alert changes ------------------------------------------------------------------------------
+
+def test_alert_changes_report_open_escalate_close_once_each_over_copies() -> None:
+    """The view hands out copies: the same values in a new object are no change; a risen peak is."""
+    import dataclasses
+
+    from lcm_tui.core.model import Alert, Severity
+
+    changes = jsonout.AlertChanges()
+    a = Alert("okx", "BTC-USDT", "depth", 10, -3.2, Severity.WARNING)
+    assert [(act, x.peak_z) for act, x in changes.changes([a])] == [("open", -3.2)]
+    assert changes.changes([dataclasses.replace(a)]) == []
+    a.peak_z, a.severity = -4.4, Severity.HIGH
+    assert [(act, x.severity) for act, x in changes.changes([dataclasses.replace(a)])] == [("escalate", "high")]
+    assert changes.changes([dataclasses.replace(a)]) == []
+    # Opened and closed between two calls: both are reported, in that order.
+    b = Alert("market", "BTC", "market:depth", 20, -5.5, Severity.CRITICAL, closed_ns=30)
+    a.closed_ns = 40
+    got = changes.changes([a, b])
+    assert [(act, x.signal) for act, x in got] == [("close", "depth"), ("open", "market:depth"),
+                                                   ("close", "market:depth")]
+    assert changes.changes([a, b]) == []  # a closed alert never changes again
+    line = json.loads(jsonout.encode_line(jsonout.alert_object(a, "close")))
+    assert line == {"venue": "alert", "symbol": "", "action": "close",
+                    "alert": {"venue": "okx", "symbol": "BTC-USDT", "signal": "depth", "opened_ns": 10,
+                              "peak_z": -4.4, "severity": "high", "closed_ns": 40}}
+
+
+# ---- replay --json --at TIME --------------------------------------------------------------------
+
+T0 = 1_796_115_600 * 10**9  # 2026-12-01T09:00:00Z
+SEC = 10**9
+
+
+def _write_capture(path: Any, recs: list[tuple[int, dict[str, Any]]], symbol: str = "BNBBTC") -> None:
+    path.write_text("".join(json.dumps({"t_ns": t, "venue": "binance", "symbol": symbol,
+                                        "frame": json.dumps(f)}) + "\n" for t, f in recs))
+
+
+def _diff(u: int, bids: list[list[str]], asks: list[list[str]], first: int | None = None) -> dict[str, Any]:
+    return {"e": "depthUpdate", "E": u, "s": "BNBBTC", "U": u if first is None else first, "u": u, "b": bids, "a": asks}
+
+
+def _snapshot(last: int, bids: list[list[str]], asks: list[list[str]]) -> dict[str, Any]:
+    return {"id": "d1xBNBBTC", "status": 200, "result": {"lastUpdateId": last, "bids": bids, "asks": asks}}
+
+
+SNAP = _snapshot(158, [["99.0", "2"], ["98.0", "1"]], [["101.0", "3"], ["102.0", "4"]])
+DIFFS = [  # (seconds after T0, diff), in update-id order
+    (0.0, _diff(160, [["100.0", "1"]], [], first=157)),  # buffered before the snapshot, straddles it
+    (1.0, _diff(161, [["99.5", "1"]], [])),
+    (2.0, _diff(162, [], [["101.0", "0"]])),
+    (3.0, _diff(163, [["100.0", "0"]], [["100.5", "2"]])),
+    (4.0, _diff(164, [["100.2", "5"]], [])),
+    (5.0, _diff(165, [], [["100.5", "0"]])),
+]
+
+
+def _reference_book(until_s: float) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+    """Binance's documented sync, by hand: the snapshot, then every diff with u > lastUpdateId; size 0 deletes."""
+    bids = {Decimal(p): Decimal(q) for p, q in SNAP["result"]["bids"]}
+    asks = {Decimal(p): Decimal(q) for p, q in SNAP["result"]["asks"]}
+    for at, d in DIFFS:
+        if at > until_s or d["u"] <= SNAP["result"]["lastUpdateId"]:
+            continue
+        for side, levels in ((bids, d["b"]), (asks, d["a"])):
+            for p, q in levels:
+                if Decimal(q) == 0:
+                    side.pop(Decimal(p), None)
+                else:
+                    side[Decimal(p)] = Decimal(q)
+    return bids, asks
+
+
+@pytest.fixture
+def book_capture(tmp_path: Any) -> Any:
+    path = tmp_path / "book.jsonl"
+    recs = [(T0 + int(at * SEC), d) for at, d in DIFFS]
+    recs.insert(1, (T0 + SEC // 2, SNAP))
+    _write_capture(path, recs)
+    return path
+
+
+def _replay_at(capsys: Any, path: Any, at: str, *extra: str) -> list[dict[str, Any]]:
+    assert main(["replay", str(path), "--json", "--at", at, *extra]) == 0, capsys.readouterr().err
+    out: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return out
+
+
+@pytest.mark.parametrize(("at", "until_s", "frames"), [
+    ("09:00:03.5", 3.5, 5), ("09:00:03", 3.0, 5), ("09:00:02.999", 2.999, 4), ("09:00:00.7", 0.7, 2)])
+def test_replay_at_prints_the_book_at_that_time(capsys: Any, book_capture: Any, at: str, until_s: float,
+                                                frames: int) -> None:
+    stream, cons, summary = _replay_at(capsys, book_capture, at)
+    bids, asks = _reference_book(until_s)
+    bb, ba = max(bids), min(asks)
+    assert (stream["status"], stream["reason"]) == ("live", "")
+    assert (Decimal(stream["best_bid"]), Decimal(stream["best_ask"])) == (bb, ba)
+    mid = (bb + ba) / 2
+    assert stream["mid"] == pytest.approx(float(mid), rel=1e-12)
+    # Depth within 200 bps (metrics.md), summed over the hand-made book.
+    lo, hi = mid * (1 - Decimal("0.02")), mid * (1 + Decimal("0.02"))
+    assert stream["depth_bid"]["200"] == pytest.approx(float(sum(p * q for p, q in bids.items() if p >= lo)))
+    assert stream["depth_ask"]["200"] == pytest.approx(float(sum(p * q for p, q in asks.items() if p <= hi)))
+    assert stream["counters"]["frames"] == frames  # the records after TIME were not fed
+    assert cons["venue"] == "consolidated"
+    assert summary["venue"] == "replay" and summary["at_ns"] == T0 + round(until_s * SEC)
+
+
+def test_replay_at_takes_iso_time_of_day_and_epoch_seconds_alike(capsys: Any, book_capture: Any) -> None:
+    forms = ["2026-12-01T09:00:03.5Z", "2026-12-01 09:00:03.500", "2026-12-01T10:00:03.5+01:00", "09:00:03.5",
+             "1796115603.5"]
+    outs = [_replay_at(capsys, book_capture, f) for f in forms]
+    assert all(o == outs[0] for o in outs[1:])
+    assert outs[0][-1]["at_ns"] == T0 + 3 * SEC + SEC // 2
+
+
+def test_parse_at_time_of_day_after_midnight_is_the_next_day() -> None:
+    start = T0 + 15 * 3600 * SEC - 60 * SEC  # 2026-12-01T23:59:00Z
+    assert jsonout.parse_at("23:59:30", start) == start + 30 * SEC
+    assert jsonout.parse_at("00:00:30", start) == start + 90 * SEC
+    assert jsonout.parse_at("1796115600.000000001", start) == T0 + 1  # exact, no float rounding
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--at", "noon"], "lcm-tui: --at 'noon' is not a time: give ISO-8601"),
+    (["--at", "25:00:00"], "lcm-tui: --at '25:00:00' is not a time"),
+    (["--at", "08:59:59"], "is after the capture ends (2026-12-01T09:00:05Z)"),  # the next day's 08:59:59
+    (["--at", "2026-12-01T08:59:59Z"], "is before the capture starts (2026-12-01T09:00:00Z)"),
+    (["--at", "09:00:06"], "lcm-tui: --at 09:00:06 (2026-12-01T09:00:06Z) is after the capture ends"),
+])
+def test_a_time_outside_the_capture_or_no_time_is_one_line_and_exit_2(
+        capsys: Any, book_capture: Any, args: list[str], message: str) -> None:
+    assert main(["replay", str(book_capture), "--json", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message in err and err.count("\n") == 1, err
+
+
+def test_at_without_json_is_one_line_and_exit_2(capsys: Any, book_capture: Any) -> None:
+    assert main(["replay", str(book_capture), "--at", "09:00:03"]) == 2
+    assert capsys.readouterr().err == "lcm-tui: replay --at needs --json\n"
+
+
+def _crunch_capture(path: Any) -> None:
+    """One Binance stream: a noisy baseline (bid 12 / 10) for 8 s, depth halved at 8.5 s, restored at 9.5 s.
+
+    Records are half-way between the 1 s sample boundaries, so the sample at T0 + k s sees the book
+    after the record at T0 + (k - 0.5) s.
+    """
+    # The first delta is buffered until the snapshot reply, as the adapter syncs (Binance's documented order).
+    recs: list[tuple[int, dict[str, Any]]] = [(T0, _diff(101, [["100.0", "10"]], [])),
+                                              (T0 + SEC // 10, _snapshot(100, [["100.0", "10"]], [["100.1", "10"]]))]
+    sizes = ["12", "10"] * 4 + ["0.5", "10", "12", "10"]  # records at 0.5, 1.5, ... 11.5 s
+    for k, q in enumerate(sizes):
+        recs.append((T0 + k * SEC + SEC // 2, _diff(102 + k, [["100.0", q]], [])))
+    _write_capture(path, recs)
+
+
+def test_replay_at_has_the_alerts_and_z_of_that_time(tmp_path: Any, capsys: Any) -> None:
+    """Depth halves at 8.5 s: the sample at 9 s opens a depth alert (log depth falls 0.64 against a baseline
+    swinging by 0.18, so z is far below -5); restored at 9.5 s, the sample at 10 s closes it (|z| < 1.5).
+
+    A 2 s half-life lets the statistics follow the baseline's swing within the warm-up, so the baseline
+    itself never opens one.
+    """
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text("detector:\n  warmup_samples: 3\n  consecutive: 1\n  half_life_s: 2\n")
+    path = tmp_path / "crunch.jsonl"
+    _crunch_capture(path)
+    before = _replay_at(capsys, path, "09:00:08.9", "--config", str(cfg))
+    assert [o for o in before if o["venue"] == "alert"] == []
+    assert before[0]["z"]["depth"] is not None and abs(before[0]["z"]["depth"]) < 3
+    during = _replay_at(capsys, path, "09:00:09.5", "--config", str(cfg))
+    (alert,) = [o for o in during if o["venue"] == "alert"]
+    assert during[0]["z"]["depth"] <= -5
+    a = alert["alert"]
+    assert (alert["symbol"], a["venue"], a["symbol"], a["signal"]) == ("", "binance", "BNBBTC", "depth")
+    assert (a["opened_ns"], a["severity"], a["closed_ns"]) == (T0 + 9 * SEC, "critical", None)
+    assert a["peak_z"] == during[0]["z"]["depth"]
+    after = _replay_at(capsys, path, "09:00:10.5", "--config", str(cfg))
+    (closed,) = [o for o in after if o["venue"] == "alert"]
+    assert closed["alert"] == a | {"closed_ns": T0 + 10 * SEC}
+    assert abs(after[0]["z"]["depth"]) < 1.5
+    # Without --at the replay reports the end's books only: no detector ran, so no z and no alert.
+    assert main(["replay", str(path), "--json", "--config", str(cfg)]) == 0
+    end = json.loads(capsys.readouterr().out)
+    assert [o for o in end if o["venue"] == "alert"] == [] and set(end[0]["z"].values()) == {None}

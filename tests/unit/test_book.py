@@ -213,7 +213,8 @@ def test_keys_and_sizes_are_floats_whatever_the_spelling(text: str) -> None:
             assert abs(k) == float(p) and size == float(q)
 
 
-@pytest.mark.parametrize("bad", [{}, {"0": "1", "1": "2"}, None, 5, "12", ["1"], [], ("1", 2), [1.5, "2"], [None, None]])
+@pytest.mark.parametrize("bad", [{}, {"0": "1", "1": "2"}, None, 5, "12", ["1"], [], ("1", 2), [1.5, "2"],
+                                 [None, None]])
 def test_a_level_that_is_not_strings_is_malformed(bad: object) -> None:
     book = OrderBook()
     book.load_snapshot([("1", "1")], [("2", "1")])

@@ -415,6 +415,33 @@ def test_a_far_level_on_one_venue_changes_no_consolidated_band(price: str, size:
     assert m.depth_ask[200] == pytest.approx(101 + 204 + 101.5 + 101.6 + 101.7, rel=1e-15)
 
 
+_grid = st.lists(st.tuples(st.integers(1, 400), st.integers(1, 5000)), min_size=1, max_size=25,
+                 unique_by=lambda lv: lv[0])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(books=st.lists(st.tuples(_grid, _grid, st.sampled_from(["USDT", "USD", "EUR"])), min_size=1, max_size=3),
+       bands=st.lists(st.integers(1, 600), min_size=1, max_size=4, unique=True))
+def test_consolidated_bands_equal_an_exact_reference(books: list, bands: list[int]) -> None:
+    # Bids at 100.00 - k cents, asks at 100.00 + k cents on each venue (venues may cross each other);
+    # EUR converts at 1.25, so converted prices stay exact binary fractions of cents and edges land on them.
+    rates = {"USDT": 1.0, "USD": 1.0, "EUR": 1.25}
+    venues = [("binance", "BTC{q}"), ("okx", "BTC-{q}"), ("coinbase", "BTC-{q}")]
+    states, sides = [], []
+    for (venue, spelling), (bids, asks, quote) in zip(venues, books, strict=False):
+        bl = [(f"{(10_000 - k) / 100:.2f}", f"{q / 1000:.3f}") for k, q in bids]
+        al = [(f"{(10_000 + k) / 100:.2f}", f"{q / 1000:.3f}") for k, q in asks]
+        states.append(state(venue, spelling.format(q=quote), bl, al))
+        sides.append((bl, al, Decimal(str(rates[quote]))))
+    cfg = make_settings({}, rates=rates)
+    cfg.metrics.depth_bands_bps = bands
+    m = only(consolidate(states, cfg))
+    for x in bands:
+        ref_bid, ref_ask = _dec_depth(sides, x)
+        assert m.depth_bid[x] == pytest.approx(float(ref_bid), rel=1e-12, abs=1e-12)
+        assert m.depth_ask[x] == pytest.approx(float(ref_ask), rel=1e-12, abs=1e-12)
+
+
 def test_single_venue_slippage_matches_metrics_walk_against_the_consolidated_mid() -> None:
     rng = random.Random(5)
 

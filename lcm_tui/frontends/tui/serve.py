@@ -96,7 +96,8 @@ def _server_classes() -> tuple[type[Any], type[Any]]:
                 coro.close()
                 return
             try:
-                await asyncio.wait_for(coro, BROWSER_WRITE_TIMEOUT_S)
+                async with asyncio.timeout(BROWSER_WRITE_TIMEOUT_S):  # no task per frame, unlike wait_for
+                    await coro
             except TimeoutError:
                 self.lose_browser(f"the browser took no data for {BROWSER_WRITE_TIMEOUT_S:g}s")
             except (ConnectionError, RuntimeError, OSError) as e:
@@ -109,7 +110,8 @@ def _server_classes() -> tuple[type[Any], type[Any]]:
             if self.gone.is_set():
                 return
             try:
-                await asyncio.wait_for(super().on_meta(data), BROWSER_WRITE_TIMEOUT_S)
+                async with asyncio.timeout(BROWSER_WRITE_TIMEOUT_S):
+                    await super().on_meta(data)
             except TimeoutError:
                 self.lose_browser(f"the browser took no data for {BROWSER_WRITE_TIMEOUT_S:g}s")
             except (ConnectionError, RuntimeError, OSError) as e:

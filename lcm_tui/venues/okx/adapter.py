@@ -259,12 +259,39 @@ class OkxAdapter(Adapter):
             self._queue.append(sym)
         return []
 
+    def on_snapshot(self, symbol: str, text: str | bytes, t_ns: int) -> list[Action]:
+        """A REST ``/market/books`` reply fetched for ``symbol`` (the body names no instId)."""
+        if symbol not in self.states:
+            return self.on_frame(text, t_ns)
+        self._last_rx_ns = t_ns
+        self.last_frame_symbol = symbol
+        try:
+            msg = orjson.loads(text)
+            if type(msg) is not dict or "code" not in msg or "arg" in msg or "event" in msg:
+                return self.on_frame(text, t_ns)  # not a REST body after all: an ordinary frame
+            return self._rest_for(symbol, msg, t_ns)
+        except Exception as e:  # the contract: counted, never raised
+            st = self.states[symbol]
+            self.malformed(st, text, f"{type(e).__name__}: {e}", t_ns)
+            return self._resync(st, FeedEventKind.MALFORMED, "malformed snapshot", t_ns)
+
+    def is_snapshot_reply(self, text: str | bytes) -> bool:
+        head = text[:64] if isinstance(text, str) else text[:64].decode("utf-8", "replace")
+        return head.lstrip().startswith('{"code"')
+
     def _rest_snapshot(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
+        """A REST body that came without its symbol: only the one fetch in flight can own it."""
         sym = self._inflight
         if sym is None:
             self.malformed(None, text, "REST reply with no fetch pending", t_ns)
             return []
-        self._inflight = None
+        return self._rest_for(sym, msg, t_ns)
+
+    def _rest_for(self, sym: str, msg: dict[str, Any], t_ns: int) -> list[Action]:
+        if self._inflight == sym:
+            self._inflight = None
+        elif sym in self._queue:
+            self._queue.remove(sym)
         self.last_frame_symbol = sym
         out = self._bootstrap(sym, msg, t_ns)
         while self._inflight is None and self._queue:
@@ -300,6 +327,11 @@ class OkxAdapter(Adapter):
             if out:
                 return out
         st.last_update_ns = t_ns
+        if self._bridge[sym] is not None:
+            # Every buffered update was already in the snapshot: LIVE waits for the update that
+            # bridges it (prevSeqId <= snapshot seqId < seqId), the proof the stream continues it.
+            st.status_detail = f"REST snapshot {snap_seq} loaded, waiting for the update that bridges it"
+            return []
         return self._publish(st, t_ns)
 
     def _event(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:

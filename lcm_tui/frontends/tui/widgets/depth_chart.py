@@ -239,6 +239,14 @@ class DepthChart(PlotextPlot):
     def _wanted(self) -> Key:
         return self._version, self.size, self._get_plotext_theme_name(self.app.theme), self._themes_seen
 
+    def _get_plotext_theme_name(self, app_theme_name: str) -> str:
+        # The ansi themes name the terminal's own palette, which textual-plotext cannot turn into the RGB
+        # triples it derives a plotext theme from (ticks, legend and axis titles came out black on black):
+        # plotext's "clear" theme leaves axes and text in the terminal's default colours instead.
+        if app_theme_name.startswith("ansi"):
+            return "clear"
+        return super()._get_plotext_theme_name(app_theme_name)
+
     def _register_theme(self, app_theme_name: str) -> None:
         # textual-plotext may register the app theme's colours under a name the figure was already drawn with
         # (the theme signal can come after the repaint): count it, so whatever was drawn before is redrawn.

@@ -49,54 +49,66 @@ def _widths(cols: Sequence[Col], texts: Sequence[Sequence[Text]], width: int) ->
     return widths, gap
 
 
-def _offsets(strip: Strip, y: int) -> Strip:
-    """Each segment with the ``offset`` meta Textual's ``Content`` puts on the text it draws (text selection
-    reads it), so these strips equal what the ``Text`` path draws."""
-    out = []
-    x = 0
-    for seg in strip:
-        out.append(Segment(seg.text, (seg.style or Style()) + Style.from_meta({"offset": (x, y)})))
-        x += len(seg.text)
-    return Strip(out, strip.cell_length)
-
-
-def _padded(strip: Strip, width: int, base: Style) -> Strip:
-    """The line, then blank cells to the widget's width as a segment of their own (as Textual pads a ``Text``)."""
-    n = width - strip.cell_length
-    return Strip([*strip, Segment(" " * n, base)], width) if n > 0 else strip
-
-
 def grid_strips(cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, base: Style, *,
                 header_style: str = "bold", rule: str = "─") -> list[Strip]:
     """What :func:`grid` draws, as strips: for a panel redrawn at every frame (the slippage table follows the
     book on screen), skipping the ``Text`` -> ``Content`` -> strips path saves most of its cost.
 
-    Cells are plain strings or single-style ``Text`` (no spans); ``grid`` takes everything else.
+    Cells are plain strings or single-style ``Text`` (no spans); ``grid`` takes everything else. Runs of one
+    style are one segment, each with the ``offset`` meta Textual's ``Content`` puts on the text it draws (text
+    selection reads it), and the blank cells to the widget's width are a segment of their own, as Textual pads
+    a ``Text``: these strips equal what the ``Text`` path draws, segment for segment.
     """
     texts = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
     widths, gap = _widths(cols, texts, width)
-    sep = Segment(" " * gap, base)
+    sep = " " * gap
     head = base + Style.parse(header_style)
+    styles: dict[object, Style] = {}
 
-    def line(cells: Sequence[Text], y: int, header: bool = False) -> Strip:
+    def style_of(c: Text) -> Style:
+        st = styles.get(c.style)
+        if st is None:
+            st = styles[c.style] = base + (Style.parse(c.style) if isinstance(c.style, str) else c.style)
+        return st
+
+    def strip(runs: list[tuple[str, Style]], y: int) -> Strip:
         segs: list[Segment] = []
+        x = 0
+        text, style = "", None
+        for t, st in runs:  # merge runs of one style, as a ``Text`` span would be
+            if st is style or st == style:
+                text += t
+                continue
+            if text and style is not None:
+                segs.append(Segment(text, style + Style.from_meta({"offset": (x, y)})))
+                x += len(text)
+            text, style = t, st
+        if text and style is not None:
+            text = text[: max(0, width - x)]
+            segs.append(Segment(text, style + Style.from_meta({"offset": (x, y)})))
+            x += len(text)
+        if x < width:
+            segs.append(Segment(" " * (width - x), base))
+        return Strip(segs, width)
+
+    def row_runs(cells: Sequence[Text], header: bool) -> list[tuple[str, Style]]:
+        runs: list[tuple[str, Style]] = []
         for i, (c, w, col) in enumerate(zip(cells, widths, cols, strict=True)):
+            pad_style = head if header else base
             if i:
-                segs.append(sep if not header else Segment(sep.text, head))
+                runs.append((sep, pad_style))
             text = c.plain
             if len(text) > w:
                 text = text[: max(0, w - 1)] + "…"
             pad = " " * (w - len(text))
-            style = head if header else base + (Style.parse(c.style) if isinstance(c.style, str) else c.style)
-            pad_style = head if header else base
-            segs += [Segment(pad, pad_style), Segment(text, style)] if col.right else \
-                [Segment(text, style), Segment(pad, pad_style)]
-        return _padded(_offsets(Strip(Segment.simplify(segs)).crop(0, width), y), width, base)
+            st = head if header else style_of(c)
+            runs += [(pad, pad_style), (text, st)] if col.right else [(text, st), (pad, pad_style)]
+        return runs
 
     dim = base + Style(dim=True)
-    ruler = Segment(rule * min(width, sum(widths) + gap * (len(cols) - 1)), dim)
-    out = [line([Text(c.header) for c in cols], 0, header=True), _padded(_offsets(Strip([ruler]), 1), width, base)]
-    out += [line(row, y) for y, row in enumerate(texts, 2)]
+    out = [strip(row_runs([Text(c.header) for c in cols], True), 0),
+           strip([(rule * min(width, sum(widths) + gap * (len(cols) - 1)), dim)], 1)]
+    out += [strip(row_runs(row, False), y) for y, row in enumerate(texts, 2)]
     return out
 
 

@@ -1,0 +1,87 @@
+"""Readable in every theme and terminal: no character is drawn in its background's colour.
+
+Every screen (book, venues, consolidated, help, at the sizes where each panel shows) is rendered in every
+theme a user may pick (``config.THEMES``), and every cell that shows a character is checked twice: as a
+truecolor terminal draws it (the colours must differ clearly) and as a 16-colour terminal
+(``TERM=xterm-16color``) draws it, where Rich maps each colour to the nearest of the 16 standard ones
+(``Color.downgrade(ColorSystem.STANDARD)``): the two must not become the same colour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.color import Color, ColorSystem, ColorType
+from rich.terminal_theme import MONOKAI
+from ui_fakes import NOW_NS, filled_market, settings
+
+from lcm_tui.config import THEMES
+from lcm_tui.frontends.tui.app import LcmApp
+
+# Colours closer than this (the largest channel difference, 0-255) are not told apart at a glance.
+MIN_DISTANCE = 24
+PAGES: tuple[tuple[str, tuple[str, ...], tuple[int, int]], ...] = (
+    ("book 200x60", (), (200, 60)),
+    ("book 80x24", (), (80, 24)),
+    ("venues", ("v",), (120, 40)),
+    ("consolidated", ("c",), (120, 40)),
+    ("help", ("question_mark",), (80, 24)),
+)
+
+
+def _rgb(c: Color) -> tuple[int, int, int]:
+    t = c.get_truecolor(MONOKAI)
+    return t.red, t.green, t.blue
+
+
+def _standard(c: Color) -> int | None:
+    d = c.downgrade(ColorSystem.STANDARD)
+    return d.number
+
+
+def unreadable(app: LcmApp) -> list[str]:
+    """Cells whose character is drawn in (nearly) its background's colour, truecolor or in 16 colours."""
+    bad: list[str] = []
+    for y, strip in enumerate(app.screen._compositor.render_strips()):
+        x = 0
+        for seg in strip:
+            text, style = seg.text, seg.style
+            if style is not None and text.strip():
+                fg, bg = style.color, style.bgcolor
+                if style.reverse:
+                    fg, bg = bg, fg
+                if fg is not None and bg is not None and ColorType.DEFAULT not in (fg.type, bg.type):
+                    dist = max(abs(a - b) for a, b in zip(_rgb(fg), _rgb(bg), strict=True))
+                    s16 = _standard(fg), _standard(bg)
+                    if dist < MIN_DISTANCE or s16[0] == s16[1]:
+                        bad.append(f"({x},{y}) {text.strip()[:20]!r}: {fg.name} on {bg.name} "
+                                   f"(distance {dist}, 16-colour {s16[0]} on {s16[1]})")
+            x += len(text)
+    return bad
+
+
+@pytest.mark.parametrize("theme", THEMES)
+async def test_every_screen_is_readable(theme: str) -> None:
+    s = settings(theme=theme)
+    m = filled_market(s)
+    problems: list[str] = []
+    for page, keys, size in PAGES:
+        app = LcmApp(s, m, sample=m.sample, clock=lambda: NOW_NS, timers=False)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press(*keys)
+            await _changed_levels(app, pilot)
+            await pilot.pause()
+            problems += [f"{page}: {p}" for p in unreadable(app)]
+    assert not problems, f"{theme}: {len(problems)} unreadable cells:\n" + "\n".join(problems[:30])
+
+
+async def _changed_levels(app: LcmApp, pilot: Any) -> None:
+    """Change a few sizes of the book on screen so the ladder shows its 'changed' highlight on both sides."""
+    if app.current_mode != "book":
+        return
+    book = app.view.states[(app.venue, app.symbol)].book  # type: ignore[attr-defined]
+    for side in (book.bids, book.asks):
+        side.apply([(p, "7.5") for p, _ in side.top(3)])
+    app.refresh_views()
+    await pilot.pause()
