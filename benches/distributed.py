@@ -89,7 +89,7 @@ async def _collector_main(spec: dict[str, Any]) -> None:
                 str(st.status) == "live" for st in col.monitor.states.values()):
             break
     assert col is not None
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(1.0)
     frames0 = sum(st.counters.frames for st in col.monitor.states.values())
     cpu0, wall0 = time.process_time(), time.monotonic()
     pub0, bytes0, sent0 = col.samples_published, col.outbox.bytes, col.outbox.sent
@@ -179,8 +179,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         socket.create_connection((p.hostname or "127.0.0.1", p.port or 4222), timeout=1).close()
     except OSError as e:
         return {"rows": [], "json": {}, "notes": [f"distributed: no NATS server at {NATS_URL} ({e}): skipped"]}
-    seconds = 5.0 if quick else 10.0
-    n = 200 if quick else 600
+    seconds = 3.0 if quick else 6.0
+    n = 100 if quick else 300
     rows: list[tuple[str, Any, Any, str]] = []
     js: dict[str, Any] = {}
     notes: list[str] = []

@@ -44,9 +44,9 @@ Fault hooks (the generic ones, drop/malformed/truncated/disconnect/stall, need n
 * ``reset_sequence(symbol) -> bool``: restart the venue's sequence (Bybit ``u=1`` snapshot, OKX
   ``seqId < prevSeqId``); return False when the venue has no such thing.
 
-No registration is needed: ``runtime/sim/server.py:venue_sims()`` imports
-``lcm_tui.venues.<module>.sim`` for every module in ``SIM_MODULES`` (skipping one that does not
-import) and picks up its concrete classes.
+Registration is the venue's spec (``venues/<venue>/spec.py``, ``sim="lcm_tui.venues.<venue>.sim:Class"``)
+listed in ``venues/registry.py``: ``runtime/sim/server.py:venue_sims()`` loads every registry venue's
+simulator from there, and the loopback tests' fault matrices walk the same list.
 
 How a loopback test is written (fixtures in ``tests/feeds/conftest.py``)::
 
