@@ -1,6 +1,6 @@
 """Past one machine: a collector publishing to NATS JetStream, with the simulator in another process.
 
-Each measurement runs real processes: ``sim`` (the loopback exchange, ``binance`` with N synthetic
+Each measurement runs real processes: ``sim`` (the loopback exchange, ``bybit-spot`` with N synthetic
 symbols at the default 10 market steps a second), one or two ``collector`` processes (the same code as
 ``lcm-tui collect``, publishing to the NATS server at $LCM_TEST_NATS_URL or nats://127.0.0.1:4222
 under a private prefix that is deleted afterwards). A collector reports its own CPU time
@@ -33,17 +33,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NATS_URL = os.environ.get("LCM_TEST_NATS_URL") or "nats://127.0.0.1:4222"
+# Its book arrives over the WebSocket (no REST snapshot to pace), so N streams are LIVE within seconds.
+VENUE = "bybit-spot"
 
 
 # ------------------------------------------------------------------------------------ child roles
 async def _sim_main(n: int, seed: int) -> None:
     from lcm_tui.runtime.sim.server import SimServer
-    from lcm_tui.venues.binance.sim import BinanceSim  # type: ignore[attr-defined]
+    from lcm_tui.venues.bybit.sim import BybitSpotSim
 
-    syms = [BinanceSim.join_symbol(f"C{i:04d}", "USDT") for i in range(n)]
-    sim = SimServer({"binance": syms}, seed=seed, step_interval_s=0.1)
+    syms = [BybitSpotSim.join_symbol(f"C{i:04d}", "USDT") for i in range(n)]
+    sim = SimServer({VENUE: syms}, seed=seed, step_interval_s=0.1)
     await sim.start()
-    ep = sim.endpoints("binance")
+    ep = sim.endpoints(VENUE)
     print(json.dumps({"symbols": syms, **ep}), flush=True)
     try:
         await asyncio.Event().wait()
@@ -59,8 +61,8 @@ async def _collector_main(spec: dict[str, Any]) -> None:
 
     s = load_settings(None)
     for name, vc in s.venues.items():
-        vc.enabled = name == "binance"
-    vc = s.venues["binance"]
+        vc.enabled = name == VENUE
+    vc = s.venues[VENUE]
     vc.symbols = spec["symbols"]
     vc.ws_url = spec["ws_url"]
     vc.snapshot_url = spec.get("snapshot_url", "")
@@ -89,6 +91,7 @@ async def _collector_main(spec: dict[str, Any]) -> None:
                 str(st.status) == "live" for st in col.monitor.states.values()):
             break
     assert col is not None
+    print(f"live after {time.monotonic() - deadline + 60:.1f}s", file=sys.stderr, flush=True)
     await asyncio.sleep(1.0)
     frames0 = sum(st.counters.frames for st in col.monitor.states.values())
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -104,7 +107,9 @@ async def _collector_main(spec: dict[str, Any]) -> None:
            "messages": col.outbox.sent - sent0, "ticks": len(t), "max_late_s": late,
            "queue": len(col.outbox.queue)}
     stop.set()
+    t_stop = time.monotonic()
     await task
+    print(f"stopped in {time.monotonic() - t_stop:.1f}s", file=sys.stderr, flush=True)
     print(json.dumps(out), flush=True)
 
 

@@ -6,6 +6,7 @@
 * ``serve``: the app process started for a browser must end when the browser goes away. A browser
   that vanishes without closing its socket (a frozen tab, a laptop lid, a dead network) is played by
   a raw client that upgrades to the served page's WebSocket and then never reads again.
+* ...and when the server that started it is killed outright (it has no terminal to hang up).
 * ``serve`` on a port that is taken: one line, non-zero exit.
 """
 
@@ -191,6 +192,38 @@ def test_the_served_app_ends_when_its_browser_vanishes() -> None:
                 os.kill(p, signal.SIGKILL)
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_the_served_app_ends_when_the_server_itself_is_killed() -> None:
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lcm_tui", "serve", "--demo", "--port", str(port)], cwd=ROOT,
+                              env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    sock = None
+    apps: list[int] = []
+    try:
+        _wait_listening(port, server)
+        sock = _upgrade(port)
+        end = time.monotonic() + 60
+        while not apps and time.monotonic() < end:
+            time.sleep(0.2)
+            apps = _descendants(server.pid)
+        assert apps, "no app process was started for the browser"
+        server.kill()  # SIGKILL: no handler runs, nobody tells the app anything
+        server.wait()
+        end = time.monotonic() + 30
+        while any(_alive(p) for p in apps) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not [p for p in apps if _alive(p)], "the app outlived its server"
+    finally:
+        if sock is not None:
+            sock.close()
+        for p in apps:
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+        if server.poll() is None:
+            server.kill()
             server.wait()
 
 

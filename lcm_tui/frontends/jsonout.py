@@ -96,30 +96,48 @@ class AlertChanges:
     severity in place, so comparing against what was last reported is what finds an escalation. That
     works over any :class:`MarketView` (a remote one as well as the local engine's). An alert first
     seen already closed (it opened and closed between two calls) reports both its open and its close.
+
+    The list is oldest first (``MarketView.alerts``) and a closed alert never changes again: the
+    leading run of closed, reported alerts is skipped on the next call, which keeps a tick's cost to
+    the alerts that can change. The run is checked by its first and last keys: an alert sorted into it
+    late (a lagging shard of a remote view) shifts its last one, and the list is then read whole.
     """
 
     def __init__(self) -> None:
         self._open: dict[AlertKey, tuple[float, Severity]] = {}
         self._closed: set[AlertKey] = set()
+        self._done = 0  # leading alerts of the list that are closed and reported
+        self._done_keys: tuple[AlertKey, AlertKey] | None = None  # the first and last of them
 
     def changes(self, alerts: Sequence[Alert]) -> list[tuple[str, Alert]]:
         out: list[tuple[str, Alert]] = []
-        for a in alerts:
-            key = (a.venue, a.symbol, a.signal, a.opened_ns)
-            if key in self._closed:
-                continue
-            seen = self._open.get(key)
-            if seen is None:
-                out.append((OPEN, a))
-            elif a.is_open and seen != (a.peak_z, a.severity):
-                out.append((ESCALATE, a))
-            if a.is_open:
-                self._open[key] = (a.peak_z, a.severity)
-            else:
-                self._open.pop(key, None)
-                self._closed.add(key)
-                out.append((CLOSE, a))
+        start = self._done
+        if start and (start > len(alerts) or
+                      (_alert_key(alerts[0]), _alert_key(alerts[start - 1])) != self._done_keys):
+            start = self._done = 0
+        for i in range(start, len(alerts)):
+            a = alerts[i]
+            key = _alert_key(a)
+            if key not in self._closed:
+                seen = self._open.get(key)
+                if seen is None:
+                    out.append((OPEN, a))
+                elif a.is_open and seen != (a.peak_z, a.severity):
+                    out.append((ESCALATE, a))
+                if a.is_open:
+                    self._open[key] = (a.peak_z, a.severity)
+                else:
+                    self._open.pop(key, None)
+                    self._closed.add(key)
+                    out.append((CLOSE, a))
+            if i == self._done and not a.is_open:
+                self._done = i + 1
+                self._done_keys = (_alert_key(alerts[0]), key)
         return out
+
+
+def _alert_key(a: Alert) -> AlertKey:
+    return (a.venue, a.symbol, a.signal, a.opened_ns)
 
 
 class HeadlessLines:

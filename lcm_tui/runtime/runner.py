@@ -129,11 +129,12 @@ def split_symbols(adapter_cls: Callable[[VenueConfig, list[str]], Adapter], cfg:
     if not syms:
         return [[]]
     lim = venue_limits(cfg.name)
-    size = lim.max_symbols or len(syms)
+    cap = lim.max_symbols or len(syms)
+    size = -(-len(syms) // -(-len(syms) // cap))  # as few chunks as the cap allows, evenly filled
     chunks = [syms[i:i + size] for i in range(0, len(syms), size)]
     if lim.max_url_bytes is None:
         return chunks
-    cap = lim.max_url_bytes
+    url_cap = lim.max_url_bytes
 
     def url_len(part: list[str]) -> int:
         return len(adapter_cls(cfg, part).url().encode())
@@ -142,11 +143,16 @@ def split_symbols(adapter_cls: Callable[[VenueConfig, list[str]], Adapter], cfg:
     while chunks:
         chunk = chunks.pop(0)
         n = len(chunk)
-        while n > 1 and (size_n := url_len(chunk[:n])) > cap:
-            n = max(1, min(n - 1, n * cap // size_n))  # shrink in proportion, then step down
+        while n > 1 and (size_n := url_len(chunk[:n])) > url_cap:
+            n = max(1, min(n - 1, n * url_cap // size_n))  # shrink in proportion, then step down
         out.append(chunk[:n])
         if chunk[n:]:
             chunks.insert(0, chunk[n:])
+    # As many connections as the greedy cut needs, but evenly filled when that fits too.
+    size = -(-len(syms) // len(out))
+    even = [syms[i:i + size] for i in range(0, len(syms), size)]
+    if len(even) == len(out) and all(len(c) <= cap and url_len(c) <= url_cap for c in even):
+        return even
     return out
 
 

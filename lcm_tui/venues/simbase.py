@@ -258,8 +258,8 @@ class DepthView:
         self.book = book
         self.depth = depth
         self.zero = zero
-        self.bids: dict[int, int] = dict(book.bids_side.levels(depth))
-        self.asks: dict[int, int] = dict(book.asks_side.levels(depth))
+        self.bids: dict[int, int] = book.bids_side.top_dict(depth)
+        self.asks: dict[int, int] = book.asks_side.top_dict(depth)
 
     def top(self, side: str, n: int) -> list[IntLevel]:
         """The ``n`` best held levels of one side, in ticks and lots."""
@@ -275,11 +275,13 @@ class DepthView:
         render_price = self.book.price_units.render
         for side, attr in ((self.book.bids_side, "bids"), (self.book.asks_side, "asks")):
             old: dict[int, int] = getattr(self, attr)
-            new = dict(side.levels(self.depth))
-            ch = [list(lv) for lv in self.book.render((p, q) for p, q in new.items() if old.get(p) != q)]
-            for p in old:
-                if p not in new and (pushed_out_deletes or not side.size(p)):
-                    ch.append([render_price(p), self.zero])
+            new = side.top_dict(self.depth)
+            # Set differences run in C; a step changes a handful of the held levels. Sorted best
+            # first, so a frame lists its levels in book order whatever the hashing.
+            changed = sorted(new.items() - old.items(), key=lambda lv: side.sign * lv[0])
+            gone = sorted(old.keys() - new.keys(), key=side.sign.__mul__)
+            ch = [list(lv) for lv in self.book.render(changed)]
+            ch += [[render_price(p), self.zero] for p in gone if pushed_out_deletes or not side.size(p)]
             setattr(self, attr, new)
             out.append(ch)
         return out[0], out[1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import neg
 
 BID = "bid"
 ASK = "ask"
@@ -87,6 +88,12 @@ class IntSide:
         """``(ticks, lots)`` best first; ``limit`` 0 = all."""
         keys = self.keys[:limit] if limit else self.keys
         return [(self.sign * k, self.sizes[k]) for k in keys]
+
+    def top_dict(self, limit: int) -> dict[int, int]:
+        """ticks -> lots of the best ``limit`` levels, best first (one C-level pass: it runs every step)."""
+        keys = self.keys[:limit]
+        prices = map(neg, keys) if self.sign < 0 else keys
+        return dict(zip(prices, map(self.sizes.__getitem__, keys), strict=True))
 
 
 class SimBook:

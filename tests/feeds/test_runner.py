@@ -352,3 +352,62 @@ async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_u
         with contextlib.suppress(asyncio.CancelledError):
             await mover
         await server.close()
+
+
+async def test_60_okx_symbols_are_spread_over_connections_of_fewer_than_30_channels(fast_feeds, wait_until):
+    symbols = [f"C{i:02d}-USDT" for i in range(60)]
+    server = await SimServer({"okx": symbols}, ping_interval_s=None).start()
+    settings = server.configure(Settings())
+    settings.feeds = fast_feeds(stale_after_s=30.0)
+    hub = FeedHub(settings, None)
+    task = asyncio.create_task(hub.run())
+
+    async def stepping():
+        while True:
+            await server.step()
+            await asyncio.sleep(0.1)
+
+    mover = asyncio.create_task(stepping())
+    try:
+        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 60, "60 symbols live")
+        streams = [c for c in server.conns("okx") if c.subs]
+        assert len(streams) == 3
+        assert sorted(s for c in streams for s in c.subs) == sorted(symbols)
+        assert all(len(c.subs) < 30 for c in streams)  # exchange-protocols.md §3.1
+    finally:
+        mover.cancel()
+        await _stop(task)
+        with contextlib.suppress(asyncio.CancelledError):
+            await mover
+        await server.close()
+
+
+def test_headless_json_says_why_a_venue_is_down(tmp_path):
+    """End to end: the reason reaches the JSON output's ``reason`` (and stderr once, at WARNING)."""
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("exchanges:\n"
+                   f"  binance:\n    symbols: [BTCUSDT]\n    ws_url: ws://127.0.0.1:{port}\n"
+                   "  binance-usdm: {enabled: false}\n  bybit-spot: {enabled: false}\n"
+                   "  okx: {enabled: false}\n  kraken: {enabled: false}\n  coinbase: {enabled: false}\n"
+                   "feeds:\n  reconnect_min_s: 0.05\n  reconnect_max_s: 0.2\n"
+                   "metrics:\n  sample_interval_s: 0.2\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "lcm_tui", "--headless", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        for line in proc.stdout:  # type: ignore[union-attr]
+            obj = json.loads(line)
+            if obj.get("venue") == "binance" and obj.get("reason"):
+                break
+        assert obj["status"] == "down" and obj["reason"] == "connection refused", line
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    said = [ln for ln in err.splitlines() if "connection refused" in ln]
+    assert len(said) == 1 and "WARNING" in said[0], err[-500:]

@@ -139,6 +139,15 @@ def test_alert_changes_report_open_escalate_close_once_each_over_copies() -> Non
     assert [(act, x.signal) for act, x in got] == [("close", "depth"), ("open", "market:depth"),
                                                    ("close", "market:depth")]
     assert changes.changes([a, b]) == []  # a closed alert never changes again
+    # A list that is not oldest first (newest first here) is read whole: nothing missed, nothing twice.
+    c = Alert("okx", "BTC-USDT", "spread", 50, 3.1, Severity.WARNING)
+    assert [(act, x.signal) for act, x in changes.changes([c, b, a])] == [("open", "spread")]
+    assert changes.changes([b, a, c]) == []
+    # One sorted in late among the closed ones (a lagging shard) is still found.
+    d = Alert("kraken", "BTC/USD", "depth", 15, -3.5, Severity.WARNING)
+    changes = jsonout.AlertChanges()
+    assert len(changes.changes([a, b])) == 4 and changes.changes([a, b]) == []  # open + close of each
+    assert [(act, x.venue) for act, x in changes.changes([a, d, b])] == [("open", "kraken")]
     line = json.loads(jsonout.encode_line(jsonout.alert_object(a, "close")))
     assert line == {"venue": "alert", "symbol": "", "action": "close",
                     "alert": {"venue": "okx", "symbol": "BTC-USDT", "signal": "depth", "opened_ns": 10,

@@ -1,7 +1,8 @@
 """Readable in every theme and terminal: no character is drawn in its background's colour.
 
 Every screen (book, venues, consolidated, help, at the sizes where each panel shows) is rendered in every
-theme a user may pick (``config.THEMES``), and every cell that shows a character is checked twice: as a
+theme a user may pick (``config.THEMES``), and every segment that shows a letter or a digit (numbers, labels,
+tick values; bars, sparklines and borders are shapes, not text) is checked twice: as a
 truecolor terminal draws it (the colours must differ clearly) and as a 16-colour terminal
 (``TERM=xterm-16color``) draws it, where Rich maps each colour to the nearest of the 16 standard ones
 (``Color.downgrade(ColorSystem.STANDARD)``): the two must not become the same colour.
@@ -47,7 +48,7 @@ def unreadable(app: LcmApp) -> list[str]:
         x = 0
         for seg in strip:
             text, style = seg.text, seg.style
-            if style is not None and text.strip():
+            if style is not None and any(ch.isalnum() for ch in text):
                 fg, bg = style.color, style.bgcolor
                 if style.reverse:
                     fg, bg = bg, fg

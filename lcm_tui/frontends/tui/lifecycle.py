@@ -10,6 +10,10 @@ the process leaves with ``os._exit``: a signal must always end the process.
 The handlers are plain ``signal.signal`` handlers, not ``loop.add_signal_handler``: those run in the
 main thread even while it is blocked in a write to a terminal that stopped reading (PEP 475 retries
 the write after the handler), where a loop callback would never run.
+
+An app served to a browser (``lcm-tui serve``, Textual's web driver) has no terminal to hang up: if
+the server that started it dies, nothing would ever tell it to stop. There a watchdog thread sees the
+parent go (the process is re-parented) and ends the app the same way.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, Protocol
 
 FORCE_AFTER_S = 5.0
+PARENT_POLL_S = 0.5
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 # Alternate screen off, cursor on, every mouse mode Textual enables off, bracketed paste off.
@@ -72,13 +77,35 @@ def exit_on_signals(app: _Exitable, loop: asyncio.AbstractEventLoop) -> Iterator
         timer.daemon = True
         timer.start()
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
     previous = {s: signal.signal(s, handler) for s in EXIT_SIGNALS}
+    stop_watch = threading.Event()
+    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):
+        watch_parent(lambda: handler(signal.SIGHUP, None), stop_watch)
     try:
         yield
     finally:
+        stop_watch.set()
         for s, h in previous.items():
             with contextlib.suppress(Exception):
                 signal.signal(s, h)
+
+
+def watch_parent(on_gone: Callable[[], None], stop: threading.Event) -> threading.Thread:
+    """Call ``on_gone`` (from a daemon thread) once this process's parent has exited."""
+    ppid = os.getppid()
+
+    def run() -> None:
+        while not stop.wait(PARENT_POLL_S):
+            if os.getppid() != ppid:
+                on_gone()
+                return
+
+    t = threading.Thread(target=run, name="lcm-parent-watch", daemon=True)
+    t.start()
+    return t
 
 
 async def run_with_exit_signals(app: Any) -> None:

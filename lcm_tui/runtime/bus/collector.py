@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from lcm_tui.core.model import Alert, FeedEvent, MetricSample, StreamStatus, SymbolState
@@ -107,7 +107,7 @@ class Collector:
         self.book_levels = book_levels
         self.heartbeat_s = heartbeat_s
         self.retention = retention or Retention()
-        self.outbox = Outbox(self.js)
+        self.outbox = Outbox(nc)
         self.clock = clock
         self.watched: dict[Key, tuple[float, int]] = {}  # key -> (lease deadline, depth)
         self.samples_published = 0
@@ -118,11 +118,13 @@ class Collector:
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self._kv_prefix = f"$KV.{names.bucket}."
+        self._subjects: dict[Key, str] = {}  # sample subject per stream (spelled once)
+        self._kv_subjects: dict[Key, str] = {}
         self._stream_subject = {k: names.stream(k) for k in (SAMPLE, ALERT, EVENT)}
 
     async def start(self) -> None:
         await ensure_streams(self.js, self.names, self.retention)
-        self.outbox.start()
+        await self.outbox.start()
         self._subs.append(await self.nc.subscribe(self.names.all(WATCH), cb=self._on_watch))
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="bus-heartbeat"))
         self._tasks.append(asyncio.create_task(self._book_loop(), name="bus-books"))
@@ -143,8 +145,15 @@ class Collector:
             await self.nc.flush(timeout=1)
 
     # ---- monitor listener ------------------------------------------------------------------
+    def _sample_subject(self, venue: str, symbol: str) -> str:
+        key = (venue, symbol)
+        subj = self._subjects.get(key)
+        if subj is None:
+            subj = self._subjects[key] = self.names.subject(SAMPLE, venue, symbol)
+        return subj
+
     def on_sample(self, sample: MetricSample, state: SymbolState | None = None) -> None:
-        subj = self.names.subject(SAMPLE, sample.venue, sample.symbol)
+        subj = self._sample_subject(sample.venue, sample.symbol)
         self.outbox.put(subj, codec.encode(sample), f"s|{sample.venue}|{sample.symbol}|{sample.ts_ns}")
         self.samples_published += 1
 
@@ -183,7 +192,9 @@ class Collector:
         latest = self.monitor.latest
         for key, st in self.monitor.states.items():
             s = latest.get(key)
-            sig = (st.status, st.status_detail, astuple(st.counters), s.ts_ns if s is not None else None)
+            c = st.counters
+            sig = (st.status, st.status_detail, c.frames, c.gaps, c.resyncs, c.checksum_failures, c.malformed,
+                   c.reconnects, c.crossed, s.ts_ns if s is not None else None)
             if self._last_state.get(key) == sig:
                 continue
             self._last_state[key] = sig
@@ -209,7 +220,10 @@ class Collector:
         n = self.book_levels
         msg = codec.StateMsg(st.venue, st.symbol, self.id, ts, st.status, st.status_detail, st.counters,
                              st.last_update_ns, s, signals, st.book.bids.top(n), st.book.asks.top(n))
-        self.outbox.put(self._kv_prefix + self.names.key(st.venue, st.symbol), codec.encode(msg))
+        subj = self._kv_subjects.get(st.key)
+        if subj is None:
+            subj = self._kv_subjects[st.key] = self._kv_prefix + self.names.key(st.venue, st.symbol)
+        self.outbox.put(subj, codec.encode(msg))
 
     # ---- watch leases and book views ---------------------------------------------------------
     async def _on_watch(self, msg: Any) -> None:
