@@ -111,7 +111,8 @@ class AlertRouter:
 
     def __init__(self, cfg: AlertsConfig, *, source: str = "lcm-tui", client: Any = None,
                  clock: Callable[[], float] = time.monotonic, backoff_min_s: float = 0.5,
-                 backoff_max_s: float = 30.0, sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+                 backoff_max_s: float = 30.0, sleep: Callable[[float], Any] = asyncio.sleep,
+                 rand: Callable[[], float] | None = None) -> None:
         self.cfg = cfg
         self.source = source
         self.clock = clock
@@ -130,6 +131,7 @@ class AlertRouter:
         self._task: asyncio.Task[None] | None = None
         self._open: dict[tuple[str, str, str, int], tuple[Alert, float, str]] = {}
         self._bmin, self._bmax = backoff_min_s, backoff_max_s
+        self._rand = rand  # the backoff's jitter source (tests make it deterministic)
         self._ratelog = RateLimitedLog(log, every=30.0)
 
     @property
@@ -229,7 +231,7 @@ class AlertRouter:
     async def _post(self, hook: Webhook, payload: dict[str, Any]) -> bool:
         import httpx
 
-        backoff = Backoff(self._bmin, self._bmax)
+        backoff = Backoff(self._bmin, self._bmax, rand=self._rand)
         body = orjson.dumps(payload)
         for attempt in range(self.cfg.retries + 1):
             why: str

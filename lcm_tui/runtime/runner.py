@@ -17,7 +17,7 @@ without ``-v`` sees why a venue is dark.
 Venues limit what one connection may carry (Binance: streams in the URL and per connection, OKX:
 fewer than 30 deep-book channels): ``split_symbols`` cuts a venue's symbols into chunks that fit, one
 runner per chunk, and a shared ``ConnectPacer`` keeps their connection attempts within the venue's
-per-IP rate (exchange-protocols.md §1.1, §1.4, §2.1, §3.1).
+per-IP rate (docs/protocols.md, "Connection limits").
 
 ``states`` are stable objects for the life of the runner (the UI and the monitor hold them); on a
 rollover the freshly synced books are moved into them.
@@ -71,12 +71,12 @@ _reasons = RateLimitedLog(log)
 
 # ----------------------------------------------------------------------------- per-venue limits
 def _binance_spot_weight(limit: int) -> int:
-    """Request weight of one spot ``depth`` (REST or WS-API) by ``limit`` (exchange-protocols.md §1.1)."""
+    """Request weight of one spot ``depth`` (REST or WS-API) by ``limit`` (docs/protocols.md)."""
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
 def _binance_usdm_weight(limit: int) -> int:
-    """``/fapi/v1/depth`` weight by ``limit`` (§1.4, marked unverified there: taken as the safer reading)."""
+    """``/fapi/v1/depth`` weight by ``limit`` (docs/protocols.md; the venue's figures are not confirmed)."""
     return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
@@ -94,11 +94,11 @@ class VenueLimits:
 # Binance answers an ~8 KB URL with HTTP 414; 4 KB leaves room for proxies with smaller buffers.
 SAFE_URL_BYTES = 4096
 
-# From exchange-protocols.md: §1.1 Binance spot (1024 streams, 300 connection attempts / 5 min),
-# §1.4 USD-M (200 streams assumed: the docs conflict), §2.1 Bybit (args under 21,000 characters,
-# ~25 characters per topic; 500 connections / 5 min), §3.1 OKX (fewer than 30 deep-book channels per
-# connection; 3 connection requests / s), §4.1 Kraken (~150 attempts / 10 min, unverified), §5.1
-# Coinbase (8 connections / s; planned for the strictest figure). Rates keep a margin below the limit.
+# The venues' documented limits (docs/protocols.md, "Connection limits"): Binance spot 1024 streams
+# and 300 connection attempts / 5 min; USD-M 200 streams (its pages conflict: 200 or 1024); Bybit args
+# under 21,000 characters (~25 a topic) and 500 connections / 5 min; OKX fewer than 30 deep-book
+# channels a connection and 3 connection requests / s; Kraken ~150 attempts / 10 min (unconfirmed);
+# Coinbase 8 connections / s (the strictest of its figures). Rates keep a margin below the limit.
 VENUE_LIMITS: dict[str, VenueLimits] = {
     # Binance: REQUEST_WEIGHT 6000 / min (spot), 2400 / min (futures); 90 % of it, the rest is margin.
     "binance": VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,

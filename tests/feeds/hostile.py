@@ -2,7 +2,7 @@
 
 A library server would answer pings, refuse to send invalid UTF-8 in a text frame and build every
 frame in memory; a hostile peer does none of that. This one speaks just enough Bybit v5
-(exchange-protocols.md §2: ``op:subscribe`` with ``orderbook.{depth}.{symbol}`` topics, a
+(docs/protocols.md, Bybit: ``op:subscribe`` with ``orderbook.{depth}.{symbol}`` topics, a
 ``snapshot`` then ``delta`` frames with ``u`` + 1 each) to bring a client's book LIVE, and then
 misbehaves as ``misbehave`` says, on every connection until ``behave()`` is called:
 

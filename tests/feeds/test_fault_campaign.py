@@ -8,7 +8,8 @@ campaign checks the three promises of docs/reliability-feeds.md:
 2. memory stays bounded: the process's peak RSS (``VmHWM``, reset before the fault through
    ``/proc/self/clear_refs``) grows by less than a generous bound, well under what holding the
    hostile payload would cost;
-3. the other venues stay LIVE and their books stay equal to the simulator's true books.
+3. the other venues never lose their connection meanwhile, keep receiving frames, and end LIVE with
+   books equal to the simulator's true books.
 
 The hostile venue speaks Bybit (tests/feeds/hostile.py); the healthy ones are the loopback simulator's
 Binance and OKX. No timing is asserted: every wait is for a state, with a timeout only as a backstop.
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 
 from lcm_tui.config import default_venue
-from lcm_tui.core.model import StreamStatus
+from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.runtime.runner import StreamRunner
 from lcm_tui.venues.registry import adapter_class
 from tests.feeds.hostile import ASKS, BIDS, HostileVenue
@@ -139,6 +140,7 @@ async def _attack(c: Campaign, down_while: Any, what: str, timeout: float = 20.0
     reset_peak()
     base = rss_now()
     frames_before = [sum(st.counters.frames for st in r.states.values()) for r in c.healthy]
+    events_before = len(c.sim.events)
     await poll_until(lambda: c.venue.acts >= min_acts and down_while(), timeout, what)
     growth = rss_peak() - base
     print(f"\n[fault campaign] {what}: peak RSS growth {growth / MB:.1f} MB")
@@ -146,6 +148,9 @@ async def _attack(c: Campaign, down_while: Any, what: str, timeout: float = 20.0
     await poll_until(c.others_live_and_exact, 10, "the other venues stay live and exact")
     after = [sum(st.counters.frames for st in r.states.values()) for r in c.healthy]
     assert all(a > b for a, b in zip(after, frames_before, strict=True))
+    healthy = {r.venue for r in c.healthy}
+    lost = [e for e in c.sim.events[events_before:] if e.venue in healthy and e.kind is FeedEventKind.DISCONNECT]
+    assert not lost, f"a healthy venue lost its connection during the attack: {lost[:3]}"
     return growth
 
 

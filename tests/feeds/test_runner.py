@@ -276,7 +276,7 @@ def test_binance_symbols_are_cut_to_urls_the_venue_accepts():
     chunks = split_symbols(BinanceAdapter, vc)
     assert [s for c in chunks for s in c] == vc.symbols  # every symbol once, in order
     assert all(len(BinanceAdapter(vc, c).url()) <= 4096 for c in chunks)
-    assert all(len(c) <= 1024 for c in chunks)  # streams per connection (exchange-protocols.md §1.1)
+    assert all(len(c) <= 1024 for c in chunks)  # streams per connection (docs/protocols.md)
 
 
 def test_okx_gets_fewer_than_30_book_channels_per_connection():
@@ -286,12 +286,12 @@ def test_okx_gets_fewer_than_30_book_channels_per_connection():
     vc.symbols = [f"C{i}-USDT" for i in range(100)]
     chunks = split_symbols(OkxAdapter, vc)
     assert [s for c in chunks for s in c] == vc.symbols
-    assert all(len(c) < 30 for c in chunks)  # exchange-protocols.md §3.1
+    assert all(len(c) < 30 for c in chunks)  # OKX: fewer than 30 (docs/protocols.md)
     assert len(chunks) == 4
 
 
 def test_connect_pacer_spaces_attempts_to_the_venue_rate():
-    pacer = ConnectPacer(per_s=2.5)  # OKX allows 3 connection requests per second (§3.1): kept below
+    pacer = ConnectPacer(per_s=2.5)  # OKX allows 3 connection requests per second: kept below
     assert [round(pacer.delay(100.0), 9) for _ in range(4)] == [0.0, 0.4, 0.8, 1.2]  # a burst is spread out
     assert pacer.delay(200.0) == 0.0  # a lone reconnect long after never waits
     assert ConnectPacer.for_venue("okx").interval > 1 / 3
@@ -301,7 +301,7 @@ def test_snapshot_budget_follows_binance_request_weight():
     budget = SnapshotBudget.for_venue("binance")
     assert budget is not None and SnapshotBudget.for_venue("kraken") is None
     weigh = venue_limits("binance").snapshot_weight
-    assert weigh is not None and [weigh(n) for n in (100, 500, 1000, 5000)] == [5, 25, 50, 250]  # §1.1
+    assert weigh is not None and [weigh(n) for n in (100, 500, 1000, 5000)] == [5, 25, 50, 250]  # Binance's table
     # 400 snapshots of 5000 levels asked at once: a burst goes now, the rest is spread so that no
     # 60 s window, wherever it starts, spends more than Binance's 6000 weight a minute.
     waits = [budget.delay(0.0, weigh(5000)) for _ in range(400)]
@@ -373,7 +373,7 @@ async def test_60_okx_symbols_are_spread_over_connections_of_fewer_than_30_chann
         streams = [c for c in server.conns("okx") if c.subs]
         assert len(streams) == 3
         assert sorted(s for c in streams for s in c.subs) == sorted(symbols)
-        assert all(len(c.subs) < 30 for c in streams)  # exchange-protocols.md §3.1
+        assert all(len(c.subs) < 30 for c in streams)  # OKX: fewer than 30 (docs/protocols.md)
     finally:
         mover.cancel()
         await _stop(task)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,7 +83,7 @@ async def _router(cfg: AlertsConfig, clock: Clock | None = None) -> tuple[AlertR
         slept.append(d)
 
     r = AlertRouter(cfg, source="test-host", clock=clock or Clock(), backoff_min_s=0.5, backoff_max_s=4.0,
-                    sleep=sleep)
+                    sleep=sleep, rand=random.Random(3).random)
     await r.start()
     return r, slept
 
@@ -108,10 +109,12 @@ async def test_5xx_and_429_are_retried_with_the_backoff_4xx_is_not() -> None:
         r.on_alert(alert())
         await r.drain()
         assert len(rx.requests) == 4 and r.stats.sent == 1 and r.stats.retries == 3
-        # core.retry with min 0.5 / max 4: each delay within [min, min(max, min * 2**n)].
+        # core.retry with min 0.5 / max 4, jitter 0.5: delay n within [min, min(max, min * 2**n + min * 0.5)],
+        # and growing: the third wait is longer than the first.
         assert len(slept) == 3
         for n, d in enumerate(slept):
-            assert 0.5 <= d <= min(4.0, 0.5 * 2**n)
+            assert 0.5 <= d <= min(4.0, 0.5 * 2**n + 0.25)
+        assert slept[2] > slept[0]
         await r.close()
     async with Receiver([400]) as rx:
         r, slept = await _router(AlertsConfig(webhooks=[WebhookConfig(url=rx.url())], retries=5))
@@ -223,3 +226,19 @@ async def test_a_failing_webhook_never_logs_its_secret(caplog: pytest.LogCapture
     await r.close()
     text = " ".join(rec.getMessage() for rec in caplog.records)
     assert "failed after 2 attempts" in text and secret not in text
+
+
+async def test_the_local_engine_routes_its_monitors_alerts(receiver: Receiver) -> None:
+    from lcm_tui.config import load_settings
+    from lcm_tui.runtime.engine import open_live
+
+    s = load_settings(None)
+    for name, vc in s.venues.items():
+        vc.enabled = name == "coinbase"
+    s.alerts = AlertsConfig(webhooks=[WebhookConfig(url=receiver.url("/local"))])
+    async with open_live(s, demo=True, demo_step_interval_s=0) as eng:
+        assert eng.router is not None
+        a = alert("coinbase", "BTC-USDT", opened=42, sev=Severity.CRITICAL, z=-6.0)
+        eng.monitor._record_alerts([a], [])  # what the detector does when it opens one
+        await eng.router.drain()
+    assert [orjson.loads(b)["opened_ns"] for p, _, b in receiver.requests if p == "/local"] == [42]

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from rich.color import Color, ColorSystem, ColorType
 from rich.terminal_theme import MONOKAI
+from textual.containers import Vertical
+from textual.screen import ModalScreen
 from ui_fakes import NOW_NS, filled_market, settings
 
 from lcm_tui.config import THEMES
@@ -44,11 +46,13 @@ def _standard(c: Color) -> int | None:
 def unreadable(app: LcmApp) -> list[str]:
     """Cells whose character is drawn in (nearly) its background's colour, truecolor or in 16 colours."""
     bad: list[str] = []
+    # Under a modal screen (help) the page shows through dimmed on purpose: only the dialog is read.
+    area = app.screen.query_one(Vertical).region if isinstance(app.screen, ModalScreen) else app.screen.region
     for y, strip in enumerate(app.screen._compositor.render_strips()):
         x = 0
         for seg in strip:
             text, style = seg.text, seg.style
-            if style is not None and any(ch.isalnum() for ch in text):
+            if style is not None and any(ch.isalnum() for ch in text) and area.contains(x, y):
                 fg, bg = style.color, style.bgcolor
                 if style.reverse:
                     fg, bg = bg, fg

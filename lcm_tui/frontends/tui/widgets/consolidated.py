@@ -7,6 +7,7 @@ module only lays them out, and redraws only when they changed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich import box
@@ -35,7 +36,17 @@ def share_bar(share: float, width: int = BAR_WIDTH) -> str:
     return bar.ljust(width)
 
 
-def summary(m: ConsolidatedMetrics, assets: list[str]) -> RenderableType:
+@dataclass(frozen=True, slots=True)
+class Sides:
+    """The colours of the bid (buy) and ask (sell) side: the theme's success and error colours in the app.
+
+    Plain ANSI green/red blend into some themes' backgrounds, most of all in 16-colour terminals."""
+
+    bid: str = "green"
+    ask: str = "red"
+
+
+def summary(m: ConsolidatedMetrics, assets: list[str], sides: Sides = Sides()) -> RenderableType:
     head = Text()
     head.append(f"{m.asset}", style="bold")
     head.append(f"  in {m.quote}-equivalent · {len(m.sources)} LIVE venue(s)")
@@ -43,25 +54,27 @@ def summary(m: ConsolidatedMetrics, assets: list[str]) -> RenderableType:
         head.append(f" · assets: {' '.join(assets)}", style="dim")
     top = Text()
     top.append("bid ", style="dim")
-    top.append(fmt.price(m.best_bid), style="green")
+    top.append(fmt.price(m.best_bid), style=sides.bid)
     top.append(f" ({', '.join(m.best_bid_venues) or '-'})  ", style="dim")
     top.append("ask ", style="dim")
-    top.append(fmt.price(m.best_ask), style="red")
+    top.append(fmt.price(m.best_ask), style=sides.ask)
     top.append(f" ({', '.join(m.best_ask_venues) or '-'})  ", style="dim")
     top.append(f"mid {fmt.price(m.mid)}  spread {fmt.bps(m.spread_bps)} bps")
     if m.crossed:
         top.append("  CROSSED", style="bold yellow")
-    depth = Text("depth ", style="dim")
+    depth = Text()
+    depth.append("depth ", style="dim")  # a dim label, not a dim line
     for band in m.depth_bid:
         depth.append(f"±{band}bps ")
-        depth.append(fmt.compact(m.depth_bid[band]), style="green")
+        depth.append(fmt.compact(m.depth_bid[band]), style=sides.bid)
         depth.append("/")
-        depth.append(fmt.compact(m.depth_ask.get(band)), style="red")
+        depth.append(fmt.compact(m.depth_ask.get(band)), style=sides.ask)
         depth.append("  ")
     lines: list[RenderableType] = [head, top, depth]
     if m.market is not None:
         mk = m.market
-        line = Text("market depth: ", style="dim")
+        line = Text()
+        line.append("market depth: ", style="dim")  # a dim label, not a dim line
         if mk.firing:
             line.append(f"CRUNCH on {len(mk.draining)} of {mk.live} venues ", style="bold red")
         else:
@@ -73,21 +86,21 @@ def summary(m: ConsolidatedMetrics, assets: list[str]) -> RenderableType:
     return Group(*lines)
 
 
-def top_levels(m: ConsolidatedMetrics) -> Table:
+def top_levels(m: ConsolidatedMetrics, sides: Sides = Sides()) -> Table:
     """The best consolidated levels, asks above bids, each with the venues quoting it (level provenance)."""
     t = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, padding=(0, 1), show_edge=False,
               title="top of the consolidated book", title_justify="left", title_style="dim")
     t.add_column("price", justify="right", no_wrap=True)
     t.add_column("size", justify="right", no_wrap=True)
     t.add_column("venues (size)", no_wrap=True)
-    for levels, style in ((list(reversed(m.top_asks)), "red"), (m.top_bids, "green")):
+    for levels, style in ((list(reversed(m.top_asks)), sides.ask), (m.top_bids, sides.bid)):
         for lv in levels:
             by = ", ".join(f"{v} {fmt.size(q)}" for v, q in sorted(lv.venues.items(), key=lambda x: -x[1]))
             t.add_row(Text(fmt.price(lv.price), style=style), fmt.size(lv.size), by)
     return t
 
 
-def slippage_table(m: ConsolidatedMetrics, notionals: list[float]) -> Table:
+def slippage_table(m: ConsolidatedMetrics, notionals: list[float], sides: Sides = Sides()) -> Table:
     """Consolidated vs single-venue slippage, all against the consolidated mid (lower is cheaper)."""
     t = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, padding=(0, 1), show_edge=False,
               title="slippage bps vs consolidated mid", title_justify="left", title_style="dim")
@@ -96,7 +109,7 @@ def slippage_table(m: ConsolidatedMetrics, notionals: list[float]) -> Table:
     labels = list(m.venue_slippage)
     for label in labels:
         t.add_column(label, justify="right", no_wrap=True)
-    for side, style in ((BUY, "green"), (SELL, "red")):
+    for side, style in ((BUY, sides.bid), (SELL, sides.ask)):
         for n in notionals:
             row: list[Text] = [Text(f"{side} {fmt.notional(n)}", style=style)]
             cons = next((s for s in m.slippage if s.side == side and s.notional == n), None)
@@ -114,12 +127,12 @@ def _bps_cell(x: float | None, bold: bool = False) -> Text:
     return Text(fmt.bps(x), style="bold" if bold else "")
 
 
-def split_table(m: ConsolidatedMetrics, notional: float) -> RenderableType:
+def split_table(m: ConsolidatedMetrics, notional: float, sides: Sides = Sides()) -> RenderableType:
     """Per-venue allocation of a buy and of a sell of ``notional`` (fees included), with share bars."""
     parts: list[RenderableType] = [
         Text(f"best execution of {fmt.notional(notional)} incl. taker fees ([ ] to change)", style="dim")
     ]
-    for side, style in ((BUY, "green"), (SELL, "red")):
+    for side, style in ((BUY, sides.bid), (SELL, sides.ask)):
         split = m.split(side, notional)
         if split is None:
             continue
@@ -157,7 +170,8 @@ def split_table(m: ConsolidatedMetrics, notional: float) -> RenderableType:
 
 def savings_line(splits: Iterable[Split]) -> Text:
     """Saving of the split over the best single venue for every notional, both sides."""
-    line = Text("saving vs best single venue: ", style="dim")
+    line = Text()
+    line.append("saving vs best single venue: ", style="dim")  # a dim label, not a dim line
     for s in splits:
         value = f"{fmt.bps(s.saving_bps)}bps" if s.saving_bps is not None else ("split only" if s.fillable
                                                                                  else "unfillable")
@@ -251,8 +265,11 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
             for wid in ("#cons-levels", "#cons-slippage", "#cons-split", "#cons-notes"):
                 self.query_one(wid, Static).update("")
             return
-        summary_w.update(summary(m, self._assets))
-        self.query_one("#cons-levels", Static).update(top_levels(m))
-        self.query_one("#cons-slippage", Static).update(slippage_table(m, self.settings.metrics.notionals))
-        self.query_one("#cons-split", Static).update(Group(split_table(m, self.notional), savings_line(m.splits)))
+        tv = self.app.theme_variables
+        sides = Sides(tv.get("success", "green"), tv.get("error", "red"))
+        summary_w.update(summary(m, self._assets, sides))
+        self.query_one("#cons-levels", Static).update(top_levels(m, sides))
+        self.query_one("#cons-slippage", Static).update(slippage_table(m, self.settings.metrics.notionals, sides))
+        self.query_one("#cons-split", Static).update(Group(split_table(m, self.notional, sides),
+                                                           savings_line(m.splits)))
         self.query_one("#cons-notes", Static).update(notes(m))
