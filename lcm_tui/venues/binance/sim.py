@@ -1,4 +1,4 @@
-"""Binance spot and USD-M futures as the simulator serves them (exchange-protocols.md §1, §9).
+"""Binance spot and USD-M futures as the simulator serves them (docs/protocols.md, the two Binance sections).
 
 Spot: ``/stream?streams=a/b`` (wrapped ``{"stream","data"}``) and ``/ws/<stream>`` (raw), live
 ``SUBSCRIBE``, contiguous update ids (``U`` = previous ``u`` + 1, one id per change), the WS-API

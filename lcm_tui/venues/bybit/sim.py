@@ -1,4 +1,4 @@
-"""Bybit v5 public order books as the simulator serves them (exchange-protocols.md §2, §9).
+"""Bybit v5 public order books as the simulator serves them (docs/protocols.md, "Bybit v5").
 
 ``/v5/public/spot`` and ``/v5/public/linear`` accept ``op: subscribe|unsubscribe|ping`` and answer
 with each market's own ack and pong shape. ``orderbook.{depth}.{SYMBOL}`` sends a snapshot of the top

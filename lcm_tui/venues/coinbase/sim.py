@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade ``level2`` as the simulator serves it (exchange-protocols.md §5, §9).
+"""Coinbase Advanced Trade ``level2`` as the simulator serves it (docs/protocols.md, "Coinbase Advanced Trade").
 
 One channel per subscribe message (``level2`` or ``heartbeats``), each answered with a
 ``subscriptions`` message listing what the connection now has. ``l2_data`` carries a snapshot per

@@ -1,4 +1,4 @@
-"""Kraken v2 book checksum: CRC32 (unsigned) of the top 10 asks then the top 10 bids (exchange-protocols.md §4.4).
+"""Kraken v2 book checksum: unsigned CRC32 of the top 10 asks then the top 10 bids (docs/protocols.md).
 
 It is computed from Kraken's own digit strings. Re-rendering a qty through a float turns
 ``"0.10000000"`` into ``"0.1"`` and the CRC no longer matches, which is why the book keeps the wire

@@ -1,4 +1,4 @@
-"""Kraken Spot WebSocket v2 ``book`` as the simulator serves it (exchange-protocols.md §4, §9).
+"""Kraken Spot WebSocket v2 ``book`` as the simulator serves it (docs/protocols.md, "Kraken WebSocket v2").
 
 ``/v2`` sends the ``status`` message on connect, answers ``ping`` with ``pong``, acks each symbol of a
 subscribe separately, and keeps each subscriber's book at the subscribed depth the Kraken way: levels
@@ -7,7 +7,7 @@ entering the top are sent, levels pushed out are *not* deleted (the client trunc
 the snapshot and every update carry the unsigned CRC32 of the top 10. ``heartbeat`` fills idle seconds.
 
 The checksum is the simulator's own, computed from the integer book rather than from strings: with a
-fixed number of decimals, "remove the point, strip leading zeros" (exchange-protocols.md §4.4) is
+fixed number of decimals, "remove the point, strip leading zeros" (docs/protocols.md) is
 exactly the decimal spelling of the level's integer count of the smallest wire unit. A client that
 CRCs re-rendered digits, or the wrong levels, fails.
 """

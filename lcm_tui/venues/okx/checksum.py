@@ -1,4 +1,4 @@
-"""OKX v5 book checksum: signed CRC32 of the top 25 levels, interleaved (exchange-protocols.md §3.4).
+"""OKX v5 book checksum: signed CRC32 of the top 25 levels, interleaved (docs/protocols.md, "OKX v5").
 
 It is computed from OKX's own digit strings (``"8477"`` must not become ``"8477.0"``), which is why
 the book keeps the wire strings. OKX has sent 0 ("absent") since June 2026; the code stays for old

@@ -1,4 +1,4 @@
-"""OKX v5 ``books`` as the simulator serves it (exchange-protocols.md §3, §9).
+"""OKX v5 ``books`` as the simulator serves it (docs/protocols.md, "OKX v5").
 
 ``/ws/v5/public`` takes text ``ping`` and ``op: subscribe|unsubscribe`` with ``args`` of
 ``{"channel":"books","instId":...}``, acks each arg with ``connId``, then sends a snapshot
@@ -12,8 +12,8 @@ True: the signed CRC32 of the top 25, for tests) and ``ws_snapshot`` (False: no 
 announced for August 2026, so clients must bootstrap from REST). Prices and sizes are written the way
 OKX writes them, trailing zeros stripped (``"8477"``, not ``"8477.00"``).
 
-The checksum is the simulator's own, written from the documented algorithm (exchange-protocols.md
-§3.4), not the adapter's: a client that builds the string or the sign differently must fail.
+The checksum is the simulator's own, written from the documented algorithm (docs/protocols.md,
+"OKX v5"), not the adapter's: a client that builds the string or the sign differently must fail.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Slippage for a market buy and sell of every configured notional (metrics.md), of the book on screen."""
+"""Slippage for a market buy and sell of every configured notional (docs/metrics.md), of the book on screen."""
 
 from __future__ import annotations
 
