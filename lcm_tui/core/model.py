@@ -102,6 +102,27 @@ class Alert:
         return self.closed_ns is None
 
 
+class AlertAction(enum.StrEnum):
+    """What happened to an alert: it opened, escalated (its peak |z| or severity rose) or closed."""
+
+    OPEN = "open"
+    ESCALATE = "escalate"
+    CLOSE = "close"
+
+
+@dataclass(slots=True, frozen=True)
+class AlertChange:
+    """One change of one alert, reported once by the core on the sample where it happens.
+
+    The detectors raise an open alert's peak and severity in place, so a reader comparing alert states
+    would need its own memory of what it saw; the core reports each change instead. The monitor hands
+    listeners ``alert`` as of the change (a copy), so a change kept for later still says what it said.
+    """
+
+    action: AlertAction
+    alert: Alert
+
+
 class FeedEventKind(enum.StrEnum):
     GAP = "gap"
     RESYNC = "resync"

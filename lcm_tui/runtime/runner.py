@@ -57,7 +57,9 @@ from lcm_tui.core.ratelog import RateLimitedLog
 from lcm_tui.core.retry import Backoff
 from lcm_tui.runtime.capture import Capture
 from lcm_tui.runtime.http import HttpError, describe_network_error, fetch, make_client
+from lcm_tui.venues import registry
 from lcm_tui.venues.base import Action, Adapter, FetchSnapshot, Reconnect, Send
+from lcm_tui.venues.spec import VenueLimits
 
 log = logging.getLogger("lcm_tui.runtime.runner")
 
@@ -70,51 +72,12 @@ _reasons = RateLimitedLog(log)
 
 
 # ----------------------------------------------------------------------------- per-venue limits
-def _binance_spot_weight(limit: int) -> int:
-    """Request weight of one spot ``depth`` (REST or WS-API) by ``limit`` (docs/protocols.md)."""
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-
-
-def _binance_usdm_weight(limit: int) -> int:
-    """``/fapi/v1/depth`` weight by ``limit`` (docs/protocols.md; the venue's figures are not confirmed)."""
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-
-
-@dataclass(frozen=True, slots=True)
-class VenueLimits:
-    """What one connection to a venue may carry, and how fast one IP may open connections."""
-
-    max_symbols: int | None = None  # symbols (streams, channels) per connection; None: no documented limit
-    max_url_bytes: int | None = None  # adapters that name their streams in the URL
-    connects_per_s: float = 1.0  # connection attempts per second, shared by all of a venue's connections
-    weight_per_minute: float = 0.0  # snapshot request weight one IP may spend per minute; 0: not budgeted
-    snapshot_weight: Callable[[int], int] | None = None  # weight of one snapshot by its depth
-
-
-# Binance answers an ~8 KB URL with HTTP 414; 4 KB leaves room for proxies with smaller buffers.
-SAFE_URL_BYTES = 4096
-
-# The venues' documented limits (docs/protocols.md, "Connection limits"): Binance spot 1024 streams
-# and 300 connection attempts / 5 min; USD-M 200 streams (its pages conflict: 200 or 1024); Bybit args
-# under 21,000 characters (~25 a topic) and 500 connections / 5 min; OKX fewer than 30 deep-book
-# channels a connection and 3 connection requests / s; Kraken ~150 attempts / 10 min (unconfirmed);
-# Coinbase 8 connections / s (the strictest of its figures). Rates keep a margin below the limit.
-VENUE_LIMITS: dict[str, VenueLimits] = {
-    # Binance: REQUEST_WEIGHT 6000 / min (spot), 2400 / min (futures); 90 % of it, the rest is margin.
-    "binance": VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
-                           weight_per_minute=5400, snapshot_weight=_binance_spot_weight),
-    "binance-usdm": VenueLimits(max_symbols=200, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
-                                weight_per_minute=2160, snapshot_weight=_binance_usdm_weight),
-    "bybit-spot": VenueLimits(max_symbols=500, connects_per_s=1.5),
-    "bybit-linear": VenueLimits(max_symbols=500, connects_per_s=1.5),
-    "okx": VenueLimits(max_symbols=29, connects_per_s=2.5),
-    "kraken": VenueLimits(connects_per_s=0.25),
-    "coinbase": VenueLimits(connects_per_s=8.0),
-}
-
-
 def venue_limits(venue: str) -> VenueLimits:
-    return VENUE_LIMITS.get(venue, VenueLimits())
+    """The venue's documented per-connection and per-IP limits, declared in its spec."""
+    try:
+        return registry.spec(venue).limits
+    except KeyError:
+        return VenueLimits()
 
 
 def split_symbols(adapter_cls: Callable[[VenueConfig, list[str]], Adapter], cfg: VenueConfig,

@@ -9,8 +9,26 @@ a Binance capture never imports the Kraken adapter, and a simulator never drags 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+# Binance answers an ~8 KB URL with HTTP 414; 4 KB leaves room for proxies with smaller buffers.
+SAFE_URL_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class VenueLimits:
+    """What one connection to a venue may carry, and how fast one IP may open connections.
+
+    The figures are the venues' documented limits (docs/protocols.md, "Connection limits"), with a
+    margin below each rate.
+    """
+
+    max_symbols: int | None = None  # symbols (streams, channels) per connection; None: no documented limit
+    max_url_bytes: int | None = None  # adapters that name their streams in the URL
+    connects_per_s: float = 1.0  # connection attempts per second, shared by all of a venue's connections
+    weight_per_minute: float = 0.0  # snapshot request weight one IP may spend per minute; 0: not budgeted
+    snapshot_weight: Callable[[int], int] | None = None  # weight of one snapshot by its depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +47,7 @@ class VenueSpec:
     # Two markets the venue lists, in its own spelling: what tests and the docs use by default.
     example_symbols: tuple[str, ...] = ()
     depth_note: str = ""  # why the choices are what they are, shown when a depth is refused
+    limits: VenueLimits = field(default_factory=VenueLimits)  # per-connection and per-IP limits
 
     def __post_init__(self) -> None:
         # A broken declaration is a programming error: fail at import, long before any feed starts.

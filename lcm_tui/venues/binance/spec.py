@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from lcm_tui.venues.spec import VenueSpec
+from lcm_tui.venues.spec import SAFE_URL_BYTES, VenueLimits, VenueSpec
+
+
+def spot_depth_weight(limit: int) -> int:
+    """Request weight of one spot ``depth`` (REST or WS-API) by ``limit`` (docs/protocols.md)."""
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def usdm_depth_weight(limit: int) -> int:
+    """``/fapi/v1/depth`` weight by ``limit`` (docs/protocols.md; the venue's figures are not confirmed)."""
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
 
 BINANCE = VenueSpec(
     name="binance",
@@ -19,6 +30,9 @@ BINANCE = VenueSpec(
     sim="lcm_tui.venues.binance.sim:BinanceSim",
     example_symbols=("BTCUSDT", "ETHUSDT"),
     depth_note="the snapshot limit of the depth method",
+    # 1024 streams a connection, 300 connection attempts / 5 min; REQUEST_WEIGHT 6000 / min, 90 % of it.
+    limits=VenueLimits(max_symbols=1024, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
+                       weight_per_minute=5400, snapshot_weight=spot_depth_weight),
 )
 
 BINANCE_USDM = VenueSpec(
@@ -33,4 +47,7 @@ BINANCE_USDM = VenueSpec(
     sim="lcm_tui.venues.binance.sim:BinanceUsdmSim",
     example_symbols=("BTCUSDT", "ETHUSDT"),
     depth_note="the limits /fapi/v1/depth accepts",
+    # 200 streams a connection (its pages conflict: 200 or 1024); REQUEST_WEIGHT 2400 / min, 90 % of it.
+    limits=VenueLimits(max_symbols=200, max_url_bytes=SAFE_URL_BYTES, connects_per_s=1.0,
+                       weight_per_minute=2160, snapshot_weight=usdm_depth_weight),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lcm_tui.venues.spec import VenueSpec
+from lcm_tui.venues.spec import VenueLimits, VenueSpec
 
 # orderbook.{depth}.{symbol}: the same depths for spot and linear; 500 was removed on 2025-09-30.
 _DEPTHS = (1, 50, 200, 1000)
@@ -20,6 +20,8 @@ BYBIT_SPOT = VenueSpec(
     sim="lcm_tui.venues.bybit.sim:BybitSpotSim",
     example_symbols=("BTCUSDT", "ETHUSDT"),
     depth_note=_NOTE,
+    # args under 21,000 characters (~25 a topic), 500 connections / 5 min.
+    limits=VenueLimits(max_symbols=500, connects_per_s=1.5),
 )
 
 BYBIT_LINEAR = VenueSpec(
@@ -34,4 +36,6 @@ BYBIT_LINEAR = VenueSpec(
     sim="lcm_tui.venues.bybit.sim:BybitLinearSim",
     example_symbols=("BTCUSDT", "ETHUSDT"),
     depth_note=_NOTE,
+    # args under 21,000 characters (~25 a topic), 500 connections / 5 min.
+    limits=VenueLimits(max_symbols=500, connects_per_s=1.5),
 )

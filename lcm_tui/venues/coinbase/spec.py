@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lcm_tui.venues.spec import VenueSpec
+from lcm_tui.venues.spec import VenueLimits, VenueSpec
 
 COINBASE = VenueSpec(
     name="coinbase",
@@ -16,4 +16,5 @@ COINBASE = VenueSpec(
     sim="lcm_tui.venues.coinbase.sim:CoinbaseSim",
     example_symbols=("BTC-USD", "ETH-USD"),
     depth_note="level2 always sends the full book",
+    limits=VenueLimits(connects_per_s=8.0),  # 8 connections / s, the strictest of its figures
 )

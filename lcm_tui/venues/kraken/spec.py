@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lcm_tui.venues.spec import VenueSpec
+from lcm_tui.venues.spec import VenueLimits, VenueSpec
 
 KRAKEN = VenueSpec(
     name="kraken",
@@ -16,4 +16,5 @@ KRAKEN = VenueSpec(
     sim="lcm_tui.venues.kraken.sim:KrakenSim",
     example_symbols=("BTC/USD", "ETH/USD"),
     depth_note="the depths the book channel accepts",
+    limits=VenueLimits(connects_per_s=0.25),  # ~150 connection attempts / 10 min (unconfirmed)
 )

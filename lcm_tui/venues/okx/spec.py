@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lcm_tui.venues.spec import VenueSpec
+from lcm_tui.venues.spec import VenueLimits, VenueSpec
 
 OKX = VenueSpec(
     name="okx",
@@ -18,4 +18,6 @@ OKX = VenueSpec(
     sim="lcm_tui.venues.okx.sim:OkxSim",
     example_symbols=("BTC-USDT", "ETH-USDT"),
     depth_note="the public books channel is 400 levels",
+    # fewer than 30 deep-book channels a connection, 3 connection requests / s.
+    limits=VenueLimits(max_symbols=29, connects_per_s=2.5),
 )
