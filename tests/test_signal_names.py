@@ -14,6 +14,7 @@ from textual.widgets import Label
 
 from lcm_tui.core.consolidated import MARKET_DEPTH_SIGNAL
 from lcm_tui.core.detector import SIGNALS
+from lcm_tui.core.detector import STREAM_SIGNALS as DETECTOR_STREAM_SIGNALS
 from lcm_tui.core.model import Alert, Severity
 from lcm_tui.frontends import jsonout
 from lcm_tui.frontends.tui.widgets.alerts import alerts_table
@@ -25,7 +26,8 @@ ALL_SIGNALS = [*STREAM_SIGNALS, "market:depth"]
 
 
 def test_the_detector_and_json_use_the_readme_names() -> None:
-    assert list(SIGNALS) == STREAM_SIGNALS and MARKET_DEPTH_SIGNAL == "market:depth"
+    assert list(SIGNALS) == ALL_SIGNALS and list(DETECTOR_STREAM_SIGNALS) == STREAM_SIGNALS
+    assert MARKET_DEPTH_SIGNAL == "market:depth"
     assert list(jsonout.z_object()) == STREAM_SIGNALS
     for name in ALL_SIGNALS:
         assert f"`{name}`" in README, name

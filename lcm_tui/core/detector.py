@@ -17,6 +17,9 @@ It adds only the choices the definition leaves open:
   and is skipped.
 * Variance 0 (a perfectly flat signal) gives no z rather than a division by zero.
 * Severity follows the peak |z| of the open alert, so it never drops while the alert is open.
+* An open alert *escalates* when a z goes past its peak in the crunch direction: the peak (and with it
+  possibly the severity) rises. ``update`` reports that change, like the open and the close, on the
+  sample where it happens, so no reader has to compare alert states to find it.
 """
 
 from __future__ import annotations
@@ -24,15 +27,20 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from lcm_tui.core.model import Alert, MetricSample, Severity
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, MetricSample, Severity
 from lcm_tui.core.settings import DetectorConfig, MetricsConfig
 
-# The detector's signals, in display order: log depth in the detector band, spread, and the buy and
-# sell slippage at the middle notional.
-SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
+# Every signal an alert can be about. The per-venue detector's, in display order: log depth in the
+# detector band, spread, and the buy and sell slippage at the middle notional (``STREAM_SIGNALS``, what
+# every stream has a z of); then the cross-venue one, depth draining on several venues of one asset at
+# once (``MARKET_DEPTH_SIGNAL``, raised by ``core.consolidated.MarketCrunchDetector`` under the venue
+# ``"market"``).
+STREAM_SIGNALS: tuple[str, ...] = ("depth", "spread", "slip_buy", "slip_sell")
+MARKET_DEPTH_SIGNAL = "market:depth"
+SIGNALS: tuple[str, ...] = (*STREAM_SIGNALS, MARKET_DEPTH_SIGNAL)
 # Signals whose crunch is a fall (z <= -open_z); every other one crunches by rising (z >= open_z).
-# The cross-venue "market:depth" signal falls like the venue depth it is made of.
-FALLING: frozenset[str] = frozenset({"depth", "market:depth"})
+# The cross-venue depth signal falls like the venue depth it is made of.
+FALLING: frozenset[str] = frozenset({"depth", MARKET_DEPTH_SIGNAL})
 # How many recent z values each signal keeps for sparklines.
 HISTORY_LEN = 120
 _LN2 = math.log(2.0)
@@ -125,12 +133,12 @@ class Detector:
         self.symbol = symbol
         # The slippage signals use the middle notional of metrics.notionals (pass settings.metrics.middle_notional).
         self.notional = notional if notional is not None else MetricsConfig().middle_notional
-        self.stats: dict[str, Ewma] = {s: Ewma(cfg.half_life_s) for s in SIGNALS}
-        self.z: dict[str, float | None] = dict.fromkeys(SIGNALS)
-        self.history: dict[str, deque[float]] = {s: deque(maxlen=HISTORY_LEN) for s in SIGNALS}
-        self.streak: dict[str, int] = dict.fromkeys(SIGNALS, 0)
+        self.stats: dict[str, Ewma] = {s: Ewma(cfg.half_life_s) for s in STREAM_SIGNALS}
+        self.z: dict[str, float | None] = dict.fromkeys(STREAM_SIGNALS)
+        self.history: dict[str, deque[float]] = {s: deque(maxlen=HISTORY_LEN) for s in STREAM_SIGNALS}
+        self.streak: dict[str, int] = dict.fromkeys(STREAM_SIGNALS, 0)
         # The z with the largest |z| in the current streak: an alert opens with the streak's peak.
-        self._streak_peak: dict[str, float] = dict.fromkeys(SIGNALS, 0.0)
+        self._streak_peak: dict[str, float] = dict.fromkeys(STREAM_SIGNALS, 0.0)
         self.active: dict[str, Alert] = {}  # open alert per signal
 
     @property
@@ -143,11 +151,13 @@ class Detector:
     def severity(self, z: float) -> Severity:
         return severity(z, self.cfg)
 
-    def update(self, sample: MetricSample, t_ns: int) -> tuple[list[Alert], list[Alert]]:
-        """Fold one sample in; returns (alerts opened, alerts closed) by this sample."""
+    def update(self, sample: MetricSample, t_ns: int) -> list[AlertChange]:
+        """Fold one sample in; returns the alert changes (open, escalate, close) it made, in signal order.
+
+        Each change holds the detector's own alert object, which later samples keep changing.
+        """
         cfg = self.cfg
-        opened: list[Alert] = []
-        closed: list[Alert] = []
+        changes: list[AlertChange] = []
         for signal, x in signal_values(sample, cfg.depth_band_bps, self.notional).items():
             st = self.stats[signal]
             if x is None or (st.last_ns is not None and t_ns <= st.last_ns):
@@ -159,15 +169,13 @@ class Detector:
             if z is None:
                 continue
             self.history[signal].append(z)
-            o, c = self.step(signal, z, t_ns)
-            if o is not None:
-                opened.append(o)
-            if c is not None:
-                closed.append(c)
-        return opened, closed
+            change = self.step(signal, z, t_ns)
+            if change is not None:
+                changes.append(change)
+        return changes
 
-    def step(self, signal: str, z: float, t_ns: int) -> tuple[Alert | None, Alert | None]:
-        """The alert state machine for one signal's new z: (alert opened, alert closed)."""
+    def step(self, signal: str, z: float, t_ns: int) -> AlertChange | None:
+        """The alert state machine for one signal's new z: the change it makes to the signal's alert, if any."""
         cfg = self.cfg
         alert = self.active.get(signal)
         if alert is not None:
@@ -175,21 +183,22 @@ class Detector:
                 alert.closed_ns = t_ns
                 del self.active[signal]
                 self.streak[signal] = 0
-                return None, alert
+                return AlertChange(AlertAction.CLOSE, alert)
             # The peak is the worst z in the alert's own direction (a depth rebound is not a new peak).
             if stress(signal, z) > stress(signal, alert.peak_z):
                 alert.peak_z = z
                 alert.severity = self.severity(z)
-            return None, None
+                return AlertChange(AlertAction.ESCALATE, alert)
+            return None
         if not self._beyond(signal, z):
             self.streak[signal] = 0
-            return None, None
+            return None
         self.streak[signal] += 1
         if self.streak[signal] == 1 or abs(z) > abs(self._streak_peak[signal]):
             self._streak_peak[signal] = z
         if self.streak[signal] < cfg.consecutive:
-            return None, None
+            return None
         peak = self._streak_peak[signal]
         alert = Alert(self.venue, self.symbol, signal, t_ns, peak, self.severity(peak))
         self.active[signal] = alert
-        return alert, None
+        return AlertChange(AlertAction.OPEN, alert)

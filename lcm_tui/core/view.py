@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lcm_tui.core.consolidated import ConsolidatedMetrics
-from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, StreamStatus
+from lcm_tui.core.model import Alert, AlertChange, Counters, FeedEvent, MetricSample, StreamStatus
 
 Key = tuple[str, str]  # (venue, symbol)
 
@@ -97,6 +97,14 @@ class MarketView(Protocol):
 
     def alerts(self) -> Sequence[Alert]:
         """Every alert of this run, open and closed, oldest first."""
+        ...
+
+    def alert_changes(self, cursor: int) -> tuple[list[AlertChange], int]:
+        """The alert changes (open / escalate / close) after ``cursor``, oldest first, and the next cursor.
+
+        Start at 0; each reader keeps its own cursor (``core.monitor.AlertLog``). Each change holds the
+        alert as of that change, so a local and a remote view report the same changes.
+        """
         ...
 
     def events(self) -> Sequence[FeedEvent]:

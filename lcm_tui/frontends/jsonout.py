@@ -4,12 +4,14 @@ Both print, per venue+symbol stream, one object: ``venue``, ``symbol``, ``status
 the stream is not LIVE: the status detail, e.g. ``gap 1234->1240`` or an HTTP status; empty while
 LIVE), the metric fields of :class:`~lcm_tui.core.model.MetricSample` (``ts_ns`` aside: headless
 adds ``ts`` in epoch seconds, replay reports the final books), ``z`` (the detector's z per signal,
-keyed by the names of :data:`~lcm_tui.core.detector.SIGNALS`, null while warming up or when the
+keyed by the names of :data:`~lcm_tui.core.detector.STREAM_SIGNALS`, null while warming up or when the
 sample lacks the value) and ``counters``; then one object per base asset with ``"venue":
 "consolidated"``, ``"symbol": <asset>`` and the fields of
 :class:`~lcm_tui.core.consolidated.ConsolidatedMetrics`; then alerts as ``"venue": "alert"`` objects
 holding the :class:`~lcm_tui.core.model.Alert` (``--headless``: one line per open / escalate / close
-since the previous sample, with ``action``; ``replay --json --at``: every alert as of that time).
+since the previous sample, with ``action``, as the core reported it through
+``MarketView.alert_changes``, so a local run and ``attach`` print the same lines; ``replay --json
+--at``: every alert as of that time).
 ``replay --json`` ends with one ``"venue": "replay"`` object (frames the replay could not attribute,
 skipped venues). Field names are the dataclasses' own, so a new metric appears in the output without
 touching this module.
@@ -28,7 +30,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -38,15 +40,13 @@ import orjson
 
 from lcm_tui.config import Settings
 from lcm_tui.core.consolidated import ConsolidatedMetrics
-from lcm_tui.core.detector import SIGNALS
-from lcm_tui.core.model import Alert, MetricSample, Severity, StreamStatus
+from lcm_tui.core.detector import STREAM_SIGNALS
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, MetricSample, StreamStatus
 from lcm_tui.core.view import MarketView, SignalView, StreamView
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
 CONSOLIDATED_VENUE = "consolidated"
 ALERT_VENUE = "alert"
-# What an alert line's ``action`` says happened since the previous sample.
-OPEN, ESCALATE, CLOSE = "open", "escalate", "close"
 _SKIP = frozenset({"venue", "symbol", "ts_ns"})
 _SAMPLE_FIELDS = tuple(f.name for f in fields(MetricSample) if f.name not in _SKIP)
 _CONSOLIDATED_FIELDS = tuple(f.name for f in fields(ConsolidatedMetrics))
@@ -59,7 +59,7 @@ def reason(sv: StreamView) -> str:
 
 def z_object(signals: Iterable[SignalView] = ()) -> dict[str, float | None]:
     """Every detector signal's z by name: always all of them, so a consumer never checks for a key."""
-    z: dict[str, float | None] = dict.fromkeys(SIGNALS)
+    z: dict[str, float | None] = dict.fromkeys(STREAM_SIGNALS)
     for sig in signals:
         z[sig.name] = sig.z
     return z
@@ -77,7 +77,7 @@ def stream_object(sv: StreamView, sample: MetricSample | None,
     return d
 
 
-def alert_object(alert: Alert, action: str | None = None) -> dict[str, Any]:
+def alert_object(alert: Alert, action: AlertAction | None = None) -> dict[str, Any]:
     """An alert as a line of its own: ``action`` (open / escalate / close) when it reports a change."""
     d: dict[str, Any] = {"venue": ALERT_VENUE, "symbol": ""}
     if action is not None:
@@ -86,70 +86,23 @@ def alert_object(alert: Alert, action: str | None = None) -> dict[str, Any]:
     return d
 
 
-AlertKey = tuple[str, str, str, int]
-
-
-class AlertChanges:
-    """Turns the view's list of alerts into the open / escalate / close events since the previous call.
-
-    The view holds each alert's current state, and the detectors raise an open alert's peak and
-    severity in place, so comparing against what was last reported is what finds an escalation. That
-    works over any :class:`MarketView` (a remote one as well as the local engine's). An alert first
-    seen already closed (it opened and closed between two calls) reports both its open and its close.
-
-    The list is oldest first (``MarketView.alerts``) and a closed alert never changes again: the
-    leading run of closed, reported alerts is skipped on the next call, which keeps a tick's cost to
-    the alerts that can change. The run is checked by its first and last keys: an alert sorted into it
-    late (a lagging shard of a remote view) shifts its last one, and the list is then read whole.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[AlertKey, tuple[float, Severity]] = {}
-        self._closed: set[AlertKey] = set()
-        self._done = 0  # leading alerts of the list that are closed and reported
-        self._done_keys: tuple[AlertKey, AlertKey] | None = None  # the first and last of them
-
-    def changes(self, alerts: Sequence[Alert]) -> list[tuple[str, Alert]]:
-        out: list[tuple[str, Alert]] = []
-        start = self._done
-        if start and (start > len(alerts) or
-                      (_alert_key(alerts[0]), _alert_key(alerts[start - 1])) != self._done_keys):
-            start = self._done = 0
-        for i in range(start, len(alerts)):
-            a = alerts[i]
-            key = _alert_key(a)
-            if key not in self._closed:
-                seen = self._open.get(key)
-                if seen is None:
-                    out.append((OPEN, a))
-                elif a.is_open and seen != (a.peak_z, a.severity):
-                    out.append((ESCALATE, a))
-                if a.is_open:
-                    self._open[key] = (a.peak_z, a.severity)
-                else:
-                    self._open.pop(key, None)
-                    self._closed.add(key)
-                    out.append((CLOSE, a))
-            if i == self._done and not a.is_open:
-                self._done = i + 1
-                self._done_keys = (_alert_key(alerts[0]), key)
-        return out
-
-
-def _alert_key(a: Alert) -> AlertKey:
-    return (a.venue, a.symbol, a.signal, a.opened_ns)
-
-
 class HeadlessLines:
-    """What ``--headless`` prints per sample: the market as of now, then the alert changes since the last one."""
+    """What ``--headless`` prints per sample: the market as of now, then the alert changes since the last one.
+
+    The first call reports every change the view still holds (a run's alerts from its start).
+    """
 
     def __init__(self, view: MarketView) -> None:
         self.view = view
-        self.alerts = AlertChanges()
+        self._cursor = 0
+
+    def changes(self) -> list[AlertChange]:
+        out, self._cursor = self.view.alert_changes(self._cursor)
+        return out
 
     def objects(self) -> list[dict[str, Any]]:
         objs = market_objects(self.view)
-        objs += [alert_object(a, action) for action, a in self.alerts.changes(self.view.alerts())]
+        objs += [alert_object(c.alert, c.action) for c in self.changes()]
         return objs
 
     def encode(self, t_ns: int) -> bytes:

@@ -28,9 +28,8 @@ Order and loss rules, which the tests check:
 * Memory is bounded by ``max_queue``: above half of it the writer moves the deque to the journal
   even while the database is up; a record that arrives while the deque is full, or that does not fit
   in a full journal, is dropped and counted in ``dropped_rows``, which ``describe()`` shows.
-* Alerts are mutated in place by the detectors when they escalate, and the monitor reports only
-  their open and close: the recorder keeps the open alerts it was given and writes a new row state
-  whenever their peak z or severity changed (checked at each sample of their stream and each tick).
+* The monitor reports each alert change once (``on_alert_change``: open, escalate, close): each is
+  written as the alert's row state then, merged into the one row per alert by the upsert.
 """
 
 from __future__ import annotations
@@ -50,7 +49,15 @@ import asyncpg
 import asyncpg.exceptions._base as asyncpg_base
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, MetricSample, Severity, StreamStatus, SymbolState
+from lcm_tui.core.model import (
+    Alert,
+    AlertChange,
+    FeedEvent,
+    FeedEventKind,
+    MetricSample,
+    StreamStatus,
+    SymbolState,
+)
 from lcm_tui.core.ratelog import RateLimitedLog
 from lcm_tui.core.retry import Backoff
 from lcm_tui.record import schema
@@ -107,17 +114,6 @@ def _utc(ns: int, *, date: bool = False) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:-5] if date else dt.strftime("%H:%M:%S.%f")[:-5]
 
 
-class _Tracked:
-    """An open alert and the peak/severity last written for it."""
-
-    __slots__ = ("alert", "peak_z", "severity")
-
-    def __init__(self, alert: Alert) -> None:
-        self.alert = alert
-        self.peak_z = alert.peak_z
-        self.severity: Severity = alert.severity
-
-
 class Recorder:
     """Records samples, alerts, feed events and book snapshots to PostgreSQL (see module docstring).
 
@@ -162,8 +158,6 @@ class Recorder:
         self._stored_ns: int | None = None  # newest sample committed or journaled
         self._previous_loss: str | None = None
         self.recovery_event: FeedEvent | None = None  # what the previous run may have lost, if it died
-        self._open_alerts: dict[tuple[Any, ...], _Tracked] = {}
-        self._by_stream: dict[tuple[str, str], dict[tuple[Any, ...], _Tracked]] = {}
         self._parsed: ParsedDsn | None = None
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -201,47 +195,22 @@ class Recorder:
                 book = state.book
                 self._put((BOOK, now, book_payload(sample.venue, sample.symbol, sample.ts_ns,
                                                    book.bids.top(n), book.asks.top(n))))
-        if self._by_stream:
-            # The monitor runs the stream's detector before telling its listeners: an escalation
-            # by this sample is visible now.
-            tracked = self._by_stream.get((sample.venue, sample.symbol))
-            if tracked:
-                for t in list(tracked.values()):
-                    self._check_escalation(t)
+
+    def on_alert_change(self, change: AlertChange) -> None:
+        self.on_alert(change.alert)
 
     def on_alert(self, alert: Alert, run_id: str | None = None) -> None:
-        """``run_id``: the process watching the alert when it is not this one (a collector on the bus)."""
-        self._put((ALERT, time.time(), alert_payload(alert, run_id or self.run_id)))
-        key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
-        stream = (alert.venue, alert.symbol)
-        if alert.closed_ns is None:
-            t = _Tracked(alert)
-            self._open_alerts[key] = t
-            self._by_stream.setdefault(stream, {})[key] = t
-        else:
-            self._untrack(key, alert)
+        """Write the alert's state as it is now (an open, escalation or close: the upsert merges them).
 
-    def _untrack(self, key: tuple[Any, ...], alert: Alert) -> None:
-        self._open_alerts.pop(key, None)
-        stream = (alert.venue, alert.symbol)
-        by = self._by_stream.get(stream)
-        if by is not None:
-            by.pop(key, None)
-            if not by:
-                del self._by_stream[stream]
+        ``run_id``: the process watching the alert when it is not this one (a collector on the bus).
+        """
+        self._put((ALERT, time.time(), alert_payload(alert, run_id or self.run_id)))
 
     def on_event(self, ev: FeedEvent, event_id: str | None = None) -> None:
         if ev is self.recovery_event:  # our own event coming back through the monitor: already recorded
             return
         now_ns = time.time_ns()
         self._put((EVENT, now_ns / 1e9, event_payload(ev, now_ns, event_id)))
-
-    def _check_escalation(self, t: _Tracked) -> None:
-        a = t.alert
-        if a.closed_ns is not None or (a.peak_z == t.peak_z and a.severity is t.severity):
-            return
-        t.peak_z, t.severity = a.peak_z, a.severity
-        self._put((ALERT, time.time(), alert_payload(a, self.run_id)))
 
     def _put(self, rec: Record) -> None:
         if self._closed:
@@ -478,11 +447,6 @@ class Recorder:
 
     async def _tick(self) -> None:
         """Journal what the writer has not confirmed since the last tick, fsync, note the run, wake the writer."""
-        for key, t in list(self._open_alerts.items()):
-            if t.alert.closed_ns is not None:  # closed without telling us: stop watching it
-                self._untrack(key, t.alert)
-            else:
-                self._check_escalation(t)  # alerts no sample reports on (cross-venue ones)
         due = self._due
         if self._inflight and self._inflight_journal is None and self._inflight_seq0 < due:
             # The batch in flight is stuck (a slow or stalled database): make it durable too. The

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from lcm_tui.core.model import Alert, MetricSample, Severity, SymbolState
+from lcm_tui.core.model import Alert, AlertChange, Severity
 from lcm_tui.core.ratelog import RateLimitedLog
 from lcm_tui.core.retry import Backoff
 from lcm_tui.core.settings import AlertsConfig
@@ -107,7 +107,8 @@ class Stats:
 
 
 class AlertRouter:
-    """A monitor listener (``on_alert``, ``on_sample`` for escalations); ``start()`` / ``close()`` its sender."""
+    """A monitor listener (``on_alert_change``: the core reports each open, escalation and close once);
+    ``start()`` / ``close()`` its sender."""
 
     def __init__(self, cfg: AlertsConfig, *, source: str = "lcm-tui", client: Any = None,
                  clock: Callable[[], float] = time.monotonic, backoff_min_s: float = 0.5,
@@ -129,7 +130,6 @@ class AlertRouter:
         self._own_client = client is None
         self._queue: asyncio.Queue[tuple[Route, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
         self._task: asyncio.Task[None] | None = None
-        self._open: dict[tuple[str, str, str, int], tuple[Alert, float, str]] = {}
         self._bmin, self._bmax = backoff_min_s, backoff_max_s
         self._rand = rand  # the backoff's jitter source (tests make it deterministic)
         self._ratelog = RateLimitedLog(log, every=30.0)
@@ -161,22 +161,12 @@ class AlertRouter:
         await self._queue.join()
 
     # ---- monitor listener ------------------------------------------------------------------
-    def on_alert(self, alert: Alert) -> None:
-        key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
-        if alert.closed_ns is None:
-            self._open[key] = (alert, alert.peak_z, str(alert.severity))
-            self.offer("open", alert)
-        else:
-            self._open.pop(key, None)
-            self.offer("close", alert)
+    def on_alert_change(self, change: AlertChange) -> None:
+        self.offer(str(change.action), change.alert)
 
-    def on_sample(self, sample: MetricSample, state: SymbolState | None = None) -> None:
-        for key, (a, peak, sev) in list(self._open.items()):
-            if key[0] != sample.venue or key[1] != sample.symbol:
-                continue
-            if a.peak_z != peak or str(a.severity) != sev:
-                self._open[key] = (a, a.peak_z, str(a.severity))
-                self.offer("escalate", a)
+    def on_alert(self, alert: Alert) -> None:
+        """An open or a close, by the alert's state: for a caller that has no :class:`AlertChange`."""
+        self.offer("open" if alert.closed_ns is None else "close", alert)
 
     def offer(self, action: str, a: Alert) -> None:
         """Queue ``action`` of ``a`` for every route that takes it (filters, then the rate limit)."""

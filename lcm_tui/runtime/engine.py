@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from lcm_tui.config import RecorderConfig, Settings
 from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, consolidate
 from lcm_tui.core.metrics import compute_sample
-from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.model import Alert, AlertChange, Counters, FeedEvent, MetricSample, StreamStatus, SymbolState
 from lcm_tui.core.monitor import Monitor
 from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
@@ -459,6 +459,9 @@ class LocalMarketView:
     def alerts(self) -> Sequence[Alert]:
         # An open alert still changes (peak z, severity, close): copy it; a closed one never changes again.
         return [dataclasses.replace(a) if a.closed_ns is None else a for a in self.monitor.alerts]
+
+    def alert_changes(self, cursor: int) -> tuple[list[AlertChange], int]:
+        return self.monitor.alert_changes(cursor)
 
     def events(self) -> Sequence[FeedEvent]:
         return list(self.monitor.events)

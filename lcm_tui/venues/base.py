@@ -1,8 +1,8 @@
 """The sans-I/O contract every venue adapter implements, and the per-symbol state it keeps.
 
 An adapter turns received text frames into book changes and tells its runner what to send or do
-next. It never touches a socket, a clock or a file: the live runner (``feeds/runner.py``), the
-replayer (``feeds/replay.py``) and the tests all drive the same adapter code, which is what makes
+next. It never touches a socket, a clock or a file: the live runner (``runtime/runner.py``), the
+replayer (``runtime/replay.py``) and the tests all drive the same adapter code, which is what makes
 replay exact and the adapters testable and fast.
 
 Rules every adapter follows:
@@ -11,8 +11,23 @@ Rules every adapter follows:
   or has the wrong shape is *counted* (``counters.malformed``) and logged (rate-limited), never
   raised: ``on_frame`` must not raise for any input.
 * A gap, a checksum mismatch or a crossed book discards that symbol's book, counts it, emits a
-  ``FeedEvent`` and returns the actions that resync *that symbol only* (other symbols on the same
-  connection keep going).
+  ``FeedEvent`` and resyncs *that symbol only* (other symbols on the same connection keep going).
+* Repeated resyncs of one symbol back off, because a venue whose checksums or sequence never match
+  (a venue bug, a changed checksum rule) would otherwise get a resubscribe storm, which venues answer
+  with a ban (OKX allows 480 subscribe/unsubscribe requests per hour per connection). A run of
+  resyncs is a *streak*; the first resync of a streak acts at once (a lost message is the common case
+  and must cost nothing), and the k-th (k >= 2) is deferred by the project's ``Backoff`` with
+  ``min_s=RESYNC_MIN_S``, ``max_s=RESYNC_MAX_S``, ``jitter=RESYNC_JITTER`` and ``failures = k - 2``.
+  The delay is data, not a sleep: the adapter remembers when the resubscribe is due and returns it
+  from ``keepalive(t_ns)`` once ``t_ns`` has passed it (the runner calls ``keepalive`` about once a
+  second, so a resubscribe goes out at most a tick late). Replay never calls ``keepalive`` and takes
+  the recorded snapshot as it comes, so it stays deterministic (the jitter is seeded from the
+  streak's first resync time) and never sleeps. While it waits, the stream's status detail says so,
+  e.g. ``checksum mismatch x5; resubscribe in 4.0s``. A symbol that has stayed LIVE for
+  ``RESYNC_STABLE_S`` ends its streak: its next resync acts at once again. A symbol that syncs by
+  itself meanwhile (a venue-sent snapshot) or a connection that closes cancels the pending one.
+  Subclasses say what "resync" means with ``_forget`` (drop the sequence state) and ``_resubscribe``
+  (the actions for a list of symbols); ``start_resync`` returns whether to act now.
 * A symbol's book is published (``status == LIVE``) only once it is synced; deltas that arrive
   before the snapshot are buffered and bridged with the venue's rule. A snapshot that no event has
   bridged yet, and a crossed book, are never LIVE.
@@ -25,6 +40,7 @@ The venue rules each adapter follows are written up in ``docs/protocols.md``.
 from __future__ import annotations
 
 import logging
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +49,7 @@ from typing import Any, ClassVar
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
 from lcm_tui.core.ratelog import RateLimitedLog
+from lcm_tui.core.retry import Backoff
 from lcm_tui.core.settings import VenueConfig
 
 log = logging.getLogger("lcm_tui.feeds")
@@ -78,6 +95,33 @@ Action = Send | FetchSnapshot | Reconnect
 
 _ratelog = RateLimitedLog(log, every=5.0)  # a broken feed must not flood the log
 
+# Resync backoff (see the module docstring). The ceiling keeps a symbol that never syncs to at most
+# one unsubscribe/subscribe pair a minute (120 s less its jitter), a fraction of OKX's 480 requests an
+# hour per connection; the stable period matches the runner's for connections.
+RESYNC_MIN_S = 0.5
+RESYNC_MAX_S = 120.0
+RESYNC_JITTER = 0.5
+RESYNC_STABLE_S = 30.0
+_NS = 1_000_000_000
+
+_WHY = {
+    FeedEventKind.CHECKSUM: "checksum mismatch",
+    FeedEventKind.GAP: "sequence gap",
+    FeedEventKind.CROSSED: "crossed book",
+    FeedEventKind.MALFORMED: "malformed frame",
+}
+
+
+@dataclass(slots=True)
+class ResyncPace:
+    """One symbol's current streak of resyncs that no stable LIVE period separated."""
+
+    streak: int = 0
+    backoff: Backoff | None = None
+    due_ns: int = 0  # a deferred resubscribe is due at this time; 0: none pending
+    live_since_ns: int = -1  # when the symbol last became LIVE; -1: not LIVE since the last resync
+    why: str = ""  # what the streak is about, for the status detail
+
 
 def check_levels(levels: Any) -> list[list[str]]:
     """Wire levels must be ``[[price, size, ...], ...]`` of strings: anything else would poison the book."""
@@ -93,6 +137,8 @@ class Adapter(ABC):
     """One venue's wire protocol for one connection carrying one or more symbols."""
 
     venue: ClassVar[str]
+    # What a resync does on this venue, as the status detail says while it backs off.
+    resync_verb: ClassVar[str] = "resubscribe"
 
     def __init__(self, cfg: VenueConfig, symbols: list[str], sink: EventSink | None = None) -> None:
         self.cfg = cfg
@@ -106,6 +152,7 @@ class Adapter(ABC):
         self.last_frame_symbol = ""
         # Frames that could not be attributed to a symbol and were malformed.
         self.unattributed_malformed = 0
+        self.pace: dict[str, ResyncPace] = {s: ResyncPace() for s in self.symbols}
 
     # ---- what the runner calls -------------------------------------------------------------
     @abstractmethod
@@ -163,22 +210,55 @@ class Adapter(ABC):
         return None
 
     def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
-        """Discard one symbol's book (``start_resync``) and return the venue's actions to resync it."""
-        raise NotImplementedError
+        """Discard one symbol's book and return the actions that resync it now (or none, deferred)."""
+        return self._resync_books([st], kind, detail, t_ns)
 
     def _resync_books(self, sts: list[SymbolState], kind: FeedEventKind, detail: str,
                       t_ns: int) -> list[Action]:
-        out: list[Action] = []
+        now: list[SymbolState] = []
         for st in sts:
-            out += self._resync(st, kind, detail, t_ns)
-        return out
+            if self.start_resync(st, kind, detail, t_ns):
+                now.append(st)
+            self._forget(st)
+        return self._resubscribe(now) if now else []
+
+    def _forget(self, st: SymbolState) -> None:
+        """Drop the symbol's sequence state, so that nothing is applied until it is synced again.
+
+        The default keeps none: a venue whose only state is the book (already cleared) needs nothing.
+        """
+        return None
+
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
+        """The venue's actions that get fresh snapshots for these symbols."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to resubscribe")
 
     def keepalive(self, t_ns: int) -> list[Action]:
-        """Application-level pings that are due (called about once a second)."""
-        return []
+        """What is due (called about once a second): deferred resubscribes here, pings in subclasses."""
+        due = self.due_resyncs(t_ns)
+        return self._resubscribe(due) if due else []
+
+    def due_resyncs(self, t_ns: int) -> list[SymbolState]:
+        """The symbols whose deferred resubscribe is due at ``t_ns``; they are no longer pending."""
+        out: list[SymbolState] = []
+        for sym, p in self.pace.items():
+            if p.due_ns and t_ns >= p.due_ns:
+                p.due_ns = 0
+                st = self.states[sym]
+                if st.status is StreamStatus.DOWN:
+                    continue  # the venue refused the symbol meanwhile: asking again would not help
+                st.status_detail = f"{p.why} x{p.streak}; {self.resync_verb} now"
+                out.append(st)
+        return out
+
+    def resync_pending(self, symbol: str) -> bool:
+        """Whether the symbol is waiting out its resync backoff."""
+        return self.pace[symbol].due_ns != 0
 
     def on_close(self, t_ns: int, reason: str = "") -> None:
         """The connection is gone: sequence state is invalid, books wait for a fresh sync."""
+        for p in self.pace.values():
+            p.due_ns = 0  # the next connection subscribes every symbol anyway
         for st in self.states.values():
             if st.status is not StreamStatus.DOWN:
                 self.set_status(st, StreamStatus.CONNECTING, reason)
@@ -193,6 +273,10 @@ class Adapter(ABC):
             st.status = status
             st.status_detail = detail
             if status is StreamStatus.LIVE:
+                p = self.pace.get(st.symbol)
+                if p is not None:
+                    p.live_since_ns = t_ns
+                    p.due_ns = 0  # synced by itself (e.g. a venue-sent snapshot): nothing to resubscribe
                 self.emit(st, FeedEventKind.LIVE, detail, t_ns)
 
     def malformed(self, st: SymbolState | None, text: str | bytes, why: str, t_ns: int = 0) -> None:
@@ -205,8 +289,12 @@ class Adapter(ABC):
         _ratelog.warn(f"{self.venue}:malformed", "%s: malformed frame (%s): %r", self.venue, why, preview)
         self.emit(st, FeedEventKind.MALFORMED, why, t_ns)
 
-    def start_resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int = 0) -> None:
-        """Discard the symbol's book and count why; the caller returns the venue's resync actions."""
+    def start_resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int = 0) -> bool:
+        """Discard the symbol's book, count why, and say whether to resubscribe now.
+
+        False means the resubscribe is deferred (``keepalive`` returns it when due) or already
+        pending: the caller returns no actions for this symbol.
+        """
         c = st.counters
         if kind is FeedEventKind.GAP:
             c.gaps += 1
@@ -221,3 +309,46 @@ class Adapter(ABC):
         self.emit(st, kind, detail, t_ns)
         self.emit(st, FeedEventKind.RESYNC, detail, t_ns)
         self.set_status(st, StreamStatus.RESYNCING, f"{kind}: {detail}", t_ns)
+        return self.pace_retry(st, _WHY.get(kind, str(kind)), detail, t_ns)
+
+    def pace_retry(self, st: SymbolState, why: str, detail: str, t_ns: int) -> bool:
+        """Count one more attempt to sync ``st`` in its streak; whether to make it now.
+
+        ``start_resync`` calls this; a venue calls it directly for a retry that discards no book
+        (Binance refetching a snapshot that did not fit the stream), so that it backs off too.
+        When it returns False, ``keepalive`` hands the symbol to ``_resubscribe`` once it is due.
+        """
+        p = self.pace.get(st.symbol)
+        if p is None:
+            return True
+        if p.due_ns:
+            return False  # still waiting: nothing was tried since, so the streak does not grow
+        d = self.retry_delay(st, why, detail, t_ns, self.resync_verb)
+        if d == 0.0:
+            return True
+        p.due_ns = t_ns + max(1, int(d * _NS))
+        return False
+
+    def retry_delay(self, st: SymbolState, why: str, detail: str, t_ns: int, verb: str = "retry") -> float:
+        """Count one more attempt in the symbol's streak and return how long to wait before it
+        (0.0 for the first of a streak), for a venue that schedules the retry itself (a snapshot
+        request that failed); the status detail says so while it waits."""
+        p = self.pace.get(st.symbol)
+        if p is None:
+            return 0.0
+        if p.live_since_ns >= 0 and t_ns - p.live_since_ns >= RESYNC_STABLE_S * _NS:
+            p.streak = 0  # it was healthy for a while: this is news, not a loop
+        p.live_since_ns = -1
+        p.why = why
+        if p.streak == 0 or p.backoff is None:
+            # Seeded from the symbol and the time, so replay repeats the delays and clients that
+            # lost the same venue at the same moment still do not resubscribe in lockstep.
+            p.backoff = Backoff(RESYNC_MIN_S, RESYNC_MAX_S, jitter=RESYNC_JITTER,
+                                seed=t_ns ^ zlib.crc32(f"{self.venue}:{st.symbol}".encode()))
+        p.streak += 1
+        if p.streak == 1:
+            return 0.0
+        p.backoff.failures = p.streak - 2
+        d = p.backoff.next()
+        st.status_detail = f"{p.why} x{p.streak}; {verb} in {d:.1f}s ({detail})"
+        return d

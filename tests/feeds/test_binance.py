@@ -6,12 +6,16 @@ true book string for string, with counters that say what happened.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
 from lcm_tui.core.model import FeedEventKind, StreamStatus
 from lcm_tui.runtime.sim.faults import FaultKind
+from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import FetchSnapshot, Reconnect
+from tests.feeds import backoff_reference as br
 
 VENUES = ["binance", "binance-usdm"]
 SYMS = ["BTCUSDT", "ETHUSDT"]
@@ -304,3 +308,49 @@ def test_a_crossed_snapshot_is_never_published_live() -> None:
     a.on_frame(orjson.dumps({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 52, "u": 53, "b": [], "a": []}), 4)
     a.on_snapshot("BTCUSDT", orjson.dumps({"lastUpdateId": 52, "bids": [["103", "1"]], "asks": [["102", "1"]]}), 5)
     assert st.status is not StreamStatus.LIVE and st.counters.crossed == 1
+
+
+# ---- repeated resyncs back off (in memory) ------------------------------------------------------
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_stream_no_snapshot_fits_backs_off_instead_of_a_snapshot_storm(venue: str) -> None:
+    """Every BTC event's ids are far ahead of any snapshot (a venue bug): each snapshot is "older
+    than the stream" and must be fetched again, which costs request weight (spot: 6000 per minute,
+    250 for a 5000-level depth). The refetches follow the documented backoff instead of one per reply."""
+    lb = InMemoryLoopback(venue, SYMS)
+    lb.step(10)
+    assert lb.all_match()
+    bump = lambda m: f'"{m[1]}":{int(m[2]) + 10**9}'  # noqa: E731
+    br.rewrite_stream(lb, "BTCUSDT", lambda f: re.sub(r'"(U|u|pu)":(\d+)', bump, f))
+    fetched = lambda: sum(1 for a in lb.requests if a.symbol == "BTCUSDT")  # noqa: E731
+    window = 120.0
+    times, details = br.run(lb, window, None, "BTCUSDT", count=fetched)
+    # The gap's own snapshot request acts at once; every refetch after it waits its turn.
+    assert len(times) <= br.max_resubscribes(window)
+    br.check_schedule(times, details, "snapshot older than the stream")
+    eth = lb.adapter.states["ETHUSDT"]
+    assert eth.status is StreamStatus.LIVE and eth.counters.resyncs == 0 and lb.book_matches("ETHUSDT")
+
+
+def test_snapshot_requests_the_venue_keeps_refusing_back_off() -> None:
+    """A WS-API answering every depth request with 429 (rate limited): asking again once a second
+    would keep the limit hit until Binance bans the IP (418). The retries follow the backoff. (A
+    REST 429 is an HTTP error, which the runner retries with its own backoff.)"""
+    lb = InMemoryLoopback("binance", SYMS)
+    inner = lb.sim.on_message
+
+    def refuse(conn, text):  # type: ignore[no-untyped-def]
+        if '"depth"' in text:
+            rid = orjson.loads(text)["id"]
+            refused = {"id": rid, "status": 429, "error": {"code": -1003, "msg": "Too many requests"}}
+            return [orjson.dumps(refused).decode()]
+        return inner(conn, text)
+
+    lb.sim.on_message = refuse  # type: ignore[method-assign]
+    window = 120.0
+    fetched = lambda: sum(1 for a in lb.requests if a.symbol == "BTCUSDT")  # noqa: E731
+    times, details = br.run(lb, window, None, "BTCUSDT", count=fetched)
+    # The first request, its retry after a second, then one per backoff delay (once a second: ~120).
+    assert 3 <= len(times) <= br.max_resubscribes(window) + 1
+    assert any(re.match(r"snapshot request failed x\d+; retry in", d) for d in details)
+    assert lb.adapter.states["BTCUSDT"].status is not StreamStatus.LIVE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 
 import pytest
@@ -13,6 +14,7 @@ from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
 from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import Send
 from lcm_tui.venues.bybit.adapter import BybitLinearAdapter, BybitSpotAdapter
+from tests.feeds import backoff_reference as br
 
 T = 1_000_000_000
 
@@ -277,3 +279,23 @@ def test_a_level_that_is_not_a_list_of_strings_is_malformed_never_raised(bad) ->
     btc, eth = a.states["BTCUSDT"], a.states["ETHUSDT"]
     assert ops == ["unsubscribe", "subscribe"] and btc.counters.malformed == 1
     assert btc.status is StreamStatus.RESYNCING and eth.status is StreamStatus.LIVE
+
+
+# ---- repeated resyncs back off ------------------------------------------------------------------
+
+@pytest.mark.parametrize("venue", ["bybit-spot", "bybit-linear"])
+def test_a_sequence_that_never_lines_up_backs_off_instead_of_a_resubscribe_storm(venue: str) -> None:
+    """Every delta after a snapshot skips ahead, so every resubscribe ends in a gap: the resubscribes
+    follow the documented backoff and the status says why it waits."""
+    lb = InMemoryLoopback(venue, ["BTCUSDT", "ETHUSDT"], depth=50)
+    lb.step(10)
+    assert lb.all_match()
+    br.rewrite_stream(lb, "BTCUSDT", lambda f: re.sub(r'"u":(\d+)', lambda m: f'"u":{int(m[1]) + 1000}', f))
+    window = 120.0
+    times, details = br.run(lb, window, lambda m: json.loads(m).get("op") == "unsubscribe", "BTCUSDT")
+    assert len(times) <= br.max_resubscribes(window)  # with no backoff: one per delta
+    br.check_schedule(times, details, "sequence gap")
+    st = lb.adapter.states["BTCUSDT"]
+    assert st.counters.gaps == len(times) + lb.adapter.resync_pending("BTCUSDT")
+    eth = lb.adapter.states["ETHUSDT"]
+    assert eth.status is StreamStatus.LIVE and eth.counters.resyncs == 0 and lb.book_matches("ETHUSDT")

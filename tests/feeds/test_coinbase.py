@@ -14,6 +14,7 @@ from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import Send
 from lcm_tui.venues.coinbase.adapter import CoinbaseAdapter
 from lcm_tui.venues.coinbase.sim import CoinbaseSim
+from tests.feeds import backoff_reference as br
 
 T = 1_000_000_000
 BTC, ETH = "BTC-USD", "ETH-USD"
@@ -218,3 +219,31 @@ def test_an_update_that_is_not_side_price_quantity_strings_is_malformed_never_ra
     assert [m["type"] for m in out] == ["unsubscribe", "subscribe"] and out[0]["product_ids"] == [BTC]
     assert a.states[BTC].counters.malformed == 1
     assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE
+
+
+# ---- repeated resyncs back off ------------------------------------------------------------------
+
+def test_a_connection_that_keeps_losing_messages_backs_off_instead_of_a_resubscribe_storm() -> None:
+    """Every BTC update skips a ``sequence_num``: each is a connection gap, which resyncs every book.
+    Each symbol's resubscribes follow the documented backoff; the status says why it waits."""
+    lb = InMemoryLoopback("coinbase", [BTC, ETH])
+    lb.step(10)
+    assert lb.all_match()
+    inner = lb.sim.frames_for
+
+    def losing(conn, sym, payload):  # type: ignore[no-untyped-def]
+        if sym == BTC:
+            lb.sim._seq(conn)  # a message the client never gets
+        return inner(conn, sym, payload)
+
+    lb.sim.frames_for = losing  # type: ignore[method-assign]
+
+    def resubscribes(sym: str):  # type: ignore[no-untyped-def]
+        return lambda m: json.loads(m)["type"] == "unsubscribe" and sym in json.loads(m)["product_ids"]
+
+    window = 120.0
+    times, details = br.run(lb, window, resubscribes(BTC), BTC)
+    assert len(times) <= br.max_resubscribes(window)  # with no backoff: one per update
+    br.check_schedule(times, details, "sequence gap")
+    eth = [m for m in lb.sent if resubscribes(ETH)(m)]
+    assert 3 <= len(eth) <= br.max_resubscribes(window)  # the gaps hit ETH's book too

@@ -14,6 +14,7 @@ from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import Send
 from lcm_tui.venues.kraken.adapter import KrakenAdapter
 from lcm_tui.venues.kraken.checksum import kraken_checksum
+from tests.feeds import backoff_reference as br
 
 T = 1_000_000_000
 BTC, ETH = "BTC/USD", "ETH/USD"
@@ -155,13 +156,15 @@ def test_crossed_and_malformed() -> None:
     a.on_frame(book_frame(ETH, "update", [("100.0", "null")], [], 0), T)
     assert a.states[ETH].counters.malformed == 1 and a.states[ETH].counters.resyncs == 1
     # A frame nobody can read may have been any book's update, and Kraken has no sequence to tell:
-    # every synced book resyncs. A broken heartbeat does not cost a resync.
+    # every synced book resyncs. A broken heartbeat does not cost a resync. (Each book stays LIVE
+    # for longer than the 30 s stable period first, so every resync is news and acts at once.)
+    later = T + 31 * 1_000_000_000
     a.on_frame(book_frame(ETH, "snapshot", bids, asks, kraken_checksum(asks, bids)), T)
-    assert [m["params"]["symbol"] for m in sent(a.on_frame('{"channel":"book","type":"upd', T))] == [[ETH], [ETH]]
-    assert a.on_frame('{"channel":"heartb', T) == []
-    a.on_frame(book_frame(ETH, "snapshot", bids, asks, kraken_checksum(asks, bids)), T)
-    assert a.on_frame('{"method":"subscribe","result":{"channel":"book","symbol":"ETH/USD","dep', T) == []
-    assert a.on_frame('{"chan', T) != []  # too short to tell: it may have been a book update
+    assert [m["params"]["symbol"] for m in sent(a.on_frame('{"channel":"book","type":"upd', later))] == [[ETH], [ETH]]
+    assert a.on_frame('{"channel":"heartb', later) == []
+    a.on_frame(book_frame(ETH, "snapshot", bids, asks, kraken_checksum(asks, bids)), later)
+    assert a.on_frame('{"method":"subscribe","result":{"channel":"book","symbol":"ETH/USD","dep', later) == []
+    assert a.on_frame('{"chan', 2 * later) != []  # too short to tell: it may have been a book update
     assert a.unattributed_malformed == 4
 
 
@@ -297,3 +300,55 @@ def test_a_level_that_is_not_a_price_and_qty_is_malformed_never_raised(bad) -> N
     methods = [m["method"] for m in sent(a.on_frame(text, 1))]
     assert methods == ["unsubscribe", "subscribe"] and a.states[BTC].counters.malformed == 1
     assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE
+
+
+# ---- repeated resyncs back off ------------------------------------------------------------------
+
+def _unsubscribe(text: str) -> bool:
+    return json.loads(text).get("method") == "unsubscribe"
+
+
+def test_checksums_that_never_match_back_off_instead_of_a_resubscribe_storm() -> None:
+    """A venue whose every update fails the checksum: the resubscribes follow the documented
+    backoff, the status says why it waits, and the other symbol on the connection is unaffected."""
+    plan = FaultPlan()
+    lb = InMemoryLoopback("kraken", [BTC, ETH], depth=10, faults=plan)
+    lb.step(10)
+    assert lb.all_match()
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC, count=10**9)
+    window = 120.0
+    times, details = br.run(lb, window, _unsubscribe, BTC)
+    assert len(times) <= br.max_resubscribes(window)  # 9; with no backoff it was one per step (1200)
+    br.check_schedule(times, details, "checksum mismatch")
+    st = lb.adapter.states[BTC]
+    # Updates are not checked while it waits: one failure per resubscribe, plus the one waiting now.
+    assert st.counters.checksum_failures == len(times) + lb.adapter.resync_pending(BTC)
+    assert lb.adapter.states[ETH].status is StreamStatus.LIVE and lb.adapter.states[ETH].counters.resyncs == 0
+    assert lb.book_matches(ETH)
+
+
+def test_the_backoff_resets_once_the_symbol_stayed_live() -> None:
+    plan = FaultPlan()
+    lb = InMemoryLoopback("kraken", [BTC], depth=10, faults=plan)
+    lb.step(10)
+    loop = plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC, count=10**9)
+    times, _ = br.run(lb, 30.0, _unsubscribe, BTC)
+    assert len(times) >= 5  # the streak is long: the next wait would be several seconds
+    plan.scheduled.remove(loop)  # the venue is fixed
+    st = lb.adapter.states[BTC]
+    br.until_live(lb, BTC)  # the pending resubscribe (at most 120 s away) goes out and syncs
+    assert lb.book_matches(BTC)
+    # LIVE for less than the stable period: a new failure is the same streak, and waits.
+    lb.step(50)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC)
+    lb.step(2)
+    m = br.DETAIL.match(st.status_detail)
+    assert m and int(m["k"]) == len(times) + 2 and st.status is StreamStatus.RESYNCING
+    br.until_live(lb, BTC)
+    # LIVE for longer than the stable period: the next failure resubscribes at once.
+    br.run(lb, br.STABLE_S + 1, _unsubscribe, BTC)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC)
+    times, details = br.run(lb, 0.2, _unsubscribe, BTC)
+    assert len(times) == 1 and not any(br.DETAIL.match(d) for d in details)
+    lb.step(1)
+    assert st.status is StreamStatus.LIVE and lb.book_matches(BTC)

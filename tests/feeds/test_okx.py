@@ -14,6 +14,7 @@ from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.base import FetchSnapshot, Reconnect, Send
 from lcm_tui.venues.okx.adapter import OkxAdapter
 from lcm_tui.venues.okx.sim import OkxSim
+from tests.feeds import backoff_reference as br
 
 T = 1_000_000_000
 BTC, ETH = "BTC-USDT", "ETH-USDT"
@@ -426,3 +427,75 @@ def test_a_level_that_is_not_a_list_of_strings_is_malformed_never_raised(bad) ->
     ops = [m["op"] for m in sent(a.on_frame(json.dumps(msg), T))]
     assert ops == ["unsubscribe", "subscribe"] and a.states[BTC].counters.malformed == 1
     assert a.states[BTC].status is StreamStatus.RESYNCING and a.states[ETH].status is StreamStatus.LIVE
+
+
+# ---- repeated resyncs back off ------------------------------------------------------------------
+
+def _unsubscribe(text: str) -> bool:
+    return text != "ping" and json.loads(text).get("op") == "unsubscribe"
+
+
+def _checksum_loop(ws_snapshot: bool) -> tuple[InMemoryLoopback, FaultPlan]:
+    sim = OkxSim([BTC, ETH])
+    sim.real_checksum = True
+    sim.ws_snapshot = ws_snapshot
+    plan = FaultPlan()
+    lb = InMemoryLoopback("okx", [BTC, ETH], sim=sim, faults=plan, rest_delay_steps=0 if ws_snapshot else 2)
+    lb.step(10)
+    assert lb.all_match()
+    return lb, plan
+
+
+@pytest.mark.parametrize("ws_snapshot", [True, False])
+def test_checksums_that_never_match_back_off_instead_of_a_resubscribe_storm(ws_snapshot: bool) -> None:
+    """OKX allows 480 subscribe/unsubscribe requests per hour per connection: a checksum that never
+    matches must not spend them in seconds. The resubscribes follow the documented backoff."""
+    lb, plan = _checksum_loop(ws_snapshot)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC, count=10**9)
+    window = 120.0
+    times, details = br.run(lb, window, _unsubscribe, BTC)
+    assert len(times) <= br.max_resubscribes(window)
+    br.check_schedule(times, details, "checksum mismatch")
+    st = lb.adapter.states[BTC]
+    assert st.counters.checksum_failures == len(times) + lb.adapter.resync_pending(BTC)
+    assert lb.adapter.states[ETH].status is StreamStatus.LIVE and lb.adapter.states[ETH].counters.resyncs == 0
+    assert lb.book_matches(ETH)
+
+
+def test_the_backoff_resets_once_the_symbol_stayed_live() -> None:
+    lb, plan = _checksum_loop(True)
+    loop = plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC, count=10**9)
+    times, _ = br.run(lb, 30.0, _unsubscribe, BTC)
+    assert len(times) >= 5
+    plan.scheduled.remove(loop)
+    st = lb.adapter.states[BTC]
+    br.until_live(lb, BTC)
+    assert lb.book_matches(BTC)
+    # LIVE for less than the stable period: a new failure is the same streak, and waits.
+    lb.step(50)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC)
+    lb.step(2)
+    m = br.DETAIL.match(st.status_detail)
+    assert m and int(m["k"]) == len(times) + 2 and st.status is StreamStatus.RESYNCING
+    br.until_live(lb, BTC)
+    # LIVE for longer than the stable period: the next failure resubscribes at once.
+    br.run(lb, br.STABLE_S + 1, _unsubscribe, BTC)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC)
+    times, details = br.run(lb, 0.2, _unsubscribe, BTC)
+    assert len(times) == 1 and not any(br.DETAIL.match(d) for d in details)
+    lb.step(1)
+    assert st.status is StreamStatus.LIVE and lb.book_matches(BTC)
+
+
+def test_rest_books_the_venue_keeps_refusing_back_off() -> None:
+    """No WS snapshot and REST books answering "Too Many Requests" every time: a fetch a second keeps
+    OKX's limit hit; the retries follow the backoff instead."""
+    sim = OkxSim([BTC])
+    sim.ws_snapshot = False
+    lb = InMemoryLoopback("okx", [BTC], sim=sim)
+    sim.http = lambda path, query: (200, json.dumps({"code": "50011", "msg": "Too Many Requests", "data": []}))  # type: ignore[method-assign]
+    window = 120.0
+    times, details = br.run(lb, window, None, BTC, count=lambda: len(lb.requests))
+    assert 3 <= len(times) <= br.max_resubscribes(window) + 1  # once a second it was 120
+    assert any(d.startswith("REST books failed x") for d in details)
+    assert lb.adapter.states[BTC].status is not StreamStatus.LIVE

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import wait_for
 from harness import RunningCollector, running, shard_settings
+from natsenv import wait_for
 
 from lcm_tui.core.model import MetricSample, StreamStatus
 from lcm_tui.runtime.bus import codec

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from conftest import wait_for
 from harness import RunningCollector, running, shard_settings
+from natsenv import wait_for
 
 from lcm_tui.config import RecorderConfig
 from lcm_tui.core.model import FeedEvent, MetricSample
@@ -156,3 +156,35 @@ async def test_record_from_nats_exactly_once_across_a_crash_and_a_restart(bus: N
             await conn.close()
     finally:
         await nc.close()
+
+
+async def test_the_record_from_command_records_the_stream(bus: NatsOptions, pg_db: str, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    rc = RunningCollector(shard_settings(["coinbase"]), bus, "col-cmd")
+    async with running(rc) as col:
+        await wait_for(lambda: col.samples_published >= 6, 30)
+    samples, _events = await _published(bus)
+    env = {**os.environ, "LCM_PG_DSN": pg_db, "LCM_NATS_URL": bus.url}
+    proc = subprocess.Popen([sys.executable, "-m", "lcm_tui.frontends.cli", "record", "--from", bus.url,
+                             "--nats-prefix", bus.prefix], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    conn = await asyncpg.connect(pg_db)
+    try:
+        for _ in range(300):
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                if await conn.fetchval("SELECT count(*) FROM metric_sample") == len(samples):
+                    break
+            await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        got = {(r["venue"], r["symbol"], r["ts_ns"]) for r in
+               await conn.fetch("SELECT venue, symbol, ts_ns FROM metric_sample")}
+        assert got == samples
+    finally:
+        await conn.close()
+        if proc.poll() is None:
+            proc.kill()

@@ -7,8 +7,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import NATS_SERVER, PrivateNats, _need, wait_for
 from harness import RunningCollector, running, shard_settings
+from natsenv import NATS_SERVER, PrivateNats, _need, wait_for
 
 from lcm_tui.core.model import MetricSample, StreamStatus
 from lcm_tui.runtime.bus import codec

@@ -3,8 +3,8 @@
 ``feed`` mode hands a sample to ``Recorder.on_sample`` every ``1/rate`` seconds and prints it *after*
 the call returns, with the monotonic time (shared with the test process on Linux): the test kills
 this process and checks that everything printed before the kill window is stored exactly once. It
-opens one alert early and escalates it in place every few samples without calling ``on_alert``,
-exactly as the detectors mutate the alerts the monitor reported open.
+opens one alert early and escalates it every few samples, reporting each change as the monitor does
+(``on_alert_change`` with the alert as of the change).
 
 ``drain`` mode is the next start: it prints the status (what the previous run may have lost, the lag
 of the journal it found), writes everything to the database and exits.
@@ -28,7 +28,7 @@ import orjson
 from recdata import T0_NS, make_samples  # the script's directory is on sys.path
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, Severity
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, FeedEvent, FeedEventKind, Severity
 from lcm_tui.record import Recorder, RecorderError
 
 
@@ -54,12 +54,13 @@ async def feed(rec: Recorder, rate: float, start: int) -> None:
         out("S", s.venue, s.symbol, s.ts_ns, time.monotonic())
         if i == 4:
             alert = Alert(s.venue, s.symbol, "depth", s.ts_ns, -3.1, Severity.WARNING)
-            rec.on_alert(alert)
+            rec.on_alert_change(AlertChange(AlertAction.OPEN, dataclasses.replace(alert)))
             out("A", alert.venue, alert.symbol, alert.signal, alert.opened_ns, alert.peak_z, alert.severity,
                 time.monotonic())
         elif alert is not None and i % 6 == 0:
             alert.peak_z = round(alert.peak_z - 0.25, 2)  # in place, as the detector does
             alert.severity = severity(alert.peak_z)
+            rec.on_alert_change(AlertChange(AlertAction.ESCALATE, dataclasses.replace(alert)))
             out("A", alert.venue, alert.symbol, alert.signal, alert.opened_ns, alert.peak_z, alert.severity,
                 time.monotonic())
         if i % 5 == 2:

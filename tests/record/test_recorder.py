@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,17 @@ from recdata import BANDS, NOTIONALS, SECRET, T0_NS, cfg_for, fast, make_samples
 from recnet import TcpProxy, free_port
 
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.model import Alert, FeedEvent, FeedEventKind, MetricSample, Severity, StreamStatus, SymbolState
+from lcm_tui.core.model import (
+    Alert,
+    AlertAction,
+    AlertChange,
+    FeedEvent,
+    FeedEventKind,
+    MetricSample,
+    Severity,
+    StreamStatus,
+    SymbolState,
+)
 from lcm_tui.record import Recorder, RecorderError, RecorderStatus, schema
 
 pytestmark = pytest.mark.postgres
@@ -368,29 +379,31 @@ async def test_run_as_a_worker_flushes_when_cancelled(pg_db: str, pg_conn: async
 
 
 # ---------------------------------------------------------------------------------- escalation
-async def test_alert_escalations_in_place_are_written_without_on_alert(
+async def test_alert_escalations_reported_by_the_core_are_written(
         pg_db: str, pg_conn: asyncpg.Connection, tmp_path: Path) -> None:
-    """The detectors raise peak z and severity on the Alert object the monitor reported open, and the
-    monitor says nothing more until the close: the recorder must write each escalation itself."""
+    """The monitor reports each open, escalation and close once (``on_alert_change``), for a stream's
+    alert and for a cross-venue one alike: each is written as it comes, the row keeps the worst state."""
     rec = fast(cfg_for(pg_db, tmp_path))
     await rec.start()
     samples = make_samples(4, venues=("okx",), symbol="BTC-USDT")
     a = Alert("okx", "BTC-USDT", "depth", T0_NS, -3.2, Severity.WARNING)
     m = Alert("market", "BTC", "market:depth", T0_NS, -3.0, Severity.WARNING)  # no sample reports on it
-    rec.on_alert(a)
-    rec.on_alert(m)
+    rec.on_alert_change(AlertChange(AlertAction.OPEN, dataclasses.replace(a)))
+    rec.on_alert_change(AlertChange(AlertAction.OPEN, dataclasses.replace(m)))
     rec.on_sample(samples[0], None)
     await rec.flush(5)
-    a.peak_z, a.severity = -4.4, Severity.HIGH  # what Detector.step does
-    m.peak_z, m.severity = -5.5, Severity.CRITICAL  # what MarketCrunchDetector.update does
-    rec.on_sample(samples[1], None)  # the stream's own sample carries its escalation
+    a.peak_z, a.severity = -4.4, Severity.HIGH  # what Detector.step does, then reports
+    m.peak_z, m.severity = -5.5, Severity.CRITICAL  # what MarketCrunchDetector.update does, then reports
+    rec.on_alert_change(AlertChange(AlertAction.ESCALATE, dataclasses.replace(a)))
+    rec.on_alert_change(AlertChange(AlertAction.ESCALATE, dataclasses.replace(m)))
     await rec.flush(5)
-    row = await pg_conn.fetchrow("SELECT severity, peak_z, closed_ns, run_id FROM alert WHERE signal = 'depth'")
-    assert (row["severity"], row["peak_z"], row["closed_ns"]) == ("high", -4.4, None)
-    assert str(row["run_id"]) == rec.run_id
-    # The cross-venue alert is picked up by the flush tick (every half flush interval).
-    await asyncio.sleep(rec.cfg.flush_interval_s * 2)
+    rows = await pg_conn.fetch("SELECT signal, severity, peak_z, closed_ns, run_id FROM alert ORDER BY signal")
+    assert [(r["signal"], r["severity"], r["peak_z"], r["closed_ns"]) for r in rows] == [
+        ("depth", "high", -4.4, None), ("market:depth", "critical", -5.5, None)]
+    assert {str(r["run_id"]) for r in rows} == {rec.run_id}
+    a.closed_ns = T0_NS + 5
+    rec.on_alert_change(AlertChange(AlertAction.CLOSE, dataclasses.replace(a)))
     await rec.flush(5)
-    row = await pg_conn.fetchrow("SELECT severity, peak_z FROM alert WHERE signal = 'market:depth'")
-    assert (row["severity"], row["peak_z"]) == ("critical", -5.5)
+    row = await pg_conn.fetchrow("SELECT severity, peak_z, closed_ns FROM alert WHERE signal = 'depth'")
+    assert (row["severity"], row["peak_z"], row["closed_ns"]) == ("high", -4.4, T0_NS + 5)
     await rec.close()

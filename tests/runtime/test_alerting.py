@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lcm_tui.core.model import Alert, MetricSample, Severity
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, Severity
 from lcm_tui.core.settings import AlertsConfig, WebhookConfig
 from lcm_tui.runtime.alerting import AlertRouter, redact_url
 
@@ -171,8 +171,8 @@ async def test_escalation_and_close_follow_an_open_that_was_sent(receiver: Recei
     r.on_alert(quiet)  # filtered: its close must not be sent either
     a = alert(opened=7, sev=Severity.HIGH, z=-4.1)
     r.on_alert(a)
-    a.peak_z, a.severity = -5.6, Severity.CRITICAL  # the detector escalates it in place
-    r.on_sample(MetricSample("binance", "BTCUSDT", 8, None, None, None, None))
+    a.peak_z, a.severity = -5.6, Severity.CRITICAL  # the detector escalates it, and the monitor says so
+    r.on_alert_change(AlertChange(AlertAction.ESCALATE, a))
     a.closed_ns = 9
     quiet.closed_ns = 9
     r.on_alert(a)
@@ -239,6 +239,6 @@ async def test_the_local_engine_routes_its_monitors_alerts(receiver: Receiver) -
     async with open_live(s, demo=True, demo_step_interval_s=0) as eng:
         assert eng.router is not None
         a = alert("coinbase", "BTC-USDT", opened=42, sev=Severity.CRITICAL, z=-6.0)
-        eng.monitor._record_alerts([a], [])  # what the detector does when it opens one
+        eng.monitor.report([AlertChange(AlertAction.OPEN, a)])  # what the detector does when it opens one
         await eng.router.drain()
     assert [orjson.loads(b)["opened_ns"] for p, _, b in receiver.requests if p == "/local"] == [42]

@@ -119,39 +119,63 @@ def test_a_missing_capture_is_one_line_and_exit_2(tmp_path: Any, capsys: Any) ->
 
 # ---- alert changes ------------------------------------------------------------------------------
 
-def test_alert_changes_report_open_escalate_close_once_each_over_copies() -> None:
-    """The view hands out copies: the same values in a new object are no change; a risen peak is."""
+def _alert_lines(lines: jsonout.HeadlessLines) -> list[dict[str, Any]]:
+    return [json.loads(jsonout.encode_line(jsonout.alert_object(c.alert, c.action))) for c in lines.changes()]
+
+
+async def test_local_and_remote_views_print_the_same_alert_lines() -> None:
+    """The core reports open / escalate / close once each; ``--headless`` prints them as they were.
+
+    The same changes reach a local engine (the detectors' changes through ``Monitor.report``) and a
+    remote view (the alert messages a collector publishes for them): both print the same lines, each
+    with the alert as of its change, even when an escalation and the close come in one tick.
+    """
     import dataclasses
 
-    from lcm_tui.core.model import Alert, Severity
+    from lcm_tui.core.model import Alert, AlertAction, AlertChange, Severity
+    from lcm_tui.runtime.bus import codec
+    from lcm_tui.runtime.bus.remote import RemoteMarketView
+    from lcm_tui.runtime.bus.subjects import Names
+    from lcm_tui.runtime.engine import Engine
 
-    changes = jsonout.AlertChanges()
+    class _Msg:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+    class _NoNats:
+        def jetstream(self) -> None:
+            return None
+
+    settings = Settings()
+    eng = Engine(settings, mode="live", clock=lambda: 0)
+    remote = RemoteMarketView(settings, _NoNats(), Names("test"))
+    local_lines, remote_lines = jsonout.HeadlessLines(eng.view), jsonout.HeadlessLines(remote)
     a = Alert("okx", "BTC-USDT", "depth", 10, -3.2, Severity.WARNING)
-    assert [(act, x.peak_z) for act, x in changes.changes([a])] == [("open", -3.2)]
-    assert changes.changes([dataclasses.replace(a)]) == []
+
+    async def change(action: AlertAction) -> None:
+        eng.monitor.report([AlertChange(action, a)])  # the detector's change, holding its live alert
+        msg = codec.AlertMsg(str(action), dataclasses.replace(a), "collector-1")  # what the collector sends
+        await remote._on_alert(_Msg(codec.encode(msg)))
+
+    await change(AlertAction.OPEN)
+    first = _alert_lines(local_lines)
+    assert first == _alert_lines(remote_lines) == [
+        {"venue": "alert", "symbol": "", "action": "open",
+         "alert": {"venue": "okx", "symbol": "BTC-USDT", "signal": "depth", "opened_ns": 10, "peak_z": -3.2,
+                   "severity": "warning", "closed_ns": None}}]
+    assert _alert_lines(local_lines) == _alert_lines(remote_lines) == []  # nothing new: nothing printed
     a.peak_z, a.severity = -4.4, Severity.HIGH
-    assert [(act, x.severity) for act, x in changes.changes([dataclasses.replace(a)])] == [("escalate", "high")]
-    assert changes.changes([dataclasses.replace(a)]) == []
-    # Opened and closed between two calls: both are reported, in that order.
-    b = Alert("market", "BTC", "market:depth", 20, -5.5, Severity.CRITICAL, closed_ns=30)
+    await change(AlertAction.ESCALATE)
     a.closed_ns = 40
-    got = changes.changes([a, b])
-    assert [(act, x.signal) for act, x in got] == [("close", "depth"), ("open", "market:depth"),
-                                                   ("close", "market:depth")]
-    assert changes.changes([a, b]) == []  # a closed alert never changes again
-    # A list that is not oldest first (newest first here) is read whole: nothing missed, nothing twice.
-    c = Alert("okx", "BTC-USDT", "spread", 50, 3.1, Severity.WARNING)
-    assert [(act, x.signal) for act, x in changes.changes([c, b, a])] == [("open", "spread")]
-    assert changes.changes([b, a, c]) == []
-    # One sorted in late among the closed ones (a lagging shard) is still found.
-    d = Alert("kraken", "BTC/USD", "depth", 15, -3.5, Severity.WARNING)
-    changes = jsonout.AlertChanges()
-    assert len(changes.changes([a, b])) == 4 and changes.changes([a, b]) == []  # open + close of each
-    assert [(act, x.venue) for act, x in changes.changes([a, d, b])] == [("open", "kraken")]
-    line = json.loads(jsonout.encode_line(jsonout.alert_object(a, "close")))
-    assert line == {"venue": "alert", "symbol": "", "action": "close",
-                    "alert": {"venue": "okx", "symbol": "BTC-USDT", "signal": "depth", "opened_ns": 10,
-                              "peak_z": -4.4, "severity": "high", "closed_ns": 40}}
+    await change(AlertAction.CLOSE)
+    got = _alert_lines(local_lines)
+    assert got == _alert_lines(remote_lines)
+    assert [(o["action"], o["alert"]["severity"], o["alert"]["peak_z"], o["alert"]["closed_ns"]) for o in got] == [
+        ("escalate", "high", -4.4, None), ("close", "high", -4.4, 40)]
+    # A second reader (another ``attach``) gets every change from the start, once.
+    again = jsonout.HeadlessLines(eng.view)
+    assert [o["action"] for o in _alert_lines(again)] == ["open", "escalate", "close"]
+    assert _alert_lines(again) == []
 
 
 # ---- replay --json --at TIME --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from lcm_tui.config import ConfigError
 from lcm_tui.frontends.tui.app import FULL_GC_EVERY, LcmApp
 from lcm_tui.frontends.tui.commands import StreamProvider
 from lcm_tui.frontends.tui.screens.help import HelpScreen
-from lcm_tui.frontends.tui.screens.market import VenuesScreen
+from lcm_tui.frontends.tui.screens.market import ConsolidatedScreen, VenuesScreen
 
 SIZE = (100, 30)
 
@@ -83,8 +83,9 @@ async def test_digits_pick_venues_and_ignore_missing_ones() -> None:
         for digit, venue in (("3", "okx"), ("5", "coinbase"), ("1", "binance"), ("4", "kraken")):
             await pilot.press(digit)
             assert app.venue == venue
-        await pilot.press("9")  # only five venues: nothing happens
+        await pilot.press("9")  # only five venues: the venue stays, and the user is told why
         assert app.venue == "kraken"
+        assert [n.message for n in app._notifications] == ["no venue 9: 5 venues configured"]
 
 
 async def test_pause_freezes_the_display_until_resumed() -> None:
@@ -246,6 +247,16 @@ async def test_timers_sample_and_refresh() -> None:
                     "the ladder to show the new best bid")
 
 
+async def test_open_alerts_are_counted_in_the_header_at_80x24() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)):
+        assert "2 ALERTS" in status_text(app)  # two of the fake's three alerts are open
+        for a in fake(app).alert_list:
+            a.closed_ns = NOW_NS
+        app.refresh_views()
+        assert "ALERT" not in status_text(app)
+
+
 async def test_frames_per_second_from_the_counters() -> None:
     m = filled_market()
     now = [NOW_NS]
@@ -312,3 +323,34 @@ async def test_full_collections_run_after_a_frame_not_inside_one() -> None:
     finally:
         gc.callbacks.remove(on_gc)
         gc.unfreeze()
+
+
+async def test_arrows_switch_asset_on_the_consolidated_page() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        page = app.page_screen
+        assert isinstance(page, ConsolidatedScreen)
+        await until(pilot, lambda: page.consolidated.metrics is not None, "the consolidated book")
+        assert page.consolidated.metrics is not None and page.consolidated.metrics.asset == "BTC"
+        await pilot.press("down")  # binance ETHUSDT: the page follows the asset
+        assert app.symbol == "ETHUSDT"
+        await until(pilot, lambda: page.consolidated.metrics is not None and page.consolidated.metrics.asset == "ETH",
+                    "the ETH consolidated book")
+        await pilot.press("right_square_bracket")
+        assert page.consolidated.notional != app.settings.metrics.middle_notional
+
+
+async def test_an_alert_from_the_engine_arrives_as_a_message_and_a_notification() -> None:
+    """The monitor calls its listeners on the sample clock; the app gets the alert as a message, on its loop."""
+    from lcm_tui.core.model import Alert, Severity
+    from lcm_tui.frontends.tui.app import AlertListener
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        alert = Alert("okx", "BTC-USDT", "spread", NOW_NS, 6.1, Severity.CRITICAL)
+        fake(app).alert_list.append(alert)
+        AlertListener(app).on_alert(alert)
+        await until(pilot, lambda: bool(app._notifications), "the notification")
+        assert [n.message for n in app._notifications] == ["CRITICAL okx BTC-USDT spread z +6.1"]
+        assert "3 ALERTS" in status_text(app)

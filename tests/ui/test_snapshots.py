@@ -66,3 +66,29 @@ def test_switch_symbol_and_exchange(snap_compare: Any) -> None:
 
 def test_ansi_theme(snap_compare: Any) -> None:
     assert snap_compare(make_app(theme="ansi-dark"), terminal_size=(80, 24))
+
+
+def test_ansi_dark_with_chart(snap_compare: Any) -> None:
+    """ansi-dark with the depth chart: axes, ticks and legend in the terminal's own colours (not black on black)."""
+    assert snap_compare(make_app(theme="ansi-dark"), terminal_size=(120, 40))
+
+
+def test_changed_levels(snap_compare: Any) -> None:
+    """Sizes that changed since the last frame: reversed, readable in any palette."""
+    s = settings()
+    m = filled_market(s)
+    app = make_app(m)
+
+    async def change(pilot: Any) -> None:
+        book = m.states[("binance", "BTCUSDT")].book
+        for side in (book.bids, book.asks):
+            side.apply([(p, "7.5") for p, _ in side.top(3)])
+        app.refresh_views()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=change, terminal_size=(100, 30))
+
+
+def test_consolidated_120x40(snap_compare: Any) -> None:
+    """The consolidated page of BTC across the five venues (the fake's books), at 120x40."""
+    assert snap_compare(make_app(), press=["c"], terminal_size=(120, 40))

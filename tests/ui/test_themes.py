@@ -24,10 +24,10 @@ from lcm_tui.frontends.tui.app import LcmApp
 
 # Colours closer than this (the largest channel difference, 0-255) are not told apart at a glance.
 MIN_DISTANCE = 24
+# The book at 200x60 shows every panel (ladder, slippage, chart, z-scores, alerts and the venues overview);
+# the venues page draws the same widgets as its strip.
 PAGES: tuple[tuple[str, tuple[str, ...], tuple[int, int]], ...] = (
     ("book 200x60", (), (200, 60)),
-    ("book 80x24", (), (80, 24)),
-    ("venues", ("v",), (120, 40)),
     ("consolidated", ("c",), (120, 40)),
     ("help", ("question_mark",), (80, 24)),
 )

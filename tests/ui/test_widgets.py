@@ -49,7 +49,7 @@ def simple_book() -> OrderBook:
 
 def test_ladder_rows_cumulate_from_the_top_and_mark_band_ends() -> None:
     asks, bids, seen = ladder_rows(simple_book(), 10, [10, 50], None)
-    assert [r.price for r in asks] == ["100.05", "100.08", "100.4", "101.0"]
+    assert [r.price for r in asks] == ["100.05", "100.08", "100.40", "101.00"]  # aligned on the point
     assert [r.cum_size for r in asks] == [1, 3, 6, 10]
     assert asks[1].cum_quote == pytest.approx(100.05 + 2 * 100.08)
     # 100.08 is the last ask inside 10 bps (100.10), 100.4 the last inside 50 bps (100.50)
@@ -65,7 +65,7 @@ def test_ladder_marker_sits_on_a_level_exactly_on_the_band_edge() -> None:
     b = OrderBook("t", "X")
     b.load_snapshot(bids=[("1.019", "1"), ("1.0", "1")], asks=[("1.021", "1"), ("1.02102", "1"), ("1.03", "1")])
     asks, _, _ = ladder_rows(b, 5, [10], None)
-    assert [(r.price, r.marker) for r in asks] == [("1.021", ""), ("1.02102", "10"), ("1.03", "")]
+    assert [(r.price, r.marker) for r in asks] == [("1.02100", ""), ("1.02102", "10"), ("1.03000", "")]
 
 
 def test_ladder_marks_the_widest_band_when_several_end_on_one_level() -> None:
@@ -96,7 +96,10 @@ def test_levels_that_only_scroll_into_view_are_not_flagged() -> None:
 def test_trim_common_zeros_keeps_exact_aligned_decimals() -> None:
     assert trim_common_zeros(["1.50000000", "1.25000000"]) == ["1.50", "1.25"]
     assert trim_common_zeros(["100.00000000", "99.00000000"]) == ["100.0", "99.0"]
-    assert trim_common_zeros(["7", "8.5"]) == ["7", "8.5"]
+    # aligned on the point: fewer decimals are padded with zeros (still the exact value)
+    assert trim_common_zeros(["7", "8.5"]) == ["7.0", "8.5"]
+    assert trim_common_zeros(["1.021", "1.02102", "1.03"]) == ["1.02100", "1.02102", "1.03000"]
+    assert trim_common_zeros(["100", "99"]) == ["100", "99"]
 
 
 def test_bar_resolution() -> None:
@@ -123,7 +126,7 @@ async def test_ladder_draws_asks_over_bids_with_the_spread_between() -> None:
         lines = [ladder.render_line(y).text for y in range(12)]
     assert "PRICE" in lines[0]
     prices = [ln.split()[0] for ln in lines[1:] if ln.strip() and "spread" not in ln]
-    assert prices == ["101.0", "100.4", "100.08", "100.05", "99.95", "99.92", "99.6", "99.0"]
+    assert prices == ["101.00", "100.40", "100.08", "100.05", "99.95", "99.92", "99.60", "99.00"]
     spread = next(ln for ln in lines if "spread" in ln)
     assert "10.00 bps" in spread and "mid 100.0000" in spread
     assert lines.index(spread) == 6  # header, one blank (5 rows per side, 4 asks), 4 asks
@@ -158,12 +161,19 @@ def test_zscore_severity_direction() -> None:
     assert z_text("spread", 3.25, cfg).strip() == "+3.25 ≥3"
 
 
-def test_alerts_open_first_newest_first() -> None:
+def test_alerts_newest_first_and_rows_stay_put_when_one_closes() -> None:
     m = filled_market()
     got = ordered(m.alert_list, 10)
     assert [a.signal for a in got] == ["slip_sell", "depth", "spread"]
     text = plain(alerts_table(m.alert_list, 10, 120), width=120)
-    assert "CRITICAL" in text and "open" in text and "15:05:00" in text
+    assert "CRITICAL" in text and "open" in text and "closed 15:05:00" in text
+    m.alert_list[1].closed_ns = NOW_NS  # the depth alert closes: it keeps its row, its state says so
+    assert [a.signal for a in ordered(m.alert_list, 10)] == ["slip_sell", "depth", "spread"]
+    rows = plain(alerts_table(m.alert_list, 10, 40), width=40).splitlines()
+    assert rows[0].split()[-1] == "state"
+    # narrow: each alert on two lines, the second its venue and symbol in full
+    assert [r.split()[-1] for r in rows[2::2]] == ["CRIT", "closed", "closed"]
+    assert [r.strip() for r in rows[3::2]] == ["binance BTCUSDT", "binance BTCUSDT", "okx BTC-USDT"]
 
 
 def test_venue_rows_group_by_canonical_and_number_by_config_order() -> None:
@@ -204,6 +214,11 @@ def test_chart_cumulative_stays_inside_the_band() -> None:
     assert fig.span_bps == 50 and cumulative(book.asks, 100.0, 3) == (xs, ys)
     assert xs == pytest.approx([5.0, 8.0, 40.0])
     assert ys == pytest.approx([100.05, 100.05 + 200.16, 100.05 + 200.16 + 301.2])
+
+
+def test_bps_never_shows_a_negative_zero() -> None:
+    assert fmt.bps(-0.004) == "0.00" and fmt.bps(-0.0) == "0.00" and fmt.bps(-0.005001) == "-0.01"
+    assert fmt.bps(-0.2) == "-0.20" and fmt.bps(-1234.4) == "-1234"
 
 
 def test_formatting() -> None:

@@ -16,7 +16,18 @@ from typing import Any, cast
 from lcm_tui.config import Settings, parse_settings
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, consolidate
-from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, Severity, Slippage, StreamStatus, SymbolState
+from lcm_tui.core.model import (
+    Alert,
+    AlertAction,
+    AlertChange,
+    Counters,
+    FeedEvent,
+    MetricSample,
+    Severity,
+    Slippage,
+    StreamStatus,
+    SymbolState,
+)
 from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, MarketView, SignalView, StreamView
 
@@ -146,6 +157,10 @@ class FakeMarket:
 
     def alerts(self) -> Sequence[Alert]:
         return list(self.alert_list)
+
+    def alert_changes(self, cursor: int) -> tuple[list[AlertChange], int]:
+        # The fake's alerts are set up, not detected: each is reported as an open, once.
+        return [AlertChange(AlertAction.OPEN, a) for a in self.alert_list[cursor:]], len(self.alert_list)
 
     def events(self) -> Sequence[FeedEvent]:
         return list(self.event_log)

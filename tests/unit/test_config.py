@@ -336,8 +336,8 @@ def test_duplicate_yaml_keys_are_an_error() -> None:
 
 
 def test_unknown_top_level_section() -> None:
-    with pytest.raises(ConfigError, match=r"alerts: unknown key; allowed keys are .*detector"):
-        parse_settings({"alerts": {}})
+    with pytest.raises(ConfigError, match=r"alarms: unknown key; allowed keys are .*detector"):
+        parse_settings({"alarms": {}})
 
 
 def test_empty_sections_take_defaults() -> None:

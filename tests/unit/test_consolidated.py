@@ -26,7 +26,7 @@ from lcm_tui.core.consolidated import (
     consolidated_json,
 )
 from lcm_tui.core.metrics import walk as core_walk
-from lcm_tui.core.model import Severity, StreamStatus, SymbolState
+from lcm_tui.core.model import AlertAction, AlertChange, Severity, StreamStatus, SymbolState
 
 LIVE = StreamStatus.LIVE
 
@@ -530,18 +530,18 @@ def test_market_alert_opens_after_k_samples_and_closes_with_hysteresis() -> None
     cfg.detector.consecutive = 2
     det = MarketCrunchDetector(cfg)
     drain = _z(binance=-4.2, okx=-3.1, kraken=0.0)
-    assert det.update(states, drain, 1) == ([], [])
-    opened, closed = det.update(states, drain, 2)
-    assert closed == [] and len(opened) == 1
-    alert = opened[0]
+    assert det.update(states, drain, 1) == []
+    (change,) = det.update(states, drain, 2)
+    alert = change.alert
+    assert change.action is AlertAction.OPEN
     assert (alert.venue, alert.symbol, alert.signal, alert.opened_ns) == ("market", "BTC", MARKET_DEPTH_SIGNAL, 2)
     assert alert.peak_z == -3.1 and alert.severity is Severity.WARNING
-    # Deeper drain updates the peak in place; |z| 2 is above close_z 1.5 on two venues: stays open.
-    assert det.update(states, _z(binance=-5.5, okx=-4.4, kraken=0.0), 3) == ([], [])
+    # Deeper drain raises the peak and says so; |z| 2 is above close_z 1.5 on two venues: stays open.
+    assert det.update(states, _z(binance=-5.5, okx=-4.4, kraken=0.0), 3) == [AlertChange(AlertAction.ESCALATE, alert)]
     assert alert.peak_z == -4.4 and alert.severity is Severity.HIGH
-    assert det.update(states, _z(binance=-2.0, okx=-2.0, kraken=0.0), 4) == ([], [])
-    opened, closed = det.update(states, _z(binance=-2.0, okx=-1.0, kraken=0.0), 5)
-    assert opened == [] and closed == [alert] and alert.closed_ns == 5
+    assert det.update(states, _z(binance=-2.0, okx=-2.0, kraken=0.0), 4) == []  # milder: no escalation
+    assert det.update(states, _z(binance=-2.0, okx=-1.0, kraken=0.0), 5) == [AlertChange(AlertAction.CLOSE, alert)]
+    assert alert.closed_ns == 5
 
 
 def test_market_alert_severity_is_the_detectors_ladder() -> None:
@@ -553,9 +553,10 @@ def test_market_alert_severity_is_the_detectors_ladder() -> None:
     cfg.detector.consecutive = 1
     cfg.detector.high_z, cfg.detector.critical_z = 3.5, 6.0
     det = MarketCrunchDetector(cfg)
-    (alert,), _ = det.update(states, _z(binance=-4.2, okx=-3.6, kraken=0.0), 1)
+    (opened,) = det.update(states, _z(binance=-4.2, okx=-3.6, kraken=0.0), 1)
+    alert = opened.alert
     assert alert.peak_z == -3.6 and alert.severity is Severity.HIGH is severity(-3.6, cfg.detector)
-    det.update(states, _z(binance=-7.0, okx=-6.5, kraken=0.0), 2)
+    assert det.update(states, _z(binance=-7.0, okx=-6.5, kraken=0.0), 2) == [AlertChange(AlertAction.ESCALATE, alert)]
     assert alert.severity is Severity.CRITICAL
 
 
@@ -566,7 +567,7 @@ def test_market_alert_not_opened_by_one_venue_outage() -> None:
     det = MarketCrunchDetector(cfg)
     states[1].status = StreamStatus.DOWN  # okx's detector still holds its last z from before the outage
     for t in range(5):
-        assert det.update(states, _z(binance=-4.0, okx=-8.0, kraken=-0.3), t) == ([], [])
+        assert det.update(states, _z(binance=-4.0, okx=-8.0, kraken=-0.3), t) == []
     assert det.signals["BTC"].live == 2 and not det.signals["BTC"].firing
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from lcm_tui.config import DetectorConfig
 from lcm_tui.core.detector import Detector, Ewma, signal_values
-from lcm_tui.core.model import MetricSample, Severity, Slippage
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, MetricSample, Severity, Slippage
 
 approx = pytest.approx
 S = 1_000_000_000  # ns per second
@@ -113,12 +113,16 @@ def machine(**kw) -> Detector:
     return Detector(DetectorConfig(**kw), "binance", "BTCUSDT")
 
 
+def opened_by(change: AlertChange | None) -> Alert:
+    assert change is not None and change.action is AlertAction.OPEN
+    return change.alert
+
+
 def test_opens_only_after_k_consecutive_samples_beyond_threshold() -> None:
     d = machine(consecutive=3)
-    assert d.step("spread", 3.5, 1) == (None, None)
-    assert d.step("spread", 3.1, 2) == (None, None)
-    opened, closed = d.step("spread", 3.2, 3)
-    assert closed is None and opened is not None
+    assert d.step("spread", 3.5, 1) is None
+    assert d.step("spread", 3.1, 2) is None
+    opened = opened_by(d.step("spread", 3.2, 3))
     assert (opened.venue, opened.symbol, opened.signal, opened.opened_ns) == ("binance", "BTCUSDT", "spread", 3)
     assert opened.peak_z == 3.5  # the streak's peak
     assert opened.severity is Severity.WARNING and opened.is_open
@@ -128,42 +132,44 @@ def test_opens_only_after_k_consecutive_samples_beyond_threshold() -> None:
 def test_one_noisy_tick_resets_the_streak() -> None:
     d = machine(consecutive=3)
     for t, z in enumerate([4.0, 4.0, 2.9, 4.0, 4.0]):  # 2.9 is below open_z: streak starts over
-        assert d.step("spread", z, t) == (None, None)
-    assert d.step("spread", 4.0, 5)[0] is not None
+        assert d.step("spread", z, t) is None
+    opened_by(d.step("spread", 4.0, 5))
 
 
 def test_depth_opens_on_negative_z_only() -> None:
     d = machine(consecutive=1)
-    assert d.step("depth", 3.5, 1) == (None, None)  # more depth is no crunch
-    opened, _ = d.step("depth", -3.0, 2)  # z <= -open_z
-    assert opened is not None and opened.signal == "depth" and opened.peak_z == -3.0
+    assert d.step("depth", 3.5, 1) is None  # more depth is no crunch
+    opened = opened_by(d.step("depth", -3.0, 2))  # z <= -open_z
+    assert opened.signal == "depth" and opened.peak_z == -3.0
     # Spread/slippage open on positive z only.
-    assert d.step("slip_sell", -6.0, 3) == (None, None)
+    assert d.step("slip_sell", -6.0, 3) is None
 
 
 def test_hysteresis_close_and_no_flapping() -> None:
     d = machine(consecutive=1, open_z=3.0, close_z=1.5)
-    opened, _ = d.step("slip_buy", 3.0, 1)
-    assert opened is not None
+    opened = opened_by(d.step("slip_buy", 3.0, 1))
     # Between close_z and open_z the alert stays open: no flapping around the threshold.
     for t, z in enumerate([2.9, 1.6, 2.5, 1.5, -1.5], start=2):
-        assert d.step("slip_buy", z, t) == (None, None)
-    _, closed = d.step("slip_buy", 1.49, 10)
-    assert closed is opened and closed.closed_ns == 10 and not closed.is_open
+        assert d.step("slip_buy", z, t) is None
+    closed = d.step("slip_buy", 1.49, 10)
+    assert closed == AlertChange(AlertAction.CLOSE, opened)
+    assert closed.alert is opened and opened.closed_ns == 10 and not opened.is_open
     assert d.open_alerts == []
     # After closing, a new alert needs a full new streak.
-    assert d.step("slip_buy", 2.0, 11) == (None, None)
+    assert d.step("slip_buy", 2.0, 11) is None
 
 
-def test_severity_and_peak_tracked_while_open() -> None:
+def test_severity_and_peak_tracked_while_open_each_rise_an_escalation() -> None:
     d = machine(consecutive=1, open_z=3.0, high_z=4.0, critical_z=5.0)
-    a, _ = d.step("spread", 3.0, 1)
-    assert a is not None and a.severity is Severity.WARNING
-    d.step("spread", 4.0, 2)
+    a = opened_by(d.step("spread", 3.0, 1))
+    assert a.severity is Severity.WARNING
+    assert d.step("spread", 4.0, 2) == AlertChange(AlertAction.ESCALATE, a)
     assert (a.peak_z, a.severity) == (4.0, Severity.HIGH)
-    d.step("spread", 3.5, 3)  # lower z: peak and severity do not drop
+    assert d.step("spread", 3.5, 3) is None  # lower z: peak and severity do not drop, nothing to report
     assert (a.peak_z, a.severity) == (4.0, Severity.HIGH)
-    d.step("spread", 5.0, 4)
+    assert d.step("spread", 4.2, 4) == AlertChange(AlertAction.ESCALATE, a)  # a higher peak, same severity
+    assert (a.peak_z, a.severity) == (4.2, Severity.HIGH)
+    assert d.step("spread", 5.0, 5) == AlertChange(AlertAction.ESCALATE, a)
     assert (a.peak_z, a.severity) == (5.0, Severity.CRITICAL)
     assert d.severity(-4.2) is Severity.HIGH
 
@@ -177,36 +183,69 @@ def test_end_to_end_spread_crunch_opens_and_closes() -> None:
     calm = [1.0 + 0.2 * (i % 2) for i in range(100)]
     for x in calm:
         t += S
-        o, c = d.update(sample(spread=x), t)
-        assert (o, c) == ([], [])
+        assert d.update(sample(spread=x), t) == []
     # One noisy tick opens nothing.
     t += S
-    assert d.update(sample(spread=5.0), t) == ([], [])
+    assert d.update(sample(spread=5.0), t) == []
     t += S
-    assert d.update(sample(spread=1.1), t) == ([], [])
-    opened = []
+    assert d.update(sample(spread=1.1), t) == []
+    changes = []
     for _ in range(3):
         t += S
-        o, _ = d.update(sample(spread=5.0), t)
-        opened += o
-    assert [a.signal for a in opened] == ["spread"]
-    assert opened[0].opened_ns == t and opened[0].severity is Severity.CRITICAL
+        changes += d.update(sample(spread=5.0), t)
+    # The third crunch sample opens it with the streak's peak (the first: statistics not yet moved).
+    assert [(c.action, c.alert.signal) for c in changes] == [(AlertAction.OPEN, "spread")]
+    opened = changes[0].alert
+    assert opened.opened_ns == t and opened.severity is Severity.CRITICAL
     t += S
-    o, closed = d.update(sample(spread=1.1), t)
-    assert o == [] and closed == opened and closed[0].closed_ns == t
+    assert d.update(sample(spread=1.1), t) == [AlertChange(AlertAction.CLOSE, opened)]
+    assert opened.closed_ns == t
     # Flat depth and slippage have variance 0: never a z, never an alert.
     assert d.z["depth"] is None and d.z["slip_buy"] is None
 
 
-def test_peak_follows_the_alerts_direction() -> None:
-    """A depth alert's peak is its most negative z: a rebound past +|peak| is not a worse crunch."""
-    d = machine(consecutive=1, open_z=3.0, high_z=4.0, critical_z=5.0)
-    a, _ = d.step("depth", -3.5, 1)
-    assert a is not None and (a.peak_z, a.severity) == (-3.5, Severity.WARNING)
-    d.step("depth", 6.0, 2)  # |z| >= close_z keeps it open (metrics.md), but the peak stays the crunch's
-    assert (a.peak_z, a.severity, a.is_open) == (-3.5, Severity.WARNING, True)
-    d.step("depth", -4.5, 3)
-    assert (a.peak_z, a.severity) == (-4.5, Severity.HIGH)
+def _reference_z(xs: list[float], half_life_s: float, warmup: int) -> list[float | None]:
+    """docs/metrics.md's EWMA z, one sample a second, written out independently of ``core.detector``."""
+    out: list[float | None] = []
+    mean = var = 0.0
+    alpha = 1.0 - math.exp(-math.log(2.0) * 1.0 / half_life_s)
+    for i, x in enumerate(xs):
+        if i == 0:
+            mean, var = x, 0.0
+            out.append(None)
+            continue
+        out.append((x - mean) / math.sqrt(var) if i >= warmup and var > 0 else None)
+        d = x - mean
+        mean += alpha * d
+        var = (1.0 - alpha) * (var + alpha * d * d)
+    return out
+
+
+def test_escalations_are_reported_on_the_sample_where_they_happen() -> None:
+    """A hand-built spread series through the documented ladder (open 3, high 4, critical 5, close 1.5).
+
+    Calm 1.0 / 1.2 bps long enough for the statistics to settle (mean 1.1, sd 0.1), then a crunch whose
+    z is 3.5, 3.55 (K = 2: open, warning), 4.47 (escalate to high), 4.17 (below the peak: nothing),
+    5.77 (escalate to critical), 5.19 (nothing), then calm again (close). Depth and slippage are absent
+    from the samples: skipped.
+    """
+    cfg = DetectorConfig(half_life_s=300.0, warmup_samples=60, consecutive=2, open_z=3.0, close_z=1.5,
+                         high_z=4.0, critical_z=5.0)
+    calm = [1.0 + 0.2 * (i % 2) for i in range(3000)]
+    crunch = [1.45, 1.46, 1.56, 1.54, 1.72, 1.68]
+    xs = [*calm, *crunch, 1.1, 1.1]
+    ref = _reference_z(xs, cfg.half_life_s, cfg.warmup_samples)
+    zc = ref[len(calm):]
+    # The series does what its docstring says, by the reference (margins well away from the thresholds).
+    assert [round(z, 2) for z in zc if z is not None] == [3.5, 3.55, 4.47, 4.17, 5.77, 5.19, -0.06, -0.06]
+    d = Detector(cfg, "v", "s")
+    got = []
+    for i, x in enumerate(xs):
+        for ch in d.update(sample(spread=x, depth=None, slip_buy=None, slip_sell=None), (i + 1) * S):
+            got.append((i - len(calm), ch.action, ch.alert.severity, ch.alert.peak_z))
+    assert [(i, act, sev) for i, act, sev, _ in got] == [
+        (1, "open", "warning"), (2, "escalate", "high"), (4, "escalate", "critical"), (6, "close", "critical")]
+    assert [peak for _, _, _, peak in got] == pytest.approx([zc[1], zc[2], zc[4], zc[4]], rel=1e-9)
 
 
 # ------------------------------------------------------------------ the one severity ladder
@@ -227,17 +266,19 @@ def test_level_is_the_documented_ladder(signal: str, z: float | None, expect: Se
 
 def test_every_user_of_the_ladder_agrees() -> None:
     # The detector's alerts and the z-score colours read one function (the market alert: test_consolidated).
-    from lcm_tui.core.detector import SIGNALS, level, severity
-    from lcm_tui.frontends.tui.widgets.zscores import SIGNALS as PANEL_SIGNALS
+    from lcm_tui.core.detector import SIGNALS, STREAM_SIGNALS, level, severity
+    from lcm_tui.frontends.tui.widgets.zscores import STREAM_SIGNALS as PANEL_SIGNALS
     from lcm_tui.frontends.tui.widgets.zscores import severity_class
 
     cfg = DetectorConfig(open_z=2.5, high_z=3.5, critical_z=6.0)
-    assert PANEL_SIGNALS is SIGNALS
+    assert PANEL_SIGNALS is STREAM_SIGNALS
+    assert list(SIGNALS) == [*STREAM_SIGNALS, "market:depth"]
     d = Detector(cfg, "v", "s")
     for z in (2.5, 3.49, 3.5, 5.99, 6.0, 9.0):
         assert d.severity(z) == severity(z, cfg) == severity(-z, cfg)
-        for sig in SIGNALS:
-            sev = level(sig, z if sig != "depth" else -z, cfg)
+        for sig in SIGNALS:  # docs/metrics.md: the depth signals crunch by falling, the others by rising
+            zz = -z if sig in ("depth", "market:depth") else z
+            sev = level(sig, zz, cfg)
             assert sev == severity(z, cfg)
-            assert severity_class(sig, z if sig != "depth" else -z, cfg) == f"-{sev.value}"
+            assert severity_class(sig, zz, cfg) == f"-{sev.value}"
     assert severity_class("spread", 2.0, cfg) == "-ok" and severity_class("depth", None, cfg) == "-warmup"

@@ -6,8 +6,17 @@ import pytest
 
 from lcm_tui.config import DetectorConfig, MetricsConfig, Settings
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
-from lcm_tui.core.monitor import EVENTS_LEN, Monitor
+from lcm_tui.core.model import (
+    Alert,
+    AlertAction,
+    AlertChange,
+    FeedEvent,
+    FeedEventKind,
+    Severity,
+    StreamStatus,
+    SymbolState,
+)
+from lcm_tui.core.monitor import EVENTS_LEN, AlertLog, Monitor
 
 S = 1_000_000_000
 
@@ -147,3 +156,68 @@ def test_the_last_tick_of_the_sample_clock_is_known_even_when_nothing_is_live() 
     assert m.last_sample_ns is None
     assert m.sample(7 * S) == []
     assert m.last_sample_ns == 7 * S
+
+
+class Changes:
+    """A listener on the typed API; its on_alert must not be called as well."""
+
+    def __init__(self) -> None:
+        self.got: list[AlertChange] = []
+        self.legacy_calls = 0
+
+    def on_alert_change(self, change: AlertChange) -> None:
+        self.got.append(change)
+
+    def on_alert(self, alert) -> None:
+        self.legacy_calls += 1  # must stay 0: a listener with on_alert_change gets each change once, there
+
+
+def test_each_alert_change_is_reported_once_as_it_happens() -> None:
+    """Spread ticks 10/14 (mean 12, sd 2 once settled), then a crunch of 19, 20 (K = 2: open at z ~3.7,
+    warning), 23 (z ~4.8: high), 22 (lower: nothing), 27 (z ~5.3: critical), 26, then calm (close):
+    docs/metrics.md's ladder 3 / 4 / 5 and close below 1.5."""
+    m = Monitor(settings())
+    st = state("binance", "BTCUSDT")
+    m.add(st)
+    typed, legacy = Changes(), Recorder()
+    m.add_listener(typed)
+    m.add_listener(legacy)
+    t = 0
+    for i in range(400):
+        set_spread(st.book, 10 + 4 * (i % 2))
+        t += S
+        m.sample(t)
+    assert typed.got == [] and m.alert_changes(0) == ([], 0)
+    seen: list[tuple[int, str, str]] = []  # (crunch sample, action, severity) of the spread alert
+    for n, ticks in enumerate([19, 20, 23, 22, 27, 26, 12, 12]):
+        set_spread(st.book, ticks)
+        t += S
+        before = len(typed.got)
+        m.sample(t)
+        seen += [(n, c.action, c.alert.severity) for c in typed.got[before:] if c.alert.signal == "spread"]
+    assert typed.legacy_calls == 0
+    assert seen == [(1, "open", "warning"), (2, "escalate", "high"), (4, "escalate", "critical"),
+                    (6, "close", "critical")]
+    spread = [c for c in typed.got if c.alert.signal == "spread"]
+    # Each change holds the alert as of that change (a copy), the live one is in monitor.alerts.
+    live = next(a for a in m.alerts if a.signal == "spread")
+    assert all(c.alert is not live for c in spread) and spread[0].alert.closed_ns is None
+    assert [c.alert.peak_z for c in spread[:3]] == sorted(c.alert.peak_z for c in spread[:3])
+    assert spread[-1].alert == live and not live.is_open
+    # The old interface still sees opens and closes only.
+    assert [x for x in legacy.alerts if x[0] == "spread"] == [("spread", True), ("spread", False)]
+    # Polling readers: every change once per reader, from any cursor.
+    log, end = m.alert_changes(0)
+    assert log == typed.got and end == len(typed.got)
+    assert m.alert_changes(end) == ([], end)
+    assert m.alert_changes(end - 2) == (typed.got[-2:], end)
+
+
+def test_the_alert_log_is_bounded_and_a_late_reader_gets_what_remains() -> None:
+    log = AlertLog(maxlen=3)
+    changes = [AlertChange(AlertAction.OPEN, Alert("v", "s", "spread", i, 3.0, Severity.WARNING)) for i in range(5)]
+    for c in changes:
+        log.add(c)
+    assert log.since(0) == (changes[2:], 5)
+    assert log.since(4) == (changes[4:], 5)
+    assert log.since(5) == ([], 5)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from lcm_tui.core.consolidated.members import Member, classify
 from lcm_tui.core.consolidated.types import MARKET_DEPTH_SIGNAL, MARKET_VENUE, MarketSignal
 from lcm_tui.core.detector import severity
-from lcm_tui.core.model import Alert
+from lcm_tui.core.model import Alert, AlertAction, AlertChange
 
 if TYPE_CHECKING:
     from lcm_tui.core.model import SymbolState
@@ -63,10 +63,13 @@ class MarketCrunchDetector:
         self._streak: dict[str, int] = {}
 
     def update(self, states: Iterable[SymbolState], detectors: Mapping[tuple[str, str], HasZ],
-               t_ns: int) -> tuple[list[Alert], list[Alert]]:
+               t_ns: int) -> list[AlertChange]:
+        """One sample: the market alerts it opened, escalated (breadth z past the peak) and closed.
+
+        Each change holds this detector's own alert object, which later samples keep changing.
+        """
         d = self.settings.detector
-        opened: list[Alert] = []
-        closed: list[Alert] = []
+        changes: list[AlertChange] = []
         groups = classify(states, self.settings)
         for asset, (members, _excluded) in groups.items():
             sig = market_signal(members, detectors, self.settings)
@@ -78,20 +81,21 @@ class MarketCrunchDetector:
                     alert = Alert(MARKET_VENUE, asset, MARKET_DEPTH_SIGNAL, t_ns, sig.breadth_z,
                                   severity(sig.breadth_z, self.settings.detector))
                     self.open_alerts[asset] = alert
-                    opened.append(alert)
+                    changes.append(AlertChange(AlertAction.OPEN, alert))
                 continue
             holding = market_signal(members, detectors, self.settings, threshold_z=d.close_z)
             if holding.firing and holding.breadth_z is not None:
                 if sig.breadth_z is not None and sig.breadth_z < alert.peak_z:
                     alert.peak_z = sig.breadth_z
                     alert.severity = severity(alert.peak_z, self.settings.detector)
+                    changes.append(AlertChange(AlertAction.ESCALATE, alert))
             else:
                 alert.closed_ns = t_ns
                 del self.open_alerts[asset]
                 self._streak[asset] = 0
-                closed.append(alert)
+                changes.append(AlertChange(AlertAction.CLOSE, alert))
         for asset in [a for a in self.open_alerts if a not in groups]:
             alert = self.open_alerts.pop(asset)
             alert.closed_ns = t_ns
-            closed.append(alert)
-        return opened, closed
+            changes.append(AlertChange(AlertAction.CLOSE, alert))
+        return changes

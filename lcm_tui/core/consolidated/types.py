@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lcm_tui.core.bands import BUY, SELL
+from lcm_tui.core.detector import MARKET_DEPTH_SIGNAL
 from lcm_tui.core.model import Slippage
 
 __all__ = ["BUY", "MARKET_DEPTH_SIGNAL", "MARKET_VENUE", "REFERENCE_QUOTE", "SELL"]
 
 # The unit every consolidated price and notional is expressed in (what quote_rates convert to).
 REFERENCE_QUOTE = "USD"
-MARKET_VENUE = "market"
-MARKET_DEPTH_SIGNAL = "market:depth"
+MARKET_VENUE = "market"  # the venue of the market-wide alerts (signal ``MARKET_DEPTH_SIGNAL``)
 
 
 @dataclass(slots=True, frozen=True)

@@ -27,9 +27,13 @@ def notional(x: float) -> str:
 
 
 def bps(x: float | None, width: int = 0) -> str:
+    """Basis points to 2 decimals; a value that rounds to zero is '0.00', never '-0.00'."""
     if x is None or not math.isfinite(x):
         return "n/a".rjust(width)
-    return f"{x:.2f}".rjust(width) if abs(x) < 1000 else f"{x:.0f}".rjust(width)
+    text = f"{x:.2f}" if abs(x) < 1000 else f"{x:.0f}"
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return text.rjust(width)
 
 
 def price(x: float | None) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lcm_tui.core.model import Alert, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.model import Alert, AlertChange, FeedEvent, MetricSample, StreamStatus, SymbolState
 from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.outbox import Outbox
 from lcm_tui.runtime.bus.subjects import ALERT, BOOK, EVENT, SAMPLE, WATCH, Names
@@ -114,7 +114,7 @@ class Collector:
         self.states_published = 0
         self.books_published = 0
         self._last_state: dict[Key, tuple[Any, ...]] = {}
-        self._open: dict[tuple[Any, ...], tuple[Alert, float, str]] = {}  # key -> (alert, peak, severity)
+        self._reconnects = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self._kv_prefix = f"$KV.{names.bucket}."
@@ -157,14 +157,8 @@ class Collector:
         self.outbox.put(subj, codec.encode(sample), f"s|{sample.venue}|{sample.symbol}|{sample.ts_ns}")
         self.samples_published += 1
 
-    def on_alert(self, alert: Alert) -> None:
-        key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
-        if alert.closed_ns is None:
-            self._open[key] = (alert, alert.peak_z, str(alert.severity))
-            self._publish_alert("open", alert)
-        else:
-            self._open.pop(key, None)
-            self._publish_alert("close", alert)
+    def on_alert_change(self, change: AlertChange) -> None:
+        self._publish_alert(str(change.action), change.alert)
 
     def on_event(self, ev: FeedEvent) -> None:
         eid = str(uuid.uuid4())
@@ -177,16 +171,20 @@ class Collector:
 
     # ---- the tick ----------------------------------------------------------------------------
     def tick(self, t_ns: int) -> None:
-        """After a sample: escalations the monitor does not report, then the KV states that changed."""
-        for key, (a, peak, sev) in list(self._open.items()):
-            if a.closed_ns is not None:
-                self._open.pop(key, None)
-            elif a.peak_z != peak or str(a.severity) != sev:
-                self._open[key] = (a, a.peak_z, str(a.severity))
-                self._publish_alert("escalate", a)
+        """After a sample: the KV states that changed (alert changes went out as the monitor reported them)."""
         self.publish_states(t_ns)
 
     def publish_states(self, t_ns: int | None = None) -> int:
+        """Put the state of every stream that changed since its last put (all of them after a reconnect).
+
+        States are the latest value of a key, so they are sent without waiting for acks (half the
+        collector's acks otherwise); what a reconnect may have lost is replaced by putting every state
+        again once the client reports a reconnect.
+        """
+        reconnects = self.nc.stats.get("reconnects", 0) if isinstance(getattr(self.nc, "stats", None), dict) else 0
+        if reconnects != self._reconnects:
+            self._reconnects = reconnects
+            self._last_state.clear()
         ts = self.engine.now() if t_ns is None else t_ns
         n = 0
         latest = self.monitor.latest
@@ -209,7 +207,7 @@ class Collector:
                 self._last_state[key] = ("down",)
                 msg = codec.StateMsg(venue, sym, self.id, ts, StreamStatus.DOWN, f"not running: {why}",
                                      codec.Counters(), 0, None, [], [], [])
-                self.outbox.put(self._kv_prefix + self.names.key(venue, sym), codec.encode(msg))
+                self.outbox.put(self._kv_prefix + self.names.key(venue, sym), codec.encode(msg), ack=False)
                 n += 1
         self.states_published += n
         return n
@@ -223,7 +221,7 @@ class Collector:
         subj = self._kv_subjects.get(st.key)
         if subj is None:
             subj = self._kv_subjects[st.key] = self._kv_prefix + self.names.key(st.venue, st.symbol)
-        self.outbox.put(subj, codec.encode(msg))
+        self.outbox.put(subj, codec.encode(msg), ack=False)
 
     # ---- watch leases and book views ---------------------------------------------------------
     async def _on_watch(self, msg: Any) -> None:

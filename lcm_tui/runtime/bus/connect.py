@@ -133,7 +133,8 @@ async def connect(opts: NatsOptions, *, name: str, reconnect: bool = True, **ext
             nc = await nats.connect(servers, **kw)
     except (nats.errors.NoServersError, OSError, TimeoutError, nats.errors.Error) as e:
         why = errors[-1] if errors else opts.scrub(f"{type(e).__name__}: {e}")
-        if "authorization" in why.lower():
+        # The refusal may be followed by the server closing the socket: say what the cause was.
+        if any("authorization" in x.lower() for x in [*errors, why]):
             why = "authorization violation (check nats user/password, token or creds)"
         raise BusError(f"cannot connect to NATS at {opts.describe()}: {why}") from None
     if reconnect:

@@ -8,7 +8,8 @@ A viewer reads:
   default, three missed heartbeats) is shown DOWN with the reason, well inside 5 s, and comes back
   with the collector's next state;
 * every alert of the alerts stream (an ordered consumer from its start, so escalations and closes
-  apply in order) and the recent feed events;
+  apply in order; each message is also one ``alert_changes`` entry, so ``attach`` prints the lines
+  the collector's own ``--headless`` prints) and the recent feed events;
 * the top-N book view of the streams it shows, which the collectors send only while this viewer
   renews a watch lease (:meth:`watch`).
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -34,7 +36,17 @@ from lcm_tui.config import Settings
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, MarketCrunchDetector, consolidate
 from lcm_tui.core.consolidated.types import MARKET_VENUE
-from lcm_tui.core.model import Alert, Counters, FeedEvent, MetricSample, StreamStatus, SymbolState
+from lcm_tui.core.model import (
+    Alert,
+    AlertAction,
+    AlertChange,
+    Counters,
+    FeedEvent,
+    MetricSample,
+    StreamStatus,
+    SymbolState,
+)
+from lcm_tui.core.monitor import AlertLog
 from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
 from lcm_tui.runtime.bus import codec
@@ -83,6 +95,7 @@ class RemoteMarketView:
         self._watching: dict[Key, tuple[float, int]] = {}  # key -> (asked at, depth)
         self._market = MarketCrunchDetector(settings)
         self._market_alerts: list[Alert] = []
+        self._alert_log = AlertLog()  # the changes as the collectors reported them (and the market detector's)
         self._started = clock()
         self._ready = asyncio.Event()
         self._lease_wake = asyncio.Event()
@@ -214,13 +227,21 @@ class RemoteMarketView:
         if a.venue == MARKET_VENUE:
             return  # one shard's market view; the viewer's own detector sees every shard
         key = (a.venue, a.symbol, a.signal, a.opened_ns)
+        try:
+            action = AlertAction(m.action)
+        except ValueError:
+            return
         old = self._alerts.get(key)
         if old is None:
             self._alerts[key] = a
-        else:  # escalate / close, in stream order; a close is final
+            if action is not AlertAction.OPEN:  # its open aged out of the stream: still report one first
+                self._alert_log.add(AlertChange(AlertAction.OPEN, dataclasses.replace(a)))
+        elif old.closed_ns is not None:
+            return  # a close is final
+        else:  # escalate / close, in stream order
             old.peak_z, old.severity = a.peak_z, a.severity
-            if old.closed_ns is None:
-                old.closed_ns = a.closed_ns
+            old.closed_ns = a.closed_ns
+        self._alert_log.add(AlertChange(action, dataclasses.replace(a)))
 
     async def _on_event(self, msg: Any) -> None:
         try:
@@ -234,8 +255,11 @@ class RemoteMarketView:
         """One tick of the viewer's sample clock: the market-wide detector over every shard."""
         self.last_sample_ns = t_ns
         detectors = {k: _Z({s.name: s.z for s in st.signals}) for k, st in self.states.items()}
-        opened, _closed = self._market.update(self._symbol_states(None), cast("Mapping[Key, HasZ]", detectors), t_ns)
-        self._market_alerts.extend(opened)
+        changes = self._market.update(self._symbol_states(None), cast("Mapping[Key, HasZ]", detectors), t_ns)
+        for ch in changes:
+            if ch.action is AlertAction.OPEN:
+                self._market_alerts.append(ch.alert)
+            self._alert_log.add(AlertChange(ch.action, dataclasses.replace(ch.alert)))
 
     # ---- MarketView ----------------------------------------------------------------------------
     def _status(self, st: codec.StateMsg) -> tuple[StreamStatus, str]:
@@ -297,6 +321,9 @@ class RemoteMarketView:
     def alerts(self) -> Sequence[Alert]:
         out = sorted(list(self._alerts.values()) + self._market_alerts, key=lambda a: a.opened_ns)
         return [Alert(a.venue, a.symbol, a.signal, a.opened_ns, a.peak_z, a.severity, a.closed_ns) for a in out]
+
+    def alert_changes(self, cursor: int) -> tuple[list[AlertChange], int]:
+        return self._alert_log.since(cursor)
 
     def events(self) -> Sequence[FeedEvent]:
         return list(self._events)

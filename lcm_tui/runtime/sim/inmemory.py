@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lcm_tui.core.model import FeedEvent
 
 STEP_NS = 100_000_000  # 10 market steps per simulated second, as in the demo
+KEEPALIVE_NS = 1_000_000_000  # the runner calls the adapter's keepalive about once a second
 # Frames one step may deliver. Far above what any venue sends per step (a few snapshots and deltas);
 # an adapter that answers every snapshot with a resubscribe would otherwise loop here forever,
 # because the handler answers synchronously.
@@ -69,10 +70,12 @@ class InMemoryLoopback:
         self._budget = MAX_FRAMES_PER_STEP
         self.delivered: list[str] = []  # every frame the adapter received, in order
         self.sent: list[str] = []  # every frame the adapter sent
+        self.requests: list[FetchSnapshot] = []  # every out-of-band snapshot the adapter asked for
         self.connections = 0
         self.stalled_steps = 0
         self._held: list[str] = []
         self._rest: list[tuple[int, FetchSnapshot]] = []
+        self._keepalive_ns = self.t_ns
         self.conn = self._connect()
 
     # ---- wiring ------------------------------------------------------------------------------
@@ -100,6 +103,7 @@ class InMemoryLoopback:
                 self.sent.append(a.text)
                 self._stream(self.sim.on_message(self.conn, a.text))
             elif isinstance(a, FetchSnapshot):
+                self.requests.append(a)
                 self._rest.append((self.rest_delay_steps, a))
                 if not self.rest_delay_steps:
                     self._serve_rest()
@@ -165,14 +169,21 @@ class InMemoryLoopback:
             if self._rest:
                 self._serve_rest()
             self.deliver()
+            if self.t_ns - self._keepalive_ns >= KEEPALIVE_NS:
+                self._keepalive()
+
+    def _keepalive(self) -> None:
+        """The runner's once-a-second timer: pings, and resyncs whose backoff has run out."""
+        self._keepalive_ns = self.t_ns
+        self._actions(self.adapter.keepalive(self.t_ns))
+        self.deliver()
 
     def idle(self) -> None:
         """What the server's once-a-second idle loop sends, then the adapter's keepalive."""
         self._budget = MAX_FRAMES_PER_STEP
         self.t_ns += 1_000_000_000
         self._stream(self.sim.on_idle(self.conn, self.t_ns))
-        self._actions(self.adapter.keepalive(self.t_ns))
-        self.deliver()
+        self._keepalive()
 
     def _conn_faults(self) -> None:
         f = self.faults.peek(CONN_FAULTS, self.venue, None)

@@ -53,6 +53,7 @@ class BinanceAdapter(Adapter):
     venue: ClassVar[str] = "binance"
     max_depth: ClassVar[int] = 5000
     stream_suffix: ClassVar[str] = "@depth@100ms"
+    resync_verb: ClassVar[str] = "refetch"  # a resync is a new snapshot; the stream stays subscribed
 
     def __init__(self, cfg: VenueConfig, symbols: list[str], sink: EventSink | None = None) -> None:
         super().__init__(cfg, [s.upper() for s in symbols], sink)
@@ -85,7 +86,7 @@ class BinanceAdapter(Adapter):
         super().on_close(t_ns, reason)
 
     def keepalive(self, t_ns: int) -> list[Action]:
-        out: list[Action] = []
+        out = super().keepalive(t_ns)  # resyncs whose backoff has run out: their snapshot requests
         for sym, sync in self._sync.items():
             if sync.retry_at_ns and t_ns >= sync.retry_at_ns and not sync.awaiting:
                 sync.retry_at_ns = 0
@@ -195,7 +196,7 @@ class BinanceAdapter(Adapter):
             if len(sync.buffer) > MAX_BUFFER:
                 for _ in range(MAX_BUFFER // 2):
                     sync.buffer.popleft()
-            if not sync.awaiting and not sync.retry_at_ns:
+            if not sync.awaiting and not sync.retry_at_ns and not self.resync_pending(sym):
                 return self._request(sym)
             return []
         return self._live(st, sync, ev, t_ns, replaying=False)
@@ -250,9 +251,19 @@ class BinanceAdapter(Adapter):
     def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
         return self._restart(st, self._sync[st.symbol], kind, detail, t_ns, None)
 
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
+        """Binance resyncs by fetching a snapshot; the deltas buffered while waiting bridge it."""
+        out: list[Action] = []
+        for st in sts:
+            sync = self._sync[st.symbol]
+            if sync.book_id is None and not sync.awaiting and sync.buffer:
+                out += self._request(st.symbol)
+            # An empty buffer: the next delta asks for the snapshot, as after any restart.
+        return out
+
     def _restart(self, st: SymbolState, sync: _Sync, kind: FeedEventKind, detail: str, t_ns: int,
                  keep: dict[str, Any] | None) -> list[Action]:
-        self.start_resync(st, kind, detail, t_ns)
+        now = self.start_resync(st, kind, detail, t_ns)
         sync.book_id = None
         sync.first_pending = False
         sync.backwards = 0
@@ -260,6 +271,8 @@ class BinanceAdapter(Adapter):
         if keep is None or sync.awaiting:
             return []  # the next delta starts the buffer and asks for the snapshot
         sync.buffer.append(keep)
+        if not now:
+            return []  # backing off: ``keepalive`` asks once it is due (deltas are buffered meanwhile)
         return self._request(st.symbol)
 
     def _load(self, sym: str, result: Any, text: str | bytes, t_ns: int) -> list[Action]:
@@ -275,11 +288,16 @@ class BinanceAdapter(Adapter):
         lid = result.get("lastUpdateId") if type(result) is dict else None
         if type(lid) is not int or type(result.get("bids")) is not list or type(result.get("asks")) is not list:
             self.malformed(st, text, "snapshot fields", t_ns)
-            sync.retry_at_ns = t_ns + RETRY_NS
+            self._retry_later(st, sync, "bad snapshot fields", t_ns)
             return []
         if not sync.buffer:
             return []  # nothing to bridge yet: the next delta asks again
         if self._too_old(lid, sync.buffer[0]):
+            # A lagging snapshot is normal once; one that never fits (a venue bug) must not turn
+            # into a request-weight storm, so each refetch counts in the symbol's resync streak.
+            if not self.pace_retry(st, "snapshot older than the stream",
+                                   f"lastUpdateId {lid}, first buffered U {sync.buffer[0]['U']}", t_ns):
+                return []
             st.status_detail = "snapshot older than the stream, fetching again"
             return self._request(sym)
         try:
@@ -287,7 +305,7 @@ class BinanceAdapter(Adapter):
         except Exception as e:  # a level that is not [str, str]: counted, the snapshot is fetched again
             st.book.clear()
             self.malformed(st, text, f"bad snapshot level: {e}", t_ns)
-            sync.retry_at_ns = t_ns + RETRY_NS
+            self._retry_later(st, sync, "bad snapshot level", t_ns)
             return []
         sync.book_id = lid
         sync.first_pending = True
@@ -320,9 +338,15 @@ class BinanceAdapter(Adapter):
             self.malformed(st, text, f"snapshot request failed with status {msg.get('status')}", t_ns)
             sync = self._sync[sym]
             sync.awaiting = False
-            sync.retry_at_ns = t_ns + RETRY_NS
+            self._retry_later(st, sync, f"status {msg.get('status')}", t_ns)
             return []
         return self._load(sym, msg.get("result"), text, t_ns)
+
+    def _retry_later(self, st: SymbolState, sync: _Sync, why: str, t_ns: int) -> None:
+        """Ask again after a second, and after the resync backoff when it keeps failing: a venue
+        answering 429 must not get a request a second (repeated 429s turn into an IP ban, 418)."""
+        d = self.retry_delay(st, "snapshot request failed", why, t_ns)
+        sync.retry_at_ns = t_ns + max(RETRY_NS, int(d * 1_000_000_000))
 
     def _on_http_snapshot(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
         """A REST body that came without its symbol: only the one request in flight can own it."""

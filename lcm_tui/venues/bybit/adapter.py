@@ -60,11 +60,12 @@ class BybitAdapter(Adapter):
         return [Send(self._op("subscribe", topics[i : i + n])) for i in range(0, len(topics), n)]
 
     def keepalive(self, t_ns: int) -> list[Action]:
+        out = super().keepalive(t_ns)  # deferred resubscribes
         if t_ns - self._last_ping_ns < PING_EVERY_NS:
-            return []
+            return out
         self._last_ping_ns = t_ns
         self._req += 1
-        return [Send(orjson.dumps({"req_id": f"p{self._req}", "op": "ping"}).decode())]
+        return [*out, Send(orjson.dumps({"req_id": f"p{self._req}", "op": "ping"}).decode())]
 
     def _named(self, text: str | bytes) -> SymbolState | None:
         """The symbol a cut-off book frame was for, if its topic survived (resync now, not at the next delta)."""
@@ -96,11 +97,17 @@ class BybitAdapter(Adapter):
         self._req += 1
         return orjson.dumps({"req_id": f"{op[:3]}{self._req}", "op": op, "args": args}).decode()
 
-    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
-        self.start_resync(st, kind, detail, t_ns)
-        self._last_u[st.symbol] = None
-        topic = [self.topics[st.symbol]]
-        return [Send(self._op("unsubscribe", topic)), Send(self._op("subscribe", topic))]
+    def _forget(self, st: SymbolState) -> None:
+        self._last_u[st.symbol] = None  # deltas are dropped until the next snapshot
+
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
+        topics = [self.topics[st.symbol] for st in sts]
+        n = self.max_args
+        out: list[Action] = []
+        for i in range(0, len(topics), n):
+            out.append(Send(self._op("unsubscribe", topics[i : i + n])))
+            out.append(Send(self._op("subscribe", topics[i : i + n])))
+        return out
 
     def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:
         msg = orjson.loads(text)

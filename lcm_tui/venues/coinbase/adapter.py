@@ -89,17 +89,11 @@ class CoinbaseAdapter(Adapter):
     def _msg(kind: str, channel: str, symbols: list[str]) -> str:
         return orjson.dumps({"type": kind, "product_ids": symbols, "channel": channel}).decode()
 
-    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
-        return self._resync_books([st], kind, detail, t_ns)
+    def _forget(self, st: SymbolState) -> None:
+        self._synced[st.symbol] = False  # updates are dropped until the resubscribe's snapshot
 
-    def _resync_books(self, sts: list[SymbolState], kind: FeedEventKind, detail: str,
-                      t_ns: int) -> list[Action]:
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
         # One unsubscribe/subscribe pair for all of them: level2 resubscribes per message, not per product.
-        if not sts:
-            return []
-        for st in sts:
-            self.start_resync(st, kind, detail, t_ns)
-            self._synced[st.symbol] = False
         syms = [st.symbol for st in sts]
         return [Send(self._msg("unsubscribe", "level2", syms)), Send(self._msg("subscribe", "level2", syms))]
 

@@ -81,11 +81,12 @@ class KrakenAdapter(Adapter):
         return [Send(self._request("subscribe", self.symbols, snapshot=True))]
 
     def keepalive(self, t_ns: int) -> list[Action]:
+        out = super().keepalive(t_ns)  # deferred resubscribes
         if t_ns - self._last_ping_ns < PING_EVERY_NS:
-            return []
+            return out
         self._last_ping_ns = t_ns
         self._req += 1
-        return [Send(json.dumps({"method": "ping", "req_id": self._req}))]
+        return [*out, Send(json.dumps({"method": "ping", "req_id": self._req}))]
 
     def _lost_books(self, text: str | bytes) -> tuple[SymbolState | None, list[SymbolState]]:
         """The books an unparseable frame may have been an update for.
@@ -117,10 +118,11 @@ class KrakenAdapter(Adapter):
             params["snapshot"] = snapshot
         return json.dumps({"method": method, "params": params, "req_id": self._req}, separators=(",", ":"))
 
-    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
-        self.start_resync(st, kind, detail, t_ns)
-        self._synced[st.symbol] = False
-        sym = [st.symbol]
+    def _forget(self, st: SymbolState) -> None:
+        self._synced[st.symbol] = False  # updates are dropped until the resubscribe's snapshot
+
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
+        sym = [st.symbol for st in sts]
         return [Send(self._request("unsubscribe", sym)), Send(self._request("subscribe", sym, snapshot=True))]
 
     def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:

@@ -81,7 +81,7 @@ class OkxAdapter(Adapter):
         # completion order, so only a single outstanding request can be attributed with certainty.
         self._inflight: str | None = None
         self._queue: list[str] = []
-        self._boot_failed_ns: dict[str, int] = {}
+        self._refetch_at_ns: dict[str, int] = {}  # no REST bootstrap before this time (after a failure)
         self._req = 0
         self._last_rx_ns = 0
         self._last_ping_ns = 0
@@ -108,10 +108,11 @@ class OkxAdapter(Adapter):
         return [Send(self._op("subscribe", self.symbols))]
 
     def keepalive(self, t_ns: int) -> list[Action]:
+        out = super().keepalive(t_ns)  # deferred resubscribes
         if t_ns - self._last_rx_ns < PING_IDLE_NS or t_ns - self._last_ping_ns < PING_IDLE_NS:
-            return []
+            return out
         self._last_ping_ns = t_ns
-        return [Send("ping")]
+        return [*out, Send("ping")]
 
     def on_frame(self, text: str | bytes, t_ns: int) -> list[Action]:
         self._last_rx_ns = t_ns  # any frame, even a bad one, means the connection is not idle
@@ -141,10 +142,12 @@ class OkxAdapter(Adapter):
         if sym in self._queue:
             self._queue.remove(sym)
 
-    def _resync(self, st: SymbolState, kind: FeedEventKind, detail: str, t_ns: int) -> list[Action]:
-        self.start_resync(st, kind, detail, t_ns)
-        self._reset_symbol(st.symbol)
-        return [Send(self._op("unsubscribe", [st.symbol])), Send(self._op("subscribe", [st.symbol]))]
+    def _forget(self, st: SymbolState) -> None:
+        self._reset_symbol(st.symbol)  # not acked: updates are dropped until the new subscription's
+
+    def _resubscribe(self, sts: list[SymbolState]) -> list[Action]:
+        syms = [st.symbol for st in sts]
+        return [Send(self._op("unsubscribe", syms)), Send(self._op("subscribe", syms))]
 
     def _frame(self, text: str | bytes, t_ns: int) -> list[Action]:
         if text == "pong" or text == b"pong":
@@ -240,10 +243,10 @@ class OkxAdapter(Adapter):
                 boot.first_prev = up.prev
                 boot.buffer.clear()
             boot.buffer.append(up)
-            if self._inflight is None and sym not in self._queue:
+            if self._inflight is None and sym not in self._queue and t_ns >= self._refetch_at_ns.get(sym, 0):
                 return self._fetch(sym)  # the previous reply was unusable: ask again
             return []
-        if not self._acked[sym] or t_ns - self._boot_failed_ns.get(sym, -REFETCH_PAUSE_NS) < REFETCH_PAUSE_NS:
+        if not self._acked[sym] or t_ns < self._refetch_at_ns.get(sym, 0):
             return []  # before the ack these are leftovers of a subscription we dropped
         self._boot[sym] = _Bootstrap(up.prev, [up])
         self.rest_bootstraps += 1
@@ -311,12 +314,16 @@ class OkxAdapter(Adapter):
             self.errors += 1
             log.warning("okx %s: REST books failed: %.200s", sym, msg.get("msg"))
             self._boot[sym] = None
-            self._boot_failed_ns[sym] = t_ns
+            self._refetch_later(st, "REST books failed", str(msg.get("msg", ""))[:80], t_ns)
             return []
         snap_seq = _int(d["seqId"], "seqId")
         bids, asks = check_levels(d["bids"]), check_levels(d["asks"])
         if snap_seq < boot.first_prev:
-            return self._fetch(sym)  # the snapshot is older than the buffer: fetch again
+            # Older than the buffer: fetch again, at once the first time, backing off if it persists.
+            if self._refetch_later(st, "snapshot older than the stream",
+                                   f"seqId {snap_seq} < prevSeqId {boot.first_prev}", t_ns, pause_ns=0):
+                return []
+            return self._fetch(sym)
         self._boot[sym] = None
         st.book.load_snapshot(bids, asks)
         st.counters.frames += 1
@@ -333,6 +340,15 @@ class OkxAdapter(Adapter):
             st.status_detail = f"REST snapshot {snap_seq} loaded, waiting for the update that bridges it"
             return []
         return self._publish(st, t_ns)
+
+    def _refetch_later(self, st: SymbolState, why: str, detail: str, t_ns: int,
+                       pause_ns: int = REFETCH_PAUSE_NS) -> bool:
+        """Hold the next REST bootstrap of ``st`` for ``pause_ns``, or for the resync backoff when
+        this keeps happening (OKX limits REST books to about 40 requests per 2 s per IP); whether
+        there is anything to wait for."""
+        wait = max(pause_ns, int(self.retry_delay(st, why, detail, t_ns) * 1_000_000_000))
+        self._refetch_at_ns[st.symbol] = t_ns + wait
+        return wait > 0
 
     def _event(self, msg: dict[str, Any], text: str | bytes, t_ns: int) -> list[Action]:
         ev = msg["event"]

@@ -1,4 +1,8 @@
-"""Crunch alerts, open ones first (newest first), then the most recent closed ones."""
+"""Crunch alerts, newest first, each with whether it is still open.
+
+Rows are ordered by opening time only, so they never reshuffle: an alert that closes stays where it was
+and its state cell says so (a list that moves closed alerts away makes the eye lose its place).
+"""
 
 from __future__ import annotations
 
@@ -16,32 +20,45 @@ SEVERITY_STYLE = {Severity.WARNING: "bold yellow", Severity.HIGH: "bold dark_ora
 
 
 def ordered(alerts: Sequence[Alert], limit: int) -> list[Alert]:
-    opened = [a for a in reversed(alerts) if a.is_open]
-    closed = [a for a in reversed(alerts) if not a.is_open]
-    return (opened + closed)[:limit]
+    """Newest first by opening time; alerts opened at the same time keep the order they were raised in."""
+    return sorted(reversed(alerts), key=lambda a: -a.opened_ns)[:limit]
 
 
 def alerts_table(alerts: Sequence[Alert], limit: int, width: int) -> Text:
-    """Narrow panels put venue and symbol in one column so a 40-column panel still shows both."""
+    """One line per alert; narrow panels (a 40-column side column) give each alert a second line with its
+    venue and symbol in full, since a column of its own would cut them to a few letters."""
     wide = width >= 70
-    cols = [Col("time"), *([Col("venue", flex=True), Col("symbol", flex=True)] if wide else [Col("stream", flex=True)]),
-            Col("signal"), Col("peak z", right=True), Col("sev"), *([Col("closed")] if wide else [])]
+    cols = [Col("time"), *([Col("venue", flex=True), Col("symbol", flex=True)] if wide else []),
+            Col("signal"), Col("peak z", right=True), *([Col("sev")] if wide else []), Col("state")]
+    shown = ordered(alerts, limit if wide else max(1, (limit + 1) // 2))
     rows: list[list[str | Text]] = []
     styles: list[str] = []
-    for a in ordered(alerts, limit):
-        sev = Text(a.severity.value.upper() if wide else a.severity.value.upper()[:4],
-                   style=SEVERITY_STYLE.get(a.severity, "") if a.is_open else "")
-        stream: list[str | Text] = [a.venue, a.symbol] if wide else [f"{a.venue} {a.symbol}"]
+    for a in shown:
+        sev_style = SEVERITY_STYLE.get(a.severity, "") if a.is_open else ""
         # The detector's own signal name, as JSON, the recorder and the README spell it.
-        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *stream, a.signal, f"{a.peak_z:+.1f}", sev]
+        row: list[str | Text] = [fmt.clock_time(a.opened_ns), *([a.venue, a.symbol] if wide else []), a.signal,
+                                 f"{a.peak_z:+.1f}"]
         if wide:
-            row.append("open" if a.is_open else fmt.clock_time(a.closed_ns or 0))
+            row.append(Text(a.severity.value.upper(), style=sev_style))
+            row.append(Text("open", style=sev_style) if a.is_open else f"closed {fmt.clock_time(a.closed_ns or 0)}")
+        else:
+            row.append(Text(f"open {a.severity.value.upper()[:4]}", style=sev_style) if a.is_open else "closed")
         rows.append(row)
         styles.append("" if a.is_open else "dim")
     if not rows:
         rows.append([Text("none", style="dim"), *([""] * (len(cols) - 1))])
         styles.append("")
-    return grid(cols, rows, width, row_styles=styles)
+    table = grid(cols, rows, width, row_styles=styles)
+    if wide or not shown:
+        return table
+    lines = table.split("\n")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append_text(Text("\n").join(lines[:2]))
+    for a, line, style in zip(shown, lines[2:], styles, strict=True):
+        out.append("\n")
+        out.append_text(line)
+        out.append(f"\n  {a.venue} {a.symbol}", style=style or "")
+    return out
 
 
 class AlertsPanel(Widget):

@@ -49,12 +49,20 @@ def bar(frac: float, width: int) -> str:
 
 
 def trim_common_zeros(values: list[str]) -> list[str]:
-    """Drop trailing zeros that every value has: '1.50000000', '1.25000000' -> '1.50', '1.25'.
+    """The values with one number of decimals, so that right-aligned they line up on the decimal point.
 
-    The result is still the exchange's exact decimal, aligned on the point, just without the padding
-    some venues send (Binance: 8 decimals), which would otherwise eat a third of an 80-column ladder.
+    Trailing zeros that every value has are dropped ('1.50000000', '1.25000000' -> '1.50', '1.25': the
+    padding some venues send, Binance 8 decimals, would eat a third of an 80-column ladder), and a value
+    with fewer decimals than the others is padded with zeros ('1.021', '1.02102' -> '1.02100', '1.02102').
+    Either way each is still the exchange's exact decimal.
     """
-    if not values or not all("." in v for v in values):
+    if not values:
+        return values
+    if any("." in v for v in values):
+        decimals = max(len(v) - v.index(".") - 1 if "." in v else 0 for v in values)
+        values = [v + "0" * (decimals - (len(v) - v.index(".") - 1)) if "." in v else f"{v}.{'0' * decimals}"
+                  for v in values]
+    else:
         return values
     drop = min(len(v) - len(v.rstrip("0")) for v in values)
     drop = min(drop, min(len(v) - v.index(".") - 2 for v in values))  # keep one decimal

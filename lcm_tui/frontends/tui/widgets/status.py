@@ -57,6 +57,8 @@ def status_text(info: StatusInfo) -> tuple[Text, Text]:
         top.append(" no stream ", style="bold red")
         return top, Text(" ")
     top.append(f" {st.status.value.upper()} ", style=STATUS_STYLE.get(st.status, "bold"))
+    if info.open_alerts:  # early in the line: at 80 columns the end of it is cut
+        top.append(f" {info.open_alerts} ALERT{'S' if info.open_alerts != 1 else ''} ", style="bold white on red")
     if st.detail and st.status is not StreamStatus.LIVE:
         top.append(f" {st.detail}", style="yellow")
     top.append(f"  age {fmt.age(info.now_ns, st.last_update_ns)}")

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
 from lcm_tui.config import DetectorConfig
-from lcm_tui.core.detector import SIGNALS, level
+from lcm_tui.core.detector import STREAM_SIGNALS, level
 from lcm_tui.core.view import SignalView
 
 SEVERITY_CLASSES = ("-ok", "-warning", "-high", "-critical", "-warmup")
@@ -61,12 +61,12 @@ class ZScorePanel(Vertical):
         self._last: dict[str, tuple[float | None, int, float | None, float | None]] = {}
 
     def compose(self) -> ComposeResult:
-        for s in SIGNALS:
+        for s in STREAM_SIGNALS:
             yield ZRow(s)
 
     def show(self, signals: Sequence[SignalView]) -> None:
         by = {sv.name: sv for sv in signals}
-        for s in SIGNALS:
+        for s in STREAM_SIGNALS:
             sv = by.get(s)
             z = sv.z if sv is not None else None
             data = sv.history if sv is not None else []
