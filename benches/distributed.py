@@ -242,7 +242,13 @@ def main() -> None:
     if a.role == "sim":
         asyncio.run(_sim_main(a.n, a.seed, a.step))
     elif a.role == "collector":
-        asyncio.run(_collector_main(json.loads(a.spec)))
+        spec = json.loads(a.spec)
+        if spec.get("uvloop"):
+            import uvloop
+
+            uvloop.run(_collector_main(spec))
+        else:
+            asyncio.run(_collector_main(spec))
     else:
         out = run(a.quick)
         for r in out["rows"]:

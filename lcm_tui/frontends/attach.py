@@ -103,6 +103,20 @@ async def _record(settings: Settings, opts: NatsOptions, durable: str, ack_wait_
         stop = asyncio.Event()
         with install_stop(stop):
             consumer = RecordConsumer(nc, names, rec, durable=durable, ack_wait_s=ack_wait_s)
+            exporter = None
+            if settings.prometheus.port:  # the recorder's status and what it acknowledged; it holds no streams
+                from lcm_tui.runtime.bus.remote import RemoteMarketView
+                from lcm_tui.runtime.prometheus import Exporter
+
+                acked = consumer.acked
+                exporter = Exporter(RemoteMarketView(settings, nc, names), settings.prometheus.port,
+                                    settings.prometheus.host, recorder=rec.status,
+                                    extra=lambda: {f"bus_acked_{k}s": float(v) for k, v in acked.items()})
+                try:
+                    await exporter.start()
+                except OSError as e:
+                    print(f"lcm-tui: {e}", file=sys.stderr)
+                    return 2
             task = asyncio.create_task(consumer.run(stop))
             status = asyncio.create_task(_status_lines(rec, stop))
             await stop.wait()
@@ -110,6 +124,8 @@ async def _record(settings: Settings, opts: NatsOptions, durable: str, ack_wait_
             status.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await status
+            if exporter is not None:
+                await exporter.close()
     finally:
         await rec.close()
         with contextlib.suppress(Exception):

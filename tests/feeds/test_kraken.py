@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 
@@ -352,3 +353,28 @@ def test_the_backoff_resets_once_the_symbol_stayed_live() -> None:
     assert len(times) == 1 and not any(br.DETAIL.match(d) for d in details)
     lb.step(1)
     assert st.status is StreamStatus.LIVE and lb.book_matches(BTC)
+
+
+async def test_socket_runner_sends_the_deferred_resubscribes(sim_factory) -> None:
+    """The runner honours the backoff: it is the runner's timer (``keepalive``) that sends the
+    deferred resubscribes, so the symbol keeps retrying, and never more often than the schedule."""
+    sim = await sim_factory({"kraken": [BTC, ETH]})
+    sim.settings.venues["kraken"].depth = 10
+    runner = sim.start_runner("kraken")
+    await sim.step_until_live(runner)
+    sim.faults.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC, count=10**9)
+    c = runner.states[BTC].counters
+    await sim.step_until(lambda: c.checksum_failures >= 1, msg="first failure")
+    start = asyncio.get_running_loop().time()
+    waits: list[str] = []
+
+    def seen() -> bool:
+        if br.DETAIL.match(runner.states[BTC].status_detail):
+            waits.append(runner.states[BTC].status_detail)
+        return c.checksum_failures >= 4  # three deferred resubscribes went out: ~2 s
+
+    await sim.step_until(seen, timeout=15.0, msg="deferred resubscribes sent by the runner")
+    elapsed = asyncio.get_running_loop().time() - start
+    assert c.checksum_failures <= br.max_resubscribes(elapsed) + 1  # +1: the failure now waiting
+    assert waits and all(w.startswith("checksum mismatch x") for w in waits)
+    assert runner.states[ETH].status is StreamStatus.LIVE and runner.states[ETH].counters.resyncs == 0

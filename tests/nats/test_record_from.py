@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 from harness import RunningCollector, running, shard_settings
-from natsenv import wait_for
+from natsenv import free_port, wait_for
 
 from lcm_tui.config import RecorderConfig
 from lcm_tui.core.model import FeedEvent, MetricSample
@@ -169,8 +169,10 @@ async def test_the_record_from_command_records_the_stream(bus: NatsOptions, pg_d
         await wait_for(lambda: col.samples_published >= 6, 30)
     samples, _events = await _published(bus)
     env = {**os.environ, "LCM_PG_DSN": pg_db, "LCM_NATS_URL": bus.url}
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lcm_tui.frontends.cli", "record", "--from", bus.url,
-                             "--nats-prefix", bus.prefix], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+                             "--nats-prefix", bus.prefix, "--metrics-port", str(port)], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
     conn = await asyncpg.connect(pg_db)
     try:
         for _ in range(300):
@@ -178,6 +180,20 @@ async def test_the_record_from_command_records_the_stream(bus: NatsOptions, pg_d
                 if await conn.fetchval("SELECT count(*) FROM metric_sample") == len(samples):
                     break
             await asyncio.sleep(0.1)
+        # --metrics-port: the recorder's status and what it acknowledged.
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        metrics: dict[str, float] = {}
+        for _ in range(100):
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            metrics = {smp.name: smp.value for fam in text_string_to_metric_families(text) for smp in fam.samples}
+            if metrics.get("lcm_bus_acked_samples_total") == len(samples):
+                break
+            await asyncio.sleep(0.1)
+        assert metrics["lcm_bus_acked_samples_total"] == len(samples)
+        assert metrics["lcm_recorder_up"] == 1.0 and metrics["lcm_recorder_rows_written_total"] >= len(samples)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err

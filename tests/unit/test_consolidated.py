@@ -599,6 +599,7 @@ def _text(widget: Any) -> str:
 
 async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
     from textual.app import App, ComposeResult
+    from textual.widgets import Static
 
     from lcm_tui.frontends.tui.widgets.consolidated import ConsolidatedView
 
@@ -620,7 +621,8 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
         (metrics,) = consolidate(states, cfg, _z(binance=-4.0, okx=-3.2))
         view.show(metrics, ["BTC"])
         await pilot.pause()
-        summary, levels, _slip, split, notes = (_text(w) for w in view.query("Static"))
+        summary, levels, _slip, split, notes = (_text(view.query_one(f"#cons-{name}", Static))
+                                                for name in ("summary", "levels", "slippage", "split", "notes"))
         assert "bid 101.0000 (binance)  ask 100.5000 (okx)" in summary and "CROSSED" in summary
         assert "CRUNCH on 2 of 2 venues" in summary
         assert "100.5000   2.000   okx 2.000" in levels and "101.0000   1.000   binance 1.000" in levels
@@ -635,7 +637,7 @@ async def test_consolidated_view_renders_split_crossed_and_excluded() -> None:
         view.focus()
         await pilot.press("right_square_bracket")
         await pilot.pause()
-        assert view.notional == 1000.0 and "best execution of 1k" in _text(view.query("Static")[3])
+        assert view.notional == 1000.0 and "best execution of 1k" in _text(view.query_one("#cons-split", Static))
 
 
 def test_market_alert_with_the_real_monitor_and_detectors() -> None:

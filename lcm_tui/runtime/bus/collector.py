@@ -114,7 +114,6 @@ class Collector:
         self.states_published = 0
         self.books_published = 0
         self._last_state: dict[Key, tuple[Any, ...]] = {}
-        self._reconnects = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self._kv_prefix = f"$KV.{names.bucket}."
@@ -175,16 +174,7 @@ class Collector:
         self.publish_states(t_ns)
 
     def publish_states(self, t_ns: int | None = None) -> int:
-        """Put the state of every stream that changed since its last put (all of them after a reconnect).
-
-        States are the latest value of a key, so they are sent without waiting for acks (half the
-        collector's acks otherwise); what a reconnect may have lost is replaced by putting every state
-        again once the client reports a reconnect.
-        """
-        reconnects = self.nc.stats.get("reconnects", 0) if isinstance(getattr(self.nc, "stats", None), dict) else 0
-        if reconnects != self._reconnects:
-            self._reconnects = reconnects
-            self._last_state.clear()
+        """Put the state of every stream that changed since its last put (acked like the rest)."""
         ts = self.engine.now() if t_ns is None else t_ns
         n = 0
         latest = self.monitor.latest
@@ -207,7 +197,7 @@ class Collector:
                 self._last_state[key] = ("down",)
                 msg = codec.StateMsg(venue, sym, self.id, ts, StreamStatus.DOWN, f"not running: {why}",
                                      codec.Counters(), 0, None, [], [], [])
-                self.outbox.put(self._kv_prefix + self.names.key(venue, sym), codec.encode(msg), ack=False)
+                self.outbox.put(self._kv_prefix + self.names.key(venue, sym), codec.encode(msg))
                 n += 1
         self.states_published += n
         return n
@@ -221,7 +211,7 @@ class Collector:
         subj = self._kv_subjects.get(st.key)
         if subj is None:
             subj = self._kv_subjects[st.key] = self._kv_prefix + self.names.key(st.venue, st.symbol)
-        self.outbox.put(subj, codec.encode(msg), ack=False)
+        self.outbox.put(subj, codec.encode(msg))
 
     # ---- watch leases and book views ---------------------------------------------------------
     async def _on_watch(self, msg: Any) -> None:

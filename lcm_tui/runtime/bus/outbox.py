@@ -28,7 +28,6 @@ class Item(NamedTuple):
     subject: str
     payload: bytes
     msg_id: str | None
-    ack: bool = True  # False: sent in order with the rest, but no stream ack is awaited (latest-state puts)
 
 
 class Outbox:
@@ -62,11 +61,11 @@ class Outbox:
         self._seq = 0
         self._pending: dict[str, asyncio.Future[None]] = {}
 
-    def put(self, subject: str, payload: bytes, msg_id: str | None = None, *, ack: bool = True) -> None:
+    def put(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
         if len(self.queue) >= self.max_queue:
             self.queue.popleft()
             self.dropped += 1
-        self.queue.append(Item(subject, payload, msg_id, ack))
+        self.queue.append(Item(subject, payload, msg_id))
         self._idle.clear()
         self._wake.set()
 
@@ -139,11 +138,6 @@ class Outbox:
             fut: asyncio.Future[None] = loop.create_future()
             try:
                 hdr = {"Nats-Msg-Id": it.msg_id} if it.msg_id else None
-                if not it.ack:
-                    await self.nc.publish(it.subject, it.payload, headers=hdr)
-                    fut.set_result(None)
-                    futures.append(fut)
-                    continue
                 self._pending[token] = fut
                 await self.nc.publish(it.subject, it.payload, reply=prefix + token, headers=hdr)
                 futures.append(fut)

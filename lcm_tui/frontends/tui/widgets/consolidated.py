@@ -226,10 +226,11 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
         self.set_reactive(ConsolidatedView.notional, settings.metrics.middle_notional)
 
     def compose(self) -> ComposeResult:
+        # The split right under the summary: at 120x40 both of its sides are on screen without scrolling.
         yield Static("waiting for LIVE venues…", id="cons-summary")
+        yield Static(id="cons-split")
         yield Static(id="cons-levels")
         yield Static(id="cons-slippage")
-        yield Static(id="cons-split")
         yield Static(id="cons-notes")
 
     def on_mount(self) -> None:
