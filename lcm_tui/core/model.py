@@ -38,7 +38,7 @@ class Counters:
 
 @dataclass(slots=True, frozen=True)
 class Slippage:
-    """One walk of the book for a market order of ``notional`` quote units (metrics.md)."""
+    """One walk of the book for a market order of ``notional`` quote units (docs/metrics.md)."""
 
     side: str  # "buy" | "sell"
     notional: float
@@ -54,7 +54,7 @@ class Slippage:
 
 @dataclass(slots=True)
 class MetricSample:
-    """All metrics.md numbers for one venue+symbol at one sample time.
+    """All the numbers of docs/metrics.md for one venue+symbol at one sample time.
 
     ``depth_bid``/``depth_ask``/``imbalance`` are keyed by band in bps (int). ``best_bid``/``best_ask``
     are the exchange's exact strings. Fields are None when the book has no two-sided top.
@@ -87,7 +87,7 @@ class Severity(enum.StrEnum):
 
 @dataclass(slots=True)
 class Alert:
-    """A crunch alert for one detector signal on one venue+symbol (metrics.md)."""
+    """A crunch alert for one detector signal on one venue+symbol (docs/metrics.md)."""
 
     venue: str
     symbol: str

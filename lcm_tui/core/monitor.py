@@ -8,6 +8,13 @@ Alert changes are reported here once, as the detectors make them: an :class:`Ale
 escalation (the peak |z| or the severity rose) and close, on the sample where it happens, to every
 listener with ``on_alert_change`` and into :class:`AlertLog` for readers that poll (``MarketView``).
 No consumer keeps its own copy of the open alerts to find escalations by comparison.
+
+Per-sample work is proportional to what changed, not to the number of streams (thousands of streams
+at a 1 s clock): a stream whose book did not change since its last sample (same book object, same
+``version``) gets its previous sample re-stamped instead of a whole-book pass, and an asset's
+consolidated entry is rebuilt only when one of its streams' book, status or detail changed (the
+market signal, which reads the detectors' z of this very sample, is always computed afresh). Both
+give exactly what computing afresh gives: the metrics are a function of the book alone.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol, cast
 
-from lcm_tui.core.consolidated import HasZ, MarketCrunchDetector
+from lcm_tui.core.book import OrderBook
+from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, MarketCrunchDetector, consolidate
+from lcm_tui.core.consolidated.market import market_signal
+from lcm_tui.core.consolidated.members import Member, classify
 from lcm_tui.core.detector import Detector
 from lcm_tui.core.metrics import compute_sample
 from lcm_tui.core.model import (
@@ -31,6 +41,7 @@ from lcm_tui.core.model import (
     SymbolState,
 )
 from lcm_tui.core.settings import Settings
+from lcm_tui.core.symbols import parse_symbol
 
 log = logging.getLogger("lcm_tui.core.monitor")
 
@@ -85,6 +96,16 @@ class Point(NamedTuple):
     depth: float | None
 
 
+def restamp(s: MetricSample, t_ns: int) -> MetricSample:
+    """``s`` at another sample time: a copy whose containers are its own (a listener may keep either)."""
+    return MetricSample(s.venue, s.symbol, t_ns, s.best_bid, s.best_ask, s.mid, s.spread_bps, dict(s.depth_bid),
+                        dict(s.depth_ask), dict(s.imbalance), list(s.slippage))
+
+
+# What an asset's consolidated entry depends on, per stream: the book (object and version), status, detail.
+_Fingerprint = tuple[tuple[OrderBook, int, StreamStatus, str], ...]
+
+
 class Monitor:
     """Streams, their latest samples, detectors and alerts; listeners get every sample, alert change and event."""
 
@@ -104,10 +125,17 @@ class Monitor:
         self._on_change: list[Callable[[AlertChange], None]] = []
         self._on_alert: list[Any] = []
         self._on_event: list[Any] = []
+        # key -> (book, its version, the sample computed from it): reused while the book is unchanged.
+        self._computed: dict[Key, tuple[OrderBook, int, MetricSample]] = {}
+        self.computed = 0  # samples computed from a book (the rest were re-stamped): for benchmarks
+        # asset -> its streams, and (asset, top) -> (fingerprint, members, entry without market signal).
+        self._by_asset: dict[str, list[SymbolState]] | None = None
+        self._consolidated: dict[tuple[str, int], tuple[_Fingerprint, list[Member], ConsolidatedMetrics]] = {}
 
     def add(self, state: SymbolState) -> None:
         key = state.key
         self.states[key] = state
+        self._by_asset = None
         if key not in self.detectors:
             self.detectors[key] = Detector(
                 self.settings.detector, state.venue, state.symbol, self.settings.metrics.middle_notional
@@ -143,7 +171,15 @@ class Monitor:
         for key, state in self.states.items():
             if state.status is not StreamStatus.LIVE:
                 continue
-            s = compute_sample(state.book, state.venue, state.symbol, t_ns, m.depth_bands_bps, m.notionals)
+            book = state.book
+            version = book.version
+            prev = self._computed.get(key)
+            if prev is not None and prev[0] is book and prev[1] == version:
+                s = restamp(prev[2], t_ns)
+            else:
+                s = compute_sample(book, state.venue, state.symbol, t_ns, m.depth_bands_bps, m.notionals)
+                self._computed[key] = (book, version, restamp(s, t_ns))
+                self.computed += 1
             self.latest[key] = s
             depth = s.depth_bid[band] + s.depth_ask[band] if band in s.depth_bid else None
             self.series[key].append(Point(t_ns, s.spread_bps, depth))
@@ -155,6 +191,51 @@ class Monitor:
         detectors = cast("Mapping[Key, HasZ]", self.detectors)
         self.report(self.market.update(self.states.values(), detectors, t_ns))
         return out
+
+    # ---- cross-venue -------------------------------------------------------------------------
+    def assets(self) -> list[str]:
+        """Base assets with at least one stream ("BTC", "ETH"), sorted."""
+        return sorted(self._groups())
+
+    def _groups(self) -> dict[str, list[SymbolState]]:
+        if self._by_asset is None:
+            groups: dict[str, list[SymbolState]] = {}
+            for st in self.states.values():
+                groups.setdefault(parse_symbol(st.venue, st.symbol)[0], []).append(st)
+            self._by_asset = groups
+            self._consolidated.clear()
+        return self._by_asset
+
+    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+        """``core.consolidated.consolidate`` for one asset, rebuilt only when one of its streams changed.
+
+        Before the first sample no detector has a z, so there is no market signal (None); after it, the
+        signal is of the detectors as they are now. The entry shares its lists with the next calls'
+        while nothing changes: treat it as read-only.
+        """
+        want = asset.upper()
+        states = self._groups().get(want)
+        if not states:
+            return None
+        # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
+        detectors = cast("Mapping[Key, HasZ]", self.detectors) if self.last_sample_ns is not None else None
+        fp = tuple((st.book, st.book.version, st.status, st.status_detail) for st in states)
+        ck = (want, top)
+        hit = self._consolidated.get(ck)
+        if hit is not None and hit[0] == fp:
+            _, members, base = hit
+        else:
+            groups = classify(states, self.settings, [want])
+            if want not in groups:
+                return None
+            members, excluded = groups[want]
+            out = consolidate(states, self.settings, None, top=top, assets=[want])
+            if not out:
+                return None
+            base = out[0]
+            self._consolidated[ck] = (fp, members, base)
+        market = market_signal(members, detectors, self.settings) if detectors is not None else None
+        return dataclasses.replace(base, market=market)
 
     def report(self, changes: Iterable[AlertChange]) -> None:
         """Take the detectors' alert changes (holding their live alerts) and tell everyone, once each.

@@ -1,10 +1,10 @@
-"""Binance spot diff-depth (exchange-protocols.md §1.1-1.3).
+"""Binance spot diff-depth (docs/protocols.md, "Binance spot").
 
 One combined-stream connection (``/stream?streams=<sym>@depth@100ms/...``) carries every symbol;
 raw ``/ws`` frames (no ``{"stream","data"}`` wrapper) are accepted too, so captures of either kind
 replay. Deltas are buffered from the first one on, the snapshot comes from the WebSocket API
 ``depth`` method (no HTTP needed; an http(s) ``snapshot_url`` means REST instead), and the buffer is
-bridged with the exact §1.2 rule: drop ``u <= lastUpdateId``, then every event must satisfy
+bridged with the exact documented rule: drop ``u <= lastUpdateId``, then every event must satisfy
 ``U <= book_id + 1``, else it is a gap and that symbol alone restarts from the snapshot step. A
 snapshot older than the first buffered event is fetched again. ``serverShutdown`` asks the runner
 for a make-before-break rollover.

@@ -1,4 +1,4 @@
-"""Binance USD-M futures diff-depth (exchange-protocols.md §1.4): the spot machinery, futures rules.
+"""Binance USD-M futures diff-depth (docs/protocols.md): the spot machinery, futures rules.
 
 Differences from spot, all in the bridge: events with ``u < lastUpdateId`` are dropped (strictly
 less), the first event kept must satisfy ``U <= lastUpdateId <= u``, and afterwards each event's

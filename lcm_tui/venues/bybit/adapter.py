@@ -1,4 +1,4 @@
-"""Bybit v5 public ``orderbook.{depth}.{SYMBOL}`` for spot and linear (exchange-protocols.md §2).
+"""Bybit v5 public ``orderbook.{depth}.{SYMBOL}`` for spot and linear (docs/protocols.md).
 
 Bybit sends the snapshot in-stream, so syncing is: wait for a ``snapshot`` (deltas before it are
 dropped, not buffered: the snapshot already contains them), then require ``u == last_u + 1`` on every

@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade ``level2`` (exchange-protocols.md §5).
+"""Coinbase Advanced Trade ``level2`` (docs/protocols.md, "Coinbase Advanced Trade").
 
 There is no per-product sequence and no checksum. The only integrity signal is ``sequence_num``, a
 counter of every message on the connection across all channels (heartbeats included). A jump means

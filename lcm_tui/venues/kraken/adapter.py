@@ -1,4 +1,4 @@
-"""Kraken Spot WebSocket v2 ``book`` channel (exchange-protocols.md §4).
+"""Kraken Spot WebSocket v2 ``book`` channel (docs/protocols.md, "Kraken WebSocket v2").
 
 Kraken has no sequence numbers; the CRC32 of the top 10 levels on the snapshot and on every update is
 the only integrity check, and it is computed over the exact digits Kraken printed. Kraken writes
@@ -9,7 +9,7 @@ re-quoting the numbers for orjson on a 1000-level snapshot; exactness is tested 
 worked example). Exponent tokens are rendered positionally (``format(Decimal, 'f')``). A number sent
 as a JSON string is accepted as well: its digits are just as exact.
 
-Book maintenance order matters (§4.3): apply every level, truncate each side to the subscribed depth
+Book maintenance order matters: apply every level, truncate each side to the subscribed depth
 (Kraken sends no deletes for levels pushed out), then verify the checksum.
 
 The venue rules this adapter follows: ``docs/protocols.md``.

@@ -1,4 +1,4 @@
-"""OKX v5 public ``books`` channel (exchange-protocols.md §3).
+"""OKX v5 public ``books`` channel (docs/protocols.md, "OKX v5").
 
 Integrity comes from the ``prevSeqId``/``seqId`` chain: every update's ``prevSeqId`` must equal the
 ``seqId`` last applied. That one test also admits OKX's two exceptions, the empty keepalive
@@ -8,7 +8,7 @@ June 2026 and checking it would fail every frame.
 
 OKX announced that ``books`` would stop sending the in-stream snapshot. Both paths are handled: a WS
 snapshot is used when one comes; an update that arrives after the subscribe ack with no snapshot
-starts a bootstrap from REST ``/api/v5/market/books`` (buffer, fetch, bridge on ``seqId``, §3.4).
+starts a bootstrap from REST ``/api/v5/market/books`` (buffer, fetch, bridge on ``seqId``).
 
 A crossed book is not treated as a desync here: OKX documents legitimately crossed books during
 pre-open and call auctions, and the sequence chain already proves the book is complete. It is
