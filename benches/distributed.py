@@ -201,7 +201,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows.append((f"distributed: collector share of a core for {n} streams at the 1 s cadence (10 steps/s)",
                  round(share * 100, 1), None, "% core"))
     per_core = round(n / share) if share else None
-    rows.append(("distributed: streams one core holds (linear from the share above)", per_core, 5000, "streams"))
+    rows.append(("distributed: streams one core holds (linear from the share above)", per_core, 5000, "streams/core"))
     rows.append(("distributed: worst sample-tick lateness", round(one["max_late_s"], 3), None, "s"))
     bps = one["bytes"] / one["messages"] if one["messages"] else 0.0
     rows.append(("distributed: bytes per published message (samples + KV states)", round(bps), None, "bytes"))
@@ -242,13 +242,7 @@ def main() -> None:
     if a.role == "sim":
         asyncio.run(_sim_main(a.n, a.seed, a.step))
     elif a.role == "collector":
-        spec = json.loads(a.spec)
-        if spec.get("uvloop"):
-            import uvloop
-
-            uvloop.run(_collector_main(spec))
-        else:
-            asyncio.run(_collector_main(spec))
+        asyncio.run(_collector_main(json.loads(a.spec)))
     else:
         out = run(a.quick)
         for r in out["rows"]:

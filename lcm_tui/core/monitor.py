@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol, cast
 
 from lcm_tui.core.book import OrderBook
-from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, MarketCrunchDetector, consolidate
+from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, MarketCrunchDetector, consolidated_entry
 from lcm_tui.core.consolidated.market import market_signal
 from lcm_tui.core.consolidated.members import Member, classify
 from lcm_tui.core.detector import Detector
@@ -229,10 +229,7 @@ class Monitor:
             if want not in groups:
                 return None
             members, excluded = groups[want]
-            out = consolidate(states, self.settings, None, top=top, assets=[want])
-            if not out:
-                return None
-            base = out[0]
+            base = consolidated_entry(want, members, excluded, self.settings, None, top=top)
             self._consolidated[ck] = (fp, members, base)
         market = market_signal(members, detectors, self.settings) if detectors is not None else None
         return dataclasses.replace(base, market=market)

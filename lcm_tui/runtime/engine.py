@@ -30,16 +30,15 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lcm_tui.config import RecorderConfig, Settings
-from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, consolidate
+from lcm_tui.core.consolidated import ConsolidatedMetrics
 from lcm_tui.core.metrics import compute_sample
 from lcm_tui.core.model import Alert, AlertChange, Counters, FeedEvent, MetricSample, StreamStatus, SymbolState
 from lcm_tui.core.monitor import Monitor
-from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
 from lcm_tui.runtime import replay as _replay
 from lcm_tui.runtime.capture import Capture
@@ -469,19 +468,12 @@ class LocalMarketView:
     # ---- cross-venue -------------------------------------------------------------------------
     def assets(self) -> list[str]:
         """Base assets with at least one stream ("BTC", "ETH"), sorted: the keys ``consolidated`` takes."""
-        return sorted({parse_symbol(v, s)[0] for v, s in self.monitor.states})
+        return self.monitor.assets()
 
     def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
-        want = asset.upper()
-        states = [st for st in self.monitor.states.values() if parse_symbol(st.venue, st.symbol)[0] == want]
-        if not states:
-            return None
-        # Before the first sample no detector has a z: there is no market signal to report (None).
-        # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
-        ticked = self.monitor.last_sample_ns is not None
-        detectors = cast("Mapping[Key, HasZ]", self.monitor.detectors) if ticked else None
-        out = consolidate(states, self.settings, detectors, top=top, assets=[want])
-        return out[0] if out else None
+        # The monitor rebuilds an asset's entry only when one of its streams changed (one pass per
+        # asset and tick, not one scan of every stream per asset).
+        return self.monitor.consolidated(asset, top)
 
     def watch(self, venue: str, symbol: str) -> None:
         """Every book is in this process already: nothing to subscribe to."""

@@ -95,3 +95,14 @@ async def test_book_views_are_sent_only_while_someone_watches(bus: NatsOptions) 
         # Metrics of the same instant as the levels drawn: the sample's best prices are the book's top.
         assert snap.metrics is not None
         assert (snap.metrics.best_bid, snap.metrics.best_ask) == (snap.bids[0][0], snap.asks[0][0])
+
+
+async def test_a_viewer_started_before_any_collector_fills_in_when_one_starts(bus: NatsOptions) -> None:
+    settings = shard_settings(["coinbase"])
+    async with open_remote(settings, bus, wait_s=1.0) as view:
+        assert view.streams() == [] and view.alerts() == [] and view.consolidated("BTC") is None
+        async with running(RunningCollector(settings, bus, "col-late-view")) as col:
+            await wait_for(lambda: {sv.key for sv in view.streams()} == set(col.monitor.states), 20)
+            await wait_for(lambda: all(sv.status is StreamStatus.LIVE for sv in view.streams()), 20)
+        # The events stream was subscribed once it existed: the feeds' closing events reach the viewer.
+        await wait_for(lambda: any(ev.venue == "coinbase" for ev in view.events()), 20)

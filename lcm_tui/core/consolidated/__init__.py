@@ -34,7 +34,7 @@ Nothing here does I/O or imports asyncio or Textual. A ``ConsolidatedBook`` read
 books when it walks them: use it within one synchronous step (``consolidate`` returns plain data).
 """
 
-from lcm_tui.core.consolidated.book import ConsolidatedBook, consolidate, consolidated_json
+from lcm_tui.core.consolidated.book import ConsolidatedBook, consolidate, consolidated_entry, consolidated_json
 from lcm_tui.core.consolidated.fill import greedy_fill
 from lcm_tui.core.consolidated.market import HasZ, MarketCrunchDetector, market_signal
 from lcm_tui.core.consolidated.members import Member, classify
@@ -57,5 +57,6 @@ from lcm_tui.core.consolidated.types import (
 __all__ = [
     "BUY", "MARKET_DEPTH_SIGNAL", "MARKET_VENUE", "REFERENCE_QUOTE", "SELL", "Allocation", "ConsolidatedBook",
     "ConsolidatedMetrics", "CrossedPair", "Excluded", "HasZ", "Level", "MarketCrunchDetector", "MarketSignal",
-    "Member", "Source", "Split", "classify", "consolidate", "consolidated_json", "greedy_fill", "market_signal",
+    "Member", "Source", "Split", "classify", "consolidate", "consolidated_entry", "consolidated_json", "greedy_fill",
+    "market_signal",
 ]

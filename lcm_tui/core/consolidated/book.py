@@ -264,39 +264,44 @@ def consolidate(states: Iterable[SymbolState], settings: Settings,
                 detectors: Mapping[tuple[str, str], HasZ] | None = None, *, top: int = 10,
                 assets: Iterable[str] | None = None) -> list[ConsolidatedMetrics]:
     """Consolidated metrics, splits for every configured notional and both sides, and top levels per asset."""
+    return [consolidated_entry(asset, members, excluded, settings, detectors, top=top)
+            for asset, (members, excluded) in classify(states, settings, assets).items()]
+
+
+def consolidated_entry(asset: str, members: Sequence[Member], excluded: Sequence[Excluded], settings: Settings,
+                       detectors: Mapping[tuple[str, str], HasZ] | None = None, *,
+                       top: int = 10) -> ConsolidatedMetrics:
+    """One asset's entry of :func:`consolidate`, from its ``classify`` group (a caller that caches groups)."""
     notionals = list(settings.metrics.notionals)
     bands = list(settings.metrics.depth_bands_bps)
-    out = []
-    for asset, (members, excluded) in classify(states, settings, assets).items():
-        book = ConsolidatedBook(asset, members, excluded)
-        bid, ask = book.best_bid(), book.best_ask()
-        mid = None if bid is None or ask is None else (bid + ask) / 2.0
-        depth_bid, depth_ask = book.depth(bands, mid)
-        venue_slip = book.venue_slippage(BUY, notionals, mid)
-        for label, sl in book.venue_slippage(SELL, notionals, mid).items():
-            venue_slip[label] = venue_slip[label] + sl
-        out.append(ConsolidatedMetrics(
-            asset=asset,
-            quote=REFERENCE_QUOTE,
-            sources=book.sources(),
-            excluded=list(excluded),
-            best_bid=bid,
-            best_ask=ask,
-            best_bid_venues=book.best_venues("bids"),
-            best_ask_venues=book.best_venues("asks"),
-            mid=mid,
-            spread_bps=None if mid is None or bid is None or ask is None else 1e4 * (ask - bid) / mid,
-            crossed=book.crossed(),
-            depth_bid=depth_bid,
-            depth_ask=depth_ask,
-            slippage=book.slippage(BUY, notionals, mid) + book.slippage(SELL, notionals, mid),
-            venue_slippage=venue_slip,
-            splits=book.split(BUY, notionals) + book.split(SELL, notionals),
-            top_bids=book.levels("bids", top),
-            top_asks=book.levels("asks", top),
-            market=market_signal(members, detectors, settings) if detectors is not None else None,
-        ))
-    return out
+    book = ConsolidatedBook(asset, members, excluded)
+    bid, ask = book.best_bid(), book.best_ask()
+    mid = None if bid is None or ask is None else (bid + ask) / 2.0
+    depth_bid, depth_ask = book.depth(bands, mid)
+    venue_slip = book.venue_slippage(BUY, notionals, mid)
+    for label, sl in book.venue_slippage(SELL, notionals, mid).items():
+        venue_slip[label] = venue_slip[label] + sl
+    return ConsolidatedMetrics(
+        asset=asset,
+        quote=REFERENCE_QUOTE,
+        sources=book.sources(),
+        excluded=list(excluded),
+        best_bid=bid,
+        best_ask=ask,
+        best_bid_venues=book.best_venues("bids"),
+        best_ask_venues=book.best_venues("asks"),
+        mid=mid,
+        spread_bps=None if mid is None or bid is None or ask is None else 1e4 * (ask - bid) / mid,
+        crossed=book.crossed(),
+        depth_bid=depth_bid,
+        depth_ask=depth_ask,
+        slippage=book.slippage(BUY, notionals, mid) + book.slippage(SELL, notionals, mid),
+        venue_slippage=venue_slip,
+        splits=book.split(BUY, notionals) + book.split(SELL, notionals),
+        top_bids=book.levels("bids", top),
+        top_asks=book.levels("asks", top),
+        market=market_signal(members, detectors, settings) if detectors is not None else None,
+    )
 
 
 def consolidated_json(states: Iterable[SymbolState], settings: Settings,

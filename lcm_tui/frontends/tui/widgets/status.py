@@ -80,7 +80,7 @@ def status_text(info: StatusInfo) -> tuple[Text, Text]:
 
 class StatusLine(Widget):
     DEFAULT_CSS = """
-    StatusLine { height: 2; }
+    StatusLine { height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
     """
     lines: reactive[tuple[Text, Text]] = reactive((Text(""), Text("")), layout=False)
 
@@ -88,4 +88,5 @@ class StatusLine(Widget):
         self.lines = status_text(info)
 
     def render(self) -> Text:
-        return Text("\n").join(self.lines)
+        # Each line is cut with an ellipsis, never wrapped: a wrapped first line would hide the counters.
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(self.lines)
