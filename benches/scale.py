@@ -10,10 +10,13 @@ second) runs in a child process; this process runs the engine exactly as ``lcm-t
   -> detector -> consolidated -> JSON), and the share of a core it needs;
 * streams one core holds at the 1 s cadence (linear from that share, and said so);
 * the sample clock's worst lag (how late the last tick ran against its schedule) and the mean tick cost;
-* the JSON output volume per minute.
+* the JSON output volume per minute;
+* the frame path (full run only): 20 streams on a fast market (200 steps/s), where frames, not
+  samples, take the CPU.
 
-Run alone: ``python -m benches.scale [--quick] [--n 900 1800] [--seconds 12] [--profile FILE]``
-(``--profile`` writes a cProfile of the measured window and prints its top entries by own time).
+Run alone: ``python -m benches.scale [--quick] [--n 900 1800] [--seconds 10] [--step S] [--loop uvloop]
+[--profile FILE]`` (``--profile`` writes a cProfile of the measured window and prints its top entries by
+own time; ``--loop uvloop`` runs the client on uvloop, for comparison).
 Benchmarks measure, they assert nothing. The machine is shared, and the simulator competes for the
 same cores: compare figures only within one run or interleaved runs.
 """
@@ -196,7 +199,7 @@ def _rows(r: dict[str, Any], step_s: float = 0.1) -> tuple[list[tuple[str, Any, 
 
 def run(quick: bool = False, sizes: list[int] | None = None, seconds: float | None = None) -> dict[str, Any]:
     sizes = sizes or ([900] if quick else [900, 1800])
-    secs = seconds if seconds is not None else (5.0 if quick else 12.0)
+    secs = seconds if seconds is not None else (5.0 if quick else 10.0)
     rows: list[tuple[str, Any, Any, str]] = []
     js: dict[str, Any] = {}
     for n in sizes:

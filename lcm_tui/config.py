@@ -111,6 +111,14 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("alerts", "a", "toggle_panel('alerts')", "alerts", show=False),
     KeySpec("slippage", "s", "toggle_panel('slippage')", "slippage", show=False),
     KeySpec("theme", "t", "next_theme", "theme", show=False),
+    # The alerts panel (book page and venues page): filters, a cursor, acknowledge, go to the alert.
+    KeySpec("alerts_open", "o", "alert_filter('open')", "open alerts only", show=False),
+    KeySpec("alerts_severity", "e", "alert_filter('severity')", "minimum severity", show=False),
+    KeySpec("alerts_venue", "f", "alert_filter('venue')", "this venue's alerts", show=False),
+    KeySpec("alert_next", "j", "alert_cursor(1)", "next alert", show=False),
+    KeySpec("alert_prev", "k", "alert_cursor(-1)", "previous alert", show=False),
+    KeySpec("alert_ack", "x", "alert_ack", "acknowledge alert", show=False),
+    KeySpec("alert_go", "enter", "alert_go", "go to alert", show=False),
     KeySpec("help", "question_mark", "help", "help"),
     KeySpec("quit", "q", "quit", "quit"),
 )

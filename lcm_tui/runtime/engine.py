@@ -255,6 +255,8 @@ def open_replay(settings: Settings, path: str, *, sample_clock: bool = True) -> 
         replayer, records = _replay.open_replay(settings, path, sink=eng.monitor.on_event)
     except OSError as e:
         raise EngineError(f"cannot read capture: {e}") from None
+    except _replay.CaptureError as e:
+        raise EngineError(str(e)) from None
     for st in replayer.state_list():
         eng.monitor.add(st)
     session = ReplaySession(eng, replayer, records, sample=sample_clock)

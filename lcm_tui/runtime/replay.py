@@ -49,20 +49,33 @@ class Record:
     snapshot: bool = False  # an out-of-band snapshot reply fetched for ``symbol``
 
 
-def _lines(fh: Iterator[str], path: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines; a gzip file cut short (the process was killed) ends early instead of failing."""
+class CaptureError(ValueError):
+    """The file is not a capture lcm-tui can read; the message is one line for the user."""
+
+
+def _lines(fh: Iterator[str], path: str, warn: bool) -> Iterator[tuple[int, str]]:
+    """Numbered lines. A file cut short (the process was killed mid-write) ends early with a warning,
+    keeping what was read; a file that is unreadable from its first line is not a capture at all.
+    """
     n = 0
     try:
         for n, line in enumerate(fh, 1):
             yield n, line
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        log.warning("%s: capture ends early after line %d (%s)", path, n, e)
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:
+        if n == 0:
+            what = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else "not a readable gzip file"
+            raise CaptureError(f"{path}: not a capture ({what})") from None
+        if warn:
+            log.warning("%s: capture ends early after line %d (%s)", path, n, e)
 
 
 def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
-    """The records of a capture in file order; unreadable lines are skipped (line numbers go to ``bad``)."""
+    """The records of a capture in file order; unreadable lines are skipped (line numbers go to ``bad``).
+
+    The scanning pass (the one given ``bad``) is the one that warns, so a problem is said once.
+    """
     with open_text(path, "r") as fh:
-        for n, line in _lines(fh, path):
+        for n, line in _lines(fh, path, warn=bad is not None):
             if not line.strip():
                 continue
             try:
@@ -74,7 +87,7 @@ def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
                              int(o.get("conn") or 0), str(o.get("event") or ""), str(o.get("mode") or ""),
                              o.get("snapshot") is True)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-                log.warning("%s:%d: not a capture record, skipped", path, n)
+                # Said once, by scan_capture's summary: the replay pass reads the same lines again.
                 if bad is not None:
                     bad.append(n)
                 continue
@@ -82,12 +95,25 @@ def iter_capture(path: str, bad: list[int] | None = None) -> Iterator[Record]:
 
 
 def scan_capture(path: str) -> dict[str, list[str]]:
-    """venue -> symbols in order of first appearance (dicts as ordered sets: one pass, O(records))."""
+    """venue -> symbols in order of first appearance (dicts as ordered sets: one pass, O(records)).
+
+    Raises :class:`CaptureError` for a file that holds no capture record at all (another tool's
+    recording: ``lcm-tui import`` converts those), rather than replaying nothing and saying it worked.
+    """
     seen: dict[str, dict[str, None]] = {}
-    for rec in iter_capture(path):
+    bad: list[int] = []
+    records = 0
+    for rec in iter_capture(path, bad):
+        records += 1
         syms = seen.setdefault(rec.venue, {})
         if rec.symbol:
             syms[rec.symbol] = None
+    if not records:
+        why = f"none of its {len(bad)} lines is a capture record" if bad else "it is empty"
+        raise CaptureError(f"{path}: not a capture ({why}; other tools' recordings: lcm-tui import)")
+    if bad:
+        log.warning("%s: %d lines are not capture records and were skipped (first: line %d)", path, len(bad),
+                    bad[0])
     return {v: list(syms) for v, syms in seen.items()}
 
 

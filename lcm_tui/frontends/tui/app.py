@@ -39,7 +39,9 @@ from lcm_tui.frontends.tui.screens.market import (
     Selection,
     VenuesScreen,
 )
+from lcm_tui.frontends.tui.widgets.alerts import AlertsPanel, AlertsState, alert_id
 from lcm_tui.frontends.tui.widgets.status import StatusInfo
+from lcm_tui.frontends.tui.widgets.venues import VenuesOverview
 
 if TYPE_CHECKING:
     from lcm_tui.record.postgres import RecorderStatus
@@ -69,15 +71,21 @@ HELP_TEXT: dict[str, str] = {
     "alerts": "toggle the alerts panel",
     "slippage": "toggle the slippage table",
     "theme": "next theme (ansi-dark / ansi-light use the terminal palette)",
+    "alerts_open": "alerts: open only / all",
+    "alerts_severity": "alerts: minimum severity (any, HIGH, CRITICAL)",
+    "alerts_venue": "alerts: this venue only / every venue",
+    "alert_next": "alerts: cursor down / up",
+    "alert_ack": "alerts: acknowledge (not counted in the header)",
+    "alert_go": "alerts: go to the alert's venue and symbol (or click it)",
     "help": "this help",
     "quit": "quit",
 }
-PAIRS = {"next_symbol": "prev_symbol", "next_venue": "prev_venue"}
+PAIRS = {"next_symbol": "prev_symbol", "next_venue": "prev_venue", "alert_next": "alert_prev"}
 
 
 def _key_label(key: str) -> str:
     names = {"question_mark": "?", "space": "space", "down": "↓", "up": "↑", "right": "→", "left": "←",
-             "plus": "+", "minus": "-"}
+             "plus": "+", "minus": "-", "enter": "enter"}
     return ",".join(names.get(k, k) for k in key.split(","))
 
 
@@ -143,6 +151,7 @@ class LcmApp(App[int]):
         self._gc_due = False
         self.venue = ""
         self.symbol = ""
+        self.alert_state = AlertsState()  # filters, acknowledgements and cursor of every alerts panel
         super().__init__()
         for page, screen in (("book", BookScreen), ("venues", VenuesScreen), ("consolidated", ConsolidatedScreen)):
             self.add_mode(page, partial(screen, view, settings, self.refresh_views))
@@ -254,10 +263,10 @@ class LcmApp(App[int]):
         key = (self.venue, self.symbol)
         sv = self.view.stream(*key) if self.venue else None
         rs = self.recorder.status() if self.recorder is not None else None
-        open_alerts = sum(1 for a in self.view.alerts() if a.is_open)
+        open_alerts = self.alert_state.unacked_open(self.view.alerts())
         header = StatusInfo(sv, self.venue or "-", self.symbol or "no streams", now, self._frames_per_s(key, sv, now),
                             self.paused, rs, self.note, open_alerts)
-        return Selection(self.venue, self.symbol, header)
+        return Selection(self.venue, self.symbol, header, self.alert_state)
 
     def _refresh(self) -> None:
         page = self.page_screen
@@ -340,6 +349,72 @@ class LcmApp(App[int]):
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
+
+    # ------------------------------------------------------------------------------------ alerts
+    def _alerts_on_screen(self) -> bool:
+        """Alert keys act only where an alerts panel is shown (pressed elsewhere they would act unseen)."""
+        page = self.page_screen
+        return page is not None and any(p.display for p in page.query(AlertsPanel))
+
+    def action_alert_filter(self, which: str) -> None:
+        if not self._alerts_on_screen():
+            return
+        st = self.alert_state
+        if which == "open":
+            st.filter.open_only = not st.filter.open_only
+        elif which == "severity":
+            st.cycle_severity()
+        elif which == "venue":
+            st.filter.venue = None if st.filter.venue is not None or not self.venue else self.venue
+        self._refresh()
+
+    def action_alert_cursor(self, step: int) -> None:
+        if self._alerts_on_screen():
+            self.alert_state.move(self.view.alerts(), step)
+            self._refresh()
+
+    def action_alert_ack(self) -> None:
+        a = self.alert_state.current(self.view.alerts()) if self._alerts_on_screen() else None
+        if a is not None:
+            acked = self.alert_state.toggle_ack(a)
+            self.notify(f"{'acknowledged' if acked else 'unacknowledged'}: {a.venue} {a.symbol} {a.signal}",
+                        timeout=2)
+            self._refresh()
+
+    async def action_alert_go(self) -> None:
+        a = self.alert_state.current(self.view.alerts()) if self._alerts_on_screen() else None
+        if a is not None:
+            await self.go_to_alert(a)
+
+    async def go_to_alert(self, a: Alert) -> None:
+        """The alert's stream on the book page; a market-wide alert (venue ``market``, symbol the asset) opens
+        the consolidated page of its asset."""
+        self.alert_state.cursor = alert_id(a)
+        keys = self.stream_keys()
+        if (a.venue, a.symbol) in keys:
+            self.select(a.venue, a.symbol)
+            page = "book"
+        else:
+            same = [k for k in keys if canonical(*k).split("-")[0] == a.symbol]
+            if not same:
+                self.notify(f"{a.venue} {a.symbol}: not a stream of this run", timeout=2)
+                self._refresh()
+                return
+            mine = [k for k in same if k[0] == self.venue]
+            self.select(*(mine or same)[0])
+            page = "consolidated"
+        if self.page != page:
+            await self.switch_mode(page)
+        self._refresh()
+
+    async def on_alerts_panel_picked(self, message: AlertsPanel.Picked) -> None:
+        await self.go_to_alert(message.alert)
+
+    async def on_venues_overview_picked(self, message: VenuesOverview.Picked) -> None:
+        self.select(message.venue, message.symbol)
+        if self.page != "book":
+            await self.switch_mode("book")
+        self._refresh()
 
     def help_rows(self) -> list[tuple[str, str]]:
         rows = []

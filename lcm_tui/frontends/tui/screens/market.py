@@ -10,7 +10,7 @@ books are never of one instant: it shows the sample clock's numbers and says so 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from textual import events
@@ -25,7 +25,7 @@ from lcm_tui.config import Settings
 from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import MarketView
 from lcm_tui.frontends.tui import fmt
-from lcm_tui.frontends.tui.widgets.alerts import AlertsPanel
+from lcm_tui.frontends.tui.widgets.alerts import AlertsPanel, AlertsState
 from lcm_tui.frontends.tui.widgets.consolidated import ConsolidatedView
 from lcm_tui.frontends.tui.widgets.depth_chart import DepthChart
 from lcm_tui.frontends.tui.widgets.ladder import DepthLadder
@@ -52,6 +52,7 @@ class Selection:
     venue: str
     symbol: str
     header: StatusInfo
+    alerts: AlertsState = field(default_factory=AlertsState)  # how the alerts panels filter and mark alerts
 
 
 def venue_rows(view: MarketView, venue: str, symbol: str) -> list[VenueRow]:
@@ -196,7 +197,7 @@ class BookScreen(MarketScreen):
         if self.chart.display:
             self.chart.show(snap, f"cumulative depth {v} {s}")
         if self.alerts.display:
-            self.alerts.show(view.alerts())
+            self.alerts.show(view.alerts(), sel.alerts)
         if self.venues_strip.display:
             self.venues_strip.show(venue_rows(view, v, s))
 
@@ -218,7 +219,7 @@ class VenuesScreen(MarketScreen):
 
     def draw(self, sel: Selection) -> None:
         self.table.show(venue_rows(self.view, sel.venue, sel.symbol))
-        self.alerts.show(self.view.alerts())
+        self.alerts.show(self.view.alerts(), sel.alerts)
 
 
 class ConsolidatedScreen(MarketScreen):

@@ -1,7 +1,8 @@
 """Every configured venue that lists the current asset, side by side, grouped by canonical symbol.
 
 Rows are grouped by ``symbols.canonical`` (BTC-USDT apart from BTC-USD: different quote currencies
-are different markets), and every group of the current base asset is shown.
+are different markets), and every group of the current base asset is shown. A click on a row picks
+that stream (the app opens its book).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -45,6 +48,21 @@ def rows_for_asset(streams: list[tuple[StreamView, MetricSample | None]], venue:
     groups = [mine, *sorted({c for c, _, _ in picked} - {mine})]
     return [VenueRow(st.venue, st.symbol, st, sm, (st.venue, st.symbol) == (venue, symbol), numbers[st.venue])
             for g in groups for c, st, sm in picked if c == g]
+
+
+def row_lines(rows: list[VenueRow]) -> dict[int, VenueRow]:
+    """Which row each line of :func:`venues_table` draws: a header and its rule, then the rows, with a blank
+    line between canonical groups."""
+    out: dict[int, VenueRow] = {}
+    line, group = 2, None
+    for r in rows:
+        g = canonical(r.venue, r.symbol)
+        if group is not None and g != group:
+            line += 1
+        group = g
+        out[line] = r
+        line += 1
+    return out
 
 
 def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, width: int) -> Text:
@@ -88,6 +106,14 @@ def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float,
 
 
 class VenuesOverview(Widget):
+    class Picked(Message):
+        """The user clicked a venue's row."""
+
+        def __init__(self, venue: str, symbol: str) -> None:
+            super().__init__()
+            self.venue = venue
+            self.symbol = symbol
+
     DEFAULT_CSS = """
     VenuesOverview { height: auto; }
     """
@@ -118,3 +144,10 @@ class VenuesOverview(Widget):
 
     def render(self) -> Text:
         return venues_table(self._rows, self._bands, self._middle, self.size.width)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        r = row_lines(self._rows).get(offset.y) if offset is not None else None
+        if r is not None:
+            event.stop()
+            self.post_message(self.Picked(r.venue, r.symbol))
