@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -35,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOT_N, HOT_STEP_S = 20, 0.005
+SHUTDOWN_TIMEOUT_S = 15.0  # stopping the feeds is not measured; a slow stop is reported, not waited for
 VENUES = ("bybit-spot", "okx")  # both send their book over the WebSocket: N streams are LIVE within seconds
 
 
@@ -88,67 +90,86 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
     measuring = [False]
     devnull = open(os.devnull, "wb")  # noqa: SIM115 - closed below, after the clock stops
 
-    async with open_live(s) as engine:
-        lines = jsonout.HeadlessLines(engine.view)
+    measured = asyncio.Event()
+    states: dict[Any, Any] = {}
+    res: dict[str, Any] = {}
 
-        def tick(t_ns: int) -> bool:
-            t0, c0 = loop.time(), time.process_time()
-            data = lines.encode(t_ns)
-            jsonout.write(devnull, data)
-            if measuring[0]:
-                out_bytes[0] += len(data)
-                # The JSON lines alone (consolidated entries + encoding); the sample is timed apart.
-                ticks.append((t0, time.process_time() - c0))
-            return False
+    async def session() -> None:
+        nonlocal states
+        async with open_live(s) as engine:
+            lines = jsonout.HeadlessLines(engine.view)
 
-        # The sample (metrics + detectors + market signal), timed around the engine's own call.
-        orig_sample = engine.sample
-        sample_cpu: list[float] = []
+            def tick(t_ns: int) -> bool:
+                t0, c0 = loop.time(), time.process_time()
+                data = lines.encode(t_ns)
+                jsonout.write(devnull, data)
+                if measuring[0]:
+                    out_bytes[0] += len(data)
+                    # The JSON lines alone (consolidated entries + encoding); the sample is timed apart.
+                    ticks.append((t0, time.process_time() - c0))
+                return False
 
-        def timed_sample(t_ns: int | None = None) -> Any:
-            c0 = time.process_time()
-            r = orig_sample(t_ns)
-            if measuring[0]:
-                sample_cpu.append(time.process_time() - c0)
-            return r
+            # The sample (metrics + detectors + market signal), timed around the engine's own call.
+            orig_sample = engine.sample
+            sample_cpu: list[float] = []
 
-        engine.sample = timed_sample  # type: ignore[method-assign]
-        clock = asyncio.create_task(engine.run_sample_clock(tick, stop))
-        states = engine.monitor.states
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.25)
-            if states and all(st.status is StreamStatus.LIVE for st in states.values()):
-                break
-        live = sum(st.status is StreamStatus.LIVE for st in states.values())
-        await asyncio.sleep(1.5)  # the snapshot burst is over
-        prof = None
-        if profile:
-            import cProfile
+            def timed_sample(t_ns: int | None = None) -> Any:
+                c0 = time.process_time()
+                r = orig_sample(t_ns)
+                if measuring[0]:
+                    sample_cpu.append(time.process_time() - c0)
+                return r
 
-            prof = cProfile.Profile()
-            prof.enable()
-        frames0 = sum(st.counters.frames for st in states.values())
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        measuring[0] = True
-        await asyncio.sleep(seconds)
-        measuring[0] = False
-        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-        frames = sum(st.counters.frames for st in states.values()) - frames0
-        if prof is not None:
-            prof.disable()
-            assert profile is not None
-            prof.dump_stats(profile)
-        stop.set()
-        await clock
+            engine.sample = timed_sample  # type: ignore[method-assign]
+            clock = asyncio.create_task(engine.run_sample_clock(tick, stop))
+            states = engine.monitor.states
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                if states and all(st.status is StreamStatus.LIVE for st in states.values()):
+                    break
+            live = sum(st.status is StreamStatus.LIVE for st in states.values())
+            await asyncio.sleep(1.5)  # the snapshot burst is over
+            prof = None
+            if profile:
+                import cProfile
+
+                prof = cProfile.Profile()
+                prof.enable()
+            frames0 = sum(st.counters.frames for st in states.values())
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            measuring[0] = True
+            await asyncio.sleep(seconds)
+            measuring[0] = False
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            frames = sum(st.counters.frames for st in states.values()) - frames0
+            if prof is not None:
+                prof.disable()
+                assert profile is not None
+                prof.dump_stats(profile)
+            res.update(live=live, frames=frames, cpu=cpu, wall=wall, sample_cpu=sample_cpu)
+            stop.set()
+            await clock
+            measured.set()
+
+    task = asyncio.create_task(session())
+    await asyncio.wait([task, asyncio.create_task(measured.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if not measured.is_set():
+        task.result()  # it failed before measuring: raise that
+    # Stopping the feeds is not what is measured: give it a bounded time, and say how long it took.
+    t_stop = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_S)
+    shutdown_s = time.monotonic() - t_stop
     devnull.close()
     starts = [t for t, _ in ticks]
     # Lag: how late each tick ran against the schedule of the first measured one.
     lag = max((starts[i] - starts[0] - i * interval for i in range(len(starts))), default=0.0)
     lag = max(lag, 0.0)
     n_ticks = len(ticks)
-    return {"streams": len(states), "live": live, "frames": frames, "cpu_s": cpu, "wall_s": wall,
-            "ticks": n_ticks, "max_lag_s": lag,
+    sample_cpu = res["sample_cpu"]
+    return {"streams": len(states), "live": res["live"], "frames": res["frames"], "cpu_s": res["cpu"],
+            "wall_s": res["wall"], "ticks": n_ticks, "max_lag_s": lag, "shutdown_s": shutdown_s,
             "sample_ms": 1e3 * sum(sample_cpu) / len(sample_cpu) if sample_cpu else None,
             "encode_ms": 1e3 * sum(c for _, c in ticks) / n_ticks if n_ticks else None,
             "json_bytes": out_bytes[0]}
@@ -188,6 +209,7 @@ def _rows(r: dict[str, Any], step_s: float = 0.1) -> tuple[list[tuple[str, Any, 
         (f"{tag} sample (metrics + detectors) per tick", round(r["sample_ms"] or 0.0, 2), None, "ms"),
         (f"{tag} JSON lines (consolidated + encode) per tick", round(r["encode_ms"] or 0.0, 2), None, "ms"),
         (f"{tag} headless JSON output", round(mb_min, 1), None, "MB/min"),
+        (f"{tag} stopping the feeds after the run (not measured above)", round(r["shutdown_s"], 1), None, "s"),
     ]
     k = f"scale_hot_{n}" if hot else f"scale_{n}"
     js = {f"{k}_frames_per_cpu_s": round(fpc), f"{k}_core_share_pct": round(100 * share, 1),

@@ -117,7 +117,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("alerts_venue", "f", "alert_filter('venue')", "this venue's alerts", show=False),
     KeySpec("alert_next", "j", "alert_cursor(1)", "next alert", show=False),
     KeySpec("alert_prev", "k", "alert_cursor(-1)", "previous alert", show=False),
-    KeySpec("alert_ack", "x", "alert_ack", "acknowledge alert", show=False),
+    KeySpec("alert_ack", "m", "alert_ack", "acknowledge alert", show=False),
     KeySpec("alert_go", "enter", "alert_go", "go to alert", show=False),
     KeySpec("help", "question_mark", "help", "help"),
     KeySpec("quit", "q", "quit", "quit"),
@@ -125,6 +125,15 @@ KEYS: tuple[KeySpec, ...] = (
 REPLAY_KEYS: tuple[KeySpec, ...] = (
     KeySpec("faster", "plus", "speed(1)", "faster"),
     KeySpec("slower", "minus", "speed(-1)", "slower"),
+    # Replay as a time machine: seek, go to a typed time, one record at a time, from alert to alert.
+    KeySpec("seek_back_10s", "comma", "seek(-10)", "-10s", show=False),
+    KeySpec("seek_forward_10s", "full_stop", "seek(10)", "+10s", show=False),
+    KeySpec("seek_back_1m", "less_than_sign", "seek(-60)", "-1m", show=False),
+    KeySpec("seek_forward_1m", "greater_than_sign", "seek(60)", "+1m", show=False),
+    KeySpec("seek_to_time", "slash", "jump_to_time", "go to time", show=False),
+    KeySpec("step", "i", "step", "step", show=False),
+    KeySpec("seek_next_alert", "n", "alert(1)", "next alert", show=False),
+    KeySpec("seek_prev_alert", "b", "alert(-1)", "prev alert", show=False),
 )
 # One settings file serves both apps, so a key is checked against every action of either.
 ALL_KEYS: tuple[KeySpec, ...] = KEYS + REPLAY_KEYS

@@ -417,6 +417,8 @@ class LocalMarketView:
         self.engine = engine
         self.monitor = engine.monitor
         self.settings = engine.settings
+        # Per stream: the book object and version the last snapshot was taken of, it, and its depth.
+        self._snapshots: dict[tuple[str, str], tuple[object, int, BookSnapshot, int]] = {}
 
     # ---- streams -----------------------------------------------------------------------------
     def streams(self) -> list[StreamView]:
@@ -437,18 +439,42 @@ class LocalMarketView:
         return _copy_sample(s) if s is not None else None
 
     def snapshot(self, venue: str, symbol: str, depth: int) -> BookSnapshot | None:
-        st = self.monitor.states.get((venue, symbol))
+        """The book now; a book unchanged since the last call (same object, same version) is not walked again.
+
+        The TUI asks for the stream on screen at every refresh, and most refreshes of a quiet book find it
+        as it was: the metrics and the levels of the last snapshot are then reused (re-stamped when the
+        clock moved), and the very same object comes back when nothing moved at all. The cached pieces are
+        never changed after they are made, so sharing them keeps every snapshot a consistent copy.
+        """
+        key = (venue, symbol)
+        st = self.monitor.states.get(key)
         if st is None:
             return None
         book = st.book
         ts = self.engine.now()
-        metrics = None
-        if not book.is_empty():
-            m = self.settings.metrics
-            metrics = compute_sample(book, venue, symbol, ts, m.depth_bands_bps, m.notionals)
         n = max(0, depth)
-        return BookSnapshot(venue, symbol, ts, book.bids.top(n) if n else [], book.asks.top(n) if n else [],
-                            metrics)
+        version = book.version
+        hit = self._snapshots.get(key)
+        if hit is not None and hit[0] is book and hit[1] == version:
+            snap, have = hit[2], hit[3]
+            if n == have and snap.ts_ns == ts:
+                return snap
+            metrics = snap.metrics
+            if metrics is not None and metrics.ts_ns != ts:
+                metrics = dataclasses.replace(metrics, ts_ns=ts)
+            if n <= have:  # the top n of a deeper copy of the same book
+                bids, asks = (snap.bids[:n], snap.asks[:n]) if n < have else (snap.bids, snap.asks)
+            else:
+                bids, asks = book.bids.top(n), book.asks.top(n)
+        else:
+            metrics = None
+            if not book.is_empty():
+                m = self.settings.metrics
+                metrics = compute_sample(book, venue, symbol, ts, m.depth_bands_bps, m.notionals)
+            bids, asks = (book.bids.top(n), book.asks.top(n)) if n else ([], [])
+        snap = BookSnapshot(venue, symbol, ts, bids, asks, metrics)
+        self._snapshots[key] = (book, version, snap, n)
+        return snap
 
     # ---- detector ----------------------------------------------------------------------------
     def signals(self, venue: str, symbol: str) -> list[SignalView]:

@@ -202,3 +202,231 @@ async def test_a_far_future_timestamp_never_hangs_the_replay(speed: float) -> No
         assert "replay ??:??:?? done 3 frames" in status_text(app)
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, "q to quit", steps=300)
+
+
+# ---- the time machine: seek, go to a time, step, alert to alert ---------------------------------------------
+# Expectations come from `replay --json --at TIME` (a fresh session run to TIME by the CLI, not the TUI)
+# and, for the book itself, from Binance's documented sync applied by hand to the capture written here.
+
+T0 = 1_796_115_600 * SEC  # 2026-12-01T09:00:00Z
+
+
+def _diff(u: int, bids: list[list[str]], asks: list[list[str]], first: int | None = None) -> dict[str, Any]:
+    return {"e": "depthUpdate", "E": u, "s": "BNBBTC", "U": u if first is None else first, "u": u, "b": bids, "a": asks}
+
+
+def _snapshot(last: int, bids: list[list[str]], asks: list[list[str]]) -> dict[str, Any]:
+    return {"id": "d1xBNBBTC", "status": 200, "result": {"lastUpdateId": last, "bids": bids, "asks": asks}}
+
+
+def _write_capture(path: Any, recs: list[tuple[int, dict[str, Any]]]) -> None:
+    path.write_text("".join(orjson.dumps({"t_ns": t, "venue": "binance", "symbol": "BNBBTC",
+                                          "frame": orjson.dumps(f).decode()}).decode() + "\n" for t, f in recs))
+
+
+# Three minutes of one book: every 5 s the best bid moves to 99.00 + k/100 with size k (the old one deleted).
+LONG_SNAP = _snapshot(100, [["98.0", "1"]], [["101.0", "3"]])
+LONG_DIFFS = [(0.0, _diff(101, [["99.00", "1"]], []))] + [
+    (5.0 * k, _diff(101 + k, [[f"{99 + k / 100:.2f}", str(k)], [f"{99 + (k - 1) / 100:.2f}", "0"]], []))
+    for k in range(1, 37)]
+
+
+@pytest.fixture
+def long_capture(tmp_path: Any) -> Any:
+    path = tmp_path / "long.jsonl"
+    recs = [(T0 + int(at * SEC), d) for at, d in LONG_DIFFS]
+    recs.insert(1, (T0 + SEC // 2, LONG_SNAP))
+    _write_capture(path, recs)
+    return path
+
+
+def reference_best_bid(until_s: float) -> tuple[str, str] | None:
+    """The best bid by hand: the snapshot, then each diff with u > lastUpdateId up to ``until_s``; None
+    before the snapshot reply (0.5 s): the book is still syncing."""
+    if until_s < 0.5:
+        return None
+    bids = {p: q for p, q in LONG_SNAP["result"]["bids"]}
+    for at, d in LONG_DIFFS:
+        if at <= until_s and d["u"] > LONG_SNAP["result"]["lastUpdateId"]:
+            for p, q in d["b"]:
+                if float(q) == 0:
+                    bids.pop(p, None)
+                else:
+                    bids[p] = q
+    best = max(bids, key=float)
+    return best, bids[best]
+
+
+def json_at(capsys: Any, s: Any, path: Any, t_ns: int) -> list[Any]:
+    """What `lcm-tui replay FILE --json --at TIME` prints for ``t_ns``, without its summary line."""
+    from lcm_tui.frontends.jsonout import run_replay_json
+
+    assert run_replay_json(s, str(path), at=f"{t_ns // SEC}.{t_ns % SEC:09d}") == 0, capsys.readouterr().err
+    out = orjson.loads(capsys.readouterr().out)
+    assert out[-1]["venue"] == "replay" and out[-1]["at_ns"] == t_ns
+    return list(out[:-1])
+
+
+def shown_state(app: ReplayApp) -> list[Any]:
+    """The app's market in the JSON form `replay --json --at` prints (the same encoder over the app's view)."""
+    from lcm_tui.frontends.jsonout import alert_object, encode_array, market_objects
+
+    objs = market_objects(app.view, latest=False) + [alert_object(a) for a in app.view.alerts()]
+    return list(orjson.loads(encode_array(objs)))
+
+
+def best_bid(state: list[Any]) -> tuple[str | None, dict[str, Any]]:
+    (o,) = [o for o in state if o["venue"] == "binance" and o["symbol"] == "BNBBTC"]
+    return o["best_bid"], o
+
+
+def tui_replay(s: Any, path: Any, **kw: Any) -> ReplayApp:
+    from lcm_tui.frontends.tui.replay import scan_end
+    from lcm_tui.runtime.engine import open_replay
+
+    def reopen() -> tuple[Any, Any]:
+        e = open_replay(s, str(path))
+        return e.view, e.replay
+
+    engine = open_replay(s, str(path))
+    assert engine.replay is not None
+    return ReplayApp(s, engine.view, engine.replay, reopen=reopen, scan=lambda: scan_end(str(path)), **kw)
+
+
+async def settle(pilot: Any, app: ReplayApp) -> None:
+    await until(pilot, lambda: app.seeking is None and not any(
+        w.group == "replay" and w.is_running and w.name != "_play" for w in app.workers), "the seek to finish")
+    await pilot.pause()
+
+
+async def test_seek_forward_and_back_lands_on_the_state_a_fresh_replay_gives(capsys: Any, long_capture: Any) -> None:
+    s = settings()
+    seq = [(".", 10), (">", 70), (",", 60), ("<", 0), (">", 60)]  # key, seconds after T0 it lands on
+    expected = {at: json_at(capsys, s, long_capture, T0 + at * SEC) for _, at in seq}
+    app = tui_replay(s, long_capture, start_paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.end_ns is not None, "the capture scan")
+        assert app.end_ns == T0 + 180 * SEC and app.total_records == len(LONG_DIFFS) + 1
+        sessions = [app.session]
+        for key, at in seq:
+            await pilot.press({".": "full_stop", ">": "greater_than_sign", ",": "comma", "<": "less_than_sign"}[key])
+            await settle(pilot, app)
+            assert app.replay_t_ns == T0 + at * SEC, key
+            state = shown_state(app)
+            assert state == expected[at], f"after {key!r} at +{at}s"
+            bid, _o = best_bid(state)
+            ref = reference_best_bid(at)
+            assert (bid is None) if ref is None else float(bid) == float(ref[0]), (at, bid, ref)
+            sessions.append(app.session)
+        # forward seeks go on with the same session; each backward one re-ran the capture in a fresh one
+        assert [sessions[i + 1] is sessions[i] for i in range(len(seq))] == [True, True, False, False, True]
+        assert app.paused  # a seek keeps the replay paused
+
+
+async def test_go_to_a_typed_time_and_step_one_record(capsys: Any, long_capture: Any) -> None:
+    s = settings()
+    at = T0 + 123 * SEC  # 09:02:03, between the records at 120 s and 125 s
+    exp_at = json_at(capsys, s, long_capture, at)
+    exp_step = json_at(capsys, s, long_capture, T0 + 125 * SEC)  # the next record
+    app = tui_replay(s, long_capture, start_paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("slash")
+        await pilot.pause()
+        for ch in "noon":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.pause()
+        err = str(app.screen.query_one("#jump-error").render())
+        assert "not a time: give ISO-8601" in err  # one line, the dialog stays open
+        inp = app.screen.query_one("#jump-input")
+        inp.value = ""  # type: ignore[attr-defined]
+        for ch in "09:02:03":
+            await pilot.press({":": "colon"}.get(ch, ch))
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.replay_t_ns == at and shown_state(app) == exp_at
+        await pilot.press("i")
+        await settle(pilot, app)
+        assert shown_state(app) == exp_step
+        ref = reference_best_bid(125)
+        assert ref is not None and float(best_bid(shown_state(app))[0]) == float(ref[0])
+
+
+def _crunch_capture(path: Any) -> None:
+    """Depth halves at 8.5 s and is restored at 9.5 s: the sample at 9 s opens a depth alert (as in
+    tests/runtime/test_jsonout.py, where `replay --json --at` is checked against it)."""
+    recs: list[tuple[int, dict[str, Any]]] = [(T0, _diff(101, [["100.0", "10"]], [])),
+                                              (T0 + SEC // 10, _snapshot(100, [["100.0", "10"]], [["100.1", "10"]]))]
+    sizes = ["12", "10"] * 4 + ["0.5", "10", "12", "10"] + ["12", "10"] * 4 + ["0.5", "10", "12", "10"]
+    for k, q in enumerate(sizes):
+        recs.append((T0 + k * SEC + SEC // 2, _diff(102 + k, [["100.0", q]], [])))
+    _write_capture(path, recs)
+
+
+async def test_next_and_previous_alert_stop_where_the_alerts_open(capsys: Any, tmp_path: Any) -> None:
+    s = settings()
+    s.detector.warmup_samples, s.detector.consecutive, s.detector.half_life_s = 3, 1, 2.0
+    path = tmp_path / "crunch.jsonl"
+    _crunch_capture(path)
+    # The alert times by the independent route: the last `--json --at` before each opening has none more.
+    opened = [o["alert"]["opened_ns"] for o in json_at(capsys, s, path, T0 + 23 * SEC) if o["venue"] == "alert"]
+    assert len(opened) == 2 and opened[0] == T0 + 9 * SEC, opened
+    exp = {t: json_at(capsys, s, path, t) for t in opened}
+    app = tui_replay(s, path, start_paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert app.replay_t_ns == opened[0] and shown_state(app) == exp[opened[0]]
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert app.replay_t_ns == opened[1] and shown_state(app) == exp[opened[1]]
+        await pilot.press("i", "i")  # a little past it
+        await settle(pilot, app)
+        await pilot.press("b")  # back to the second alert's opening (it opened before now)
+        await settle(pilot, app)
+        assert app.replay_t_ns == opened[1] and shown_state(app) == exp[opened[1]]
+        await pilot.press("b")  # and to the first
+        await settle(pilot, app)
+        assert app.replay_t_ns == opened[0] and shown_state(app) == exp[opened[0]]
+
+
+async def test_the_header_shows_position_of_total_and_seeking(long_capture: Any) -> None:
+    from lcm_tui.frontends.tui.widgets.progress import ReplayProgress, progress_text
+
+    s = settings()
+    app = tui_replay(s, long_capture, start_paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.end_ns is not None, "the capture scan")
+        await pilot.press("greater_than_sign")
+        await settle(pilot, app)
+        page = app.page_screen
+        assert page is not None
+        line = page.status_line.render().plain.splitlines()[2]
+        # 60 s of 180 s: a third of the bar, the time of day at the position, the total, the speed
+        assert "09:01:00" in line and "1:00 / 3:00" in line and "33%" in line and "x1" in line, line
+        assert page.status_line.size.height == 3
+    seeking = progress_text(ReplayProgress(T0, T0 + 180 * SEC, T0, "x1", "seeking to 09:01:00…"), 100).plain
+    assert seeking.endswith("seeking to 09:01:00…") and seeking.startswith(" 09:00:00 ")
+
+
+def test_replay_snapshot_with_the_progress_bar(snap_compare: Any, long_capture: Any, monkeypatch: Any) -> None:
+    """Paused at 09:01:10 of a three-minute capture: the third header line is the progress bar."""
+    monkeypatch.chdir(long_capture.parent)
+    app = tui_replay(settings(), long_capture.name, start_paused=True)
+
+    async def seek(pilot: Any) -> None:
+        await until(pilot, lambda: app.end_ns is not None, "the capture scan")
+        await pilot.press("greater_than_sign", "full_stop")
+        await settle(pilot, app)
+
+    assert snap_compare(app, run_before=seek, terminal_size=(100, 30))
+
+
+async def test_replay_help_lists_the_time_machine_keys() -> None:
+    m = filled_market()
+    app = replay_app(m, FakeReplayer(), [rec(NOW_NS)], speed=0)
+    async with app.run_test(size=(80, 24)):
+        rows = dict(app.help_rows())
+    assert rows[", / ."] == "seek back / forward 10 s" and rows["< / >"] == "seek back / forward 1 min"
+    assert "go to a typed time" in rows["/"] and "one record" in rows["i"] and "next / previous alert" in rows["n / b"]
+    assert rows["space"] == "pause / resume the replay"

@@ -92,3 +92,15 @@ def test_changed_levels(snap_compare: Any) -> None:
 def test_consolidated_120x40(snap_compare: Any) -> None:
     """The consolidated page of BTC across the five venues (the fake's books), at 120x40."""
     assert snap_compare(make_app(), press=["c"], terminal_size=(120, 40))
+
+
+def test_filtered_alerts(snap_compare: Any) -> None:
+    """Venues page, alerts filtered to open ones of HIGH and above: the closed okx WARNING is left out and
+    the panel's title says so (alerts: open ≥HIGH, 2 of 3)."""
+    assert snap_compare(make_app(), press=["v", "o", "e"], terminal_size=(120, 40))
+
+
+def test_acknowledged_alert(snap_compare: Any) -> None:
+    """The newest alert (binance slip_sell CRITICAL) acknowledged: marked ``ack``, not bold, still listed in
+    place, and the header counts 1 ALERT instead of 2."""
+    assert snap_compare(make_app(), press=["m"], terminal_size=(120, 40))

@@ -78,13 +78,14 @@ def greedy_fill(ladders: Sequence[Ladder], mults: Sequence[float], targets: Sequ
     # Sorting already-sorted runs is a C-level merge; duplicates (venues quoting the same price) stay in.
     candidates = sorted(chain.from_iterable(a[: bisect_right(a, bound)] for a in adj))
     out = []
+    lo = 0  # F is monotonic and targets ascend: a larger target's λ* is never before a smaller one's
     for t in targets:
         g = t * (1.0 - FILL_TOL)
 
         def reaches(lam: float, g: float = g) -> bool:
             return cash_at(lam) >= g
 
-        idx = bisect_left(candidates, True, key=reaches)
+        idx = lo = bisect_left(candidates, True, lo=lo, key=reaches)
         complete = idx < len(candidates)
         lam = candidates[idx] if complete else math.inf
         counts = [bisect_left(a, lam) for a in adj]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from lcm_tui.config import KEYS, KeySpec, Settings
 from lcm_tui.core.model import Alert
 from lcm_tui.core.symbols import canonical
 from lcm_tui.core.view import MarketView, StreamView
+from lcm_tui.frontends.tui import prefs
 from lcm_tui.frontends.tui.commands import StreamProvider
 from lcm_tui.frontends.tui.screens.help import HelpScreen
 from lcm_tui.frontends.tui.screens.market import (
@@ -40,7 +42,7 @@ from lcm_tui.frontends.tui.screens.market import (
     VenuesScreen,
 )
 from lcm_tui.frontends.tui.widgets.alerts import AlertsPanel, AlertsState, alert_id
-from lcm_tui.frontends.tui.widgets.status import StatusInfo
+from lcm_tui.frontends.tui.widgets.status import CaptureInfo, StatusInfo
 from lcm_tui.frontends.tui.widgets.venues import VenuesOverview
 
 if TYPE_CHECKING:
@@ -71,22 +73,29 @@ HELP_TEXT: dict[str, str] = {
     "alerts": "toggle the alerts panel",
     "slippage": "toggle the slippage table",
     "theme": "next theme (ansi-dark / ansi-light use the terminal palette)",
-    "alerts_open": "alerts: open only / all",
-    "alerts_severity": "alerts: minimum severity (any, HIGH, CRITICAL)",
-    "alerts_venue": "alerts: this venue only / every venue",
-    "alert_next": "alerts: cursor down / up",
-    "alert_ack": "alerts: acknowledge (not counted in the header)",
-    "alert_go": "alerts: go to the alert's venue and symbol (or click it)",
     "help": "this help",
     "quit": "quit",
 }
-PAIRS = {"next_symbol": "prev_symbol", "next_venue": "prev_venue", "alert_next": "alert_prev"}
+PAIRS = {"next_symbol": "prev_symbol", "next_venue": "prev_venue"}
+# Keys that share one help line (the help screen fits 80x24), listed under the first one's line.
+HELP_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "alerts_open": (("alerts_open", "alerts_severity", "alerts_venue"),
+                    "alerts filter: open only, min severity, this venue"),
+    "alert_next": (("alert_next", "alert_prev", "alert_go", "alert_ack"),
+                   "alerts: down, up, go to (or click), acknowledge"),
+}
+GROUPED = {i for ids, _ in HELP_GROUPS.values() for i in ids[1:]}
 
 
 def _key_label(key: str) -> str:
     names = {"question_mark": "?", "space": "space", "down": "↓", "up": "↑", "right": "→", "left": "←",
-             "plus": "+", "minus": "-", "enter": "enter"}
+             "plus": "+", "minus": "-", "enter": "↵", "comma": ",", "full_stop": ".",
+             "less_than_sign": "<", "greater_than_sign": ">", "slash": "/"}
     return ",".join(names.get(k, k) for k in key.split(","))
+
+
+class CaptureSource(Protocol):
+    path: str  # the file ``--capture`` writes
 
 
 class RecorderSource(Protocol):
@@ -133,6 +142,7 @@ class LcmApp(App[int]):
         *,
         sample: Sampler | None = None,
         recorder: RecorderSource | None = None,
+        capture: CaptureSource | None = None,
         clock: Callable[[], int] = time.time_ns,
         timers: bool = True,
         freeze_gc: bool = False,
@@ -141,6 +151,8 @@ class LcmApp(App[int]):
         self.view = view
         self.sample = sample
         self.recorder = recorder
+        self.capture = capture
+        self._remember_theme = False  # from mount on, a theme change is a user's pick
         self.clock = clock
         self.timers = timers
         self.freeze_gc = freeze_gc
@@ -157,7 +169,7 @@ class LcmApp(App[int]):
             self.add_mode(page, partial(screen, view, settings, self.refresh_views))
         # ui.keys and ui.theme were checked with the rest of the settings (config.parse_settings).
         self.set_keymap(dict(settings.ui.keys))
-        self.theme = settings.ui.theme
+        self.theme = prefs.initial_theme(settings.ui.theme, self.available_themes)
         streams = self.stream_keys()
         if streams:
             self.venue, self.symbol = streams[0]
@@ -193,6 +205,7 @@ class LcmApp(App[int]):
         return base if isinstance(base, MarketScreen) and base.drawable else None
 
     def on_mount(self) -> None:
+        self._remember_theme = True
         if self.timers:
             if self.SAMPLE_ON_TIMER:
                 self.set_interval(self.settings.metrics.sample_interval_s, self.sample_now, name="sample")
@@ -265,7 +278,7 @@ class LcmApp(App[int]):
         rs = self.recorder.status() if self.recorder is not None else None
         open_alerts = self.alert_state.unacked_open(self.view.alerts())
         header = StatusInfo(sv, self.venue or "-", self.symbol or "no streams", now, self._frames_per_s(key, sv, now),
-                            self.paused, rs, self.note, open_alerts)
+                            self.paused, rs, self.note, open_alerts, self._capture_info())
         return Selection(self.venue, self.symbol, header, self.alert_state)
 
     def _refresh(self) -> None:
@@ -344,6 +357,20 @@ class LcmApp(App[int]):
             self.book.toggle_panel(name)
         self._refresh()
 
+    def _capture_info(self) -> CaptureInfo | None:
+        if self.capture is None:
+            return None
+        try:
+            size: int | None = os.stat(self.capture.path).st_size
+        except OSError:
+            size = None
+        return CaptureInfo(self.capture.path, size)
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme picked with ``t`` or the palette is remembered for the next run (see ``prefs``)."""
+        if self._remember_theme:
+            prefs.remember_theme(theme, self.settings.ui.theme)
+
     def action_next_theme(self) -> None:
         names = [t for t in THEME_CYCLE if t in self.available_themes]
         i = names.index(self.theme) if self.theme in names else -1
@@ -354,7 +381,7 @@ class LcmApp(App[int]):
     def _alerts_on_screen(self) -> bool:
         """Alert keys act only where an alerts panel is shown (pressed elsewhere they would act unseen)."""
         page = self.page_screen
-        return page is not None and any(p.display for p in page.query(AlertsPanel))
+        return page is not None and page is self.screen and any(p.display for p in page.query(AlertsPanel))
 
     def action_alert_filter(self, which: str) -> None:
         if not self._alerts_on_screen():
@@ -376,9 +403,8 @@ class LcmApp(App[int]):
     def action_alert_ack(self) -> None:
         a = self.alert_state.current(self.view.alerts()) if self._alerts_on_screen() else None
         if a is not None:
-            acked = self.alert_state.toggle_ack(a)
-            self.notify(f"{'acknowledged' if acked else 'unacknowledged'}: {a.venue} {a.symbol} {a.signal}",
-                        timeout=2)
+            # No toast: it would cover the alerts panel, where the row itself now says "acked".
+            self.alert_state.toggle_ack(a)
             self._refresh()
 
     async def action_alert_go(self) -> None:
@@ -419,9 +445,14 @@ class LcmApp(App[int]):
     def help_rows(self) -> list[tuple[str, str]]:
         rows = []
         for spec in KEYS + self.EXTRA_KEYS:
-            if spec.id in PAIRS.values() or (spec.id.startswith("venue_") and spec.id != "venue_1"):
+            if spec.id in PAIRS.values() or spec.id in GROUPED or (spec.id.startswith("venue_")
+                                                                     and spec.id != "venue_1"):
                 continue
             key = self.key_for(spec.id)
+            if spec.id in HELP_GROUPS:
+                ids, text = HELP_GROUPS[spec.id]
+                rows.append((" ".join(self.key_for(i) for i in ids), text))
+                continue
             if spec.id in PAIRS:
                 key = f"{key} / {self.key_for(PAIRS[spec.id])}"
             elif spec.id == "venue_1":
@@ -449,7 +480,8 @@ async def _live(settings: Settings, demo: bool, capture: str | None) -> int:
         async with open_live(settings, demo=demo, capture=capture, recorder=recorder,
                              recorder_errors=errors) as engine:
             app = LcmApp(settings, engine.view, sample=engine.sample,
-                         recorder=cast("RecorderSource | None", engine.recorder), freeze_gc=True)
+                         recorder=cast("RecorderSource | None", engine.recorder), capture=engine.capture,
+                         freeze_gc=True)
             engine.monitor.add_listener(AlertListener(app))
             from lcm_tui.frontends.tui.lifecycle import run_with_exit_signals
 

@@ -68,7 +68,7 @@ class AlertFilter:
         parts = (["open"] if self.open_only else []) + \
             ([f"≥{self.min_severity.value.upper()}"] if self.min_severity is not None else []) + \
             ([self.venue] if self.venue is not None else [])
-        return " · ".join(parts)
+        return " ".join(parts)
 
 
 @dataclass(slots=True)
@@ -212,15 +212,21 @@ class AlertsPanel(Widget):
         self._alerts: list[Alert] = []
         self._state = AlertsState()
         self._drawn: list[Alert] = []  # the alerts on screen, top to bottom
+        self._title: str | None = None  # what the page called the panel; a filter adds to it
+        self._shown_title = ""
 
     def show(self, alerts: Sequence[Alert], state: AlertsState | None = None) -> None:
         self._alerts = list(alerts)
         if state is not None:
             self._state = state
         f = self._state.filter
-        # The filter bar: the bottom border says what is left out, and how much.
-        self.border_subtitle = (f"{f.describe()} · {len(self._state.shown(alerts))} of {len(alerts)}"
-                                if f.active else "")
+        if self._title is None:
+            self._title = self._shown_title = str(self.border_title or "alerts")
+        # The filter bar, in the top border (every page draws that one): what is left out, and how much.
+        title = (f"{self._title}: {f.describe()}, {len(self._state.shown(alerts))} of {len(alerts)}"
+                 if f.active else self._title)
+        if title != self._shown_title:  # setting a border title repaints the panel, even to the same text
+            self._shown_title = self.border_title = title
         # By value: a view hands out copies, so an unchanged alert is a new object at every call.
         self.key = (tuple((a.venue, a.symbol, a.signal, a.opened_ns, a.peak_z, a.severity, a.closed_ns)
                           for a in alerts), self._state.key())

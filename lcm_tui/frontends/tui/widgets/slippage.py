@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -14,6 +15,7 @@ from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.frontends.tui import fmt
 from lcm_tui.frontends.tui.widgets.textgrid import Col, grid, grid_strips
 
+MEMO_MAX = 4096
 COLS = (Col("side", flex=True), Col("VWAP", right=True), Col("bps", right=True), Col("lv", right=True))
 
 
@@ -55,6 +57,7 @@ class SlippageTable(Widget):
         self._notionals = list(notionals)
         self._strips: list[Strip] | None = None
         self._strips_width = 0
+        self._memo: dict[tuple[Style, int, int], Style] = {}  # see ``grid_strips``
         self.walks: tuple[Slippage, ...] | None = None  # what the table shows
         self._rows = slippage_rows(None, self._notionals)
 
@@ -74,12 +77,15 @@ class SlippageTable(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips = None
+        self._memo.clear()
 
     def render_line(self, y: int) -> Strip:
         # Redrawn whenever the book on screen moves: strips straight from the cells (see ``grid_strips``).
         width = self.size.width
         if self._strips is None or self._strips_width != width:
-            self._strips = grid_strips(COLS, self._rows, width, self.rich_style)
+            if len(self._memo) > MEMO_MAX:  # columns that moved leave styles no redraw asks for again
+                self._memo.clear()
+            self._strips = grid_strips(COLS, self._rows, width, self.rich_style, memo=self._memo)
             self._strips_width = width
         if y < len(self._strips):
             return self._strips[y]

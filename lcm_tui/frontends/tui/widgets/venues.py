@@ -7,6 +7,7 @@ that stream (the app opens its book).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -65,16 +66,27 @@ def row_lines(rows: list[VenueRow]) -> dict[int, VenueRow]:
     return out
 
 
-def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, width: int) -> Text:
+WIDE_COLS = 180  # from here (a 200-column terminal) the mid and the slippage at every notional are shown too
+
+
+def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float, width: int,
+                 notionals: Sequence[float] = ()) -> Text:
     # Compact (80 columns): the two widest bands, and short headers; the border title says the units.
+    # Wide: the mid, and buy and sell slippage at every configured notional, not only the middle one.
     compact_cols = width < 90
+    wide = width >= WIDE_COLS and bool(notionals)
     shown_bands = bands if not compact_cols else bands[-2:]
+    slip_at = list(notionals) if wide else [middle_notional]
     n = fmt.notional(middle_notional)
     cols = [Col("#", right=True), Col("venue", flex=True), Col("symbol", flex=True), Col("status"),
+            *([Col("mid", right=True)] if wide else []),
             Col("bps" if compact_cols else "spread bps", right=True),
-            *(Col(f"±{b}" if compact_cols else f"±{b}bp", right=True) for b in shown_bands),
-            Col("buy" if compact_cols else f"buy {n} bps", right=True),
-            Col("sell" if compact_cols else f"sell {n} bps", right=True)]
+            *(Col(f"±{b}" if compact_cols else f"±{b}bp", right=True) for b in shown_bands)]
+    if wide:
+        cols += [Col(f"{side} {fmt.notional(x)} bps", right=True) for x in slip_at for side in ("buy", "sell")]
+    else:
+        cols += [Col("buy" if compact_cols else f"buy {n} bps", right=True),
+                 Col("sell" if compact_cols else f"sell {n} bps", right=True)]
     cells: list[list[str | Text]] = []
     styles: list[str] = []
     breaks: list[int] = []
@@ -88,15 +100,18 @@ def venues_table(rows: list[VenueRow], bands: list[int], middle_notional: float,
         status = Text(st.status.value.upper() if st else "-", style=STATUS_STYLE.get(st.status, "") if st else "")
         row: list[str | Text] = [str(r.number) if 0 < r.number < 10 else "", r.venue, r.symbol, status]
         if sm is None:
-            row += ["-"] * (1 + len(shown_bands) + 2)
+            row += ["-"] * (len(cols) - len(row))
         else:
+            if wide:
+                row.append(fmt.price(sm.mid))
             row.append(fmt.bps(sm.spread_bps))
             for b in shown_bands:
                 row.append(fmt.compact(sm.depth_bid[b] + sm.depth_ask.get(b, 0.0)) if b in sm.depth_bid else "-")
-            for side in ("buy", "sell"):
-                s = sm.slip(side, middle_notional)
-                row.append("-" if s is None else Text("n/a", style="bold red") if not s.fillable
-                           else fmt.bps(s.slippage_bps))
+            for x in slip_at:
+                for side in ("buy", "sell"):
+                    s = sm.slip(side, x)
+                    row.append("-" if s is None else Text("n/a", style="bold red") if not s.fillable
+                               else fmt.bps(s.slippage_bps))
         cells.append(row)
         styles.append("bold reverse" if r.selected else "")
     if not cells:
@@ -120,11 +135,12 @@ class VenuesOverview(Widget):
     # What is drawn of the rows: a new sample or status redraws, the same ones cost nothing.
     key: reactive[tuple[object, ...]] = reactive((), layout=False)
 
-    def __init__(self, bands: list[int], middle_notional: float, *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, bands: list[int], middle_notional: float, *, notionals: Sequence[float] = (),
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._bands = list(bands)
         self._middle = middle_notional
+        self._notionals = list(notionals)
         self._rows: list[VenueRow] = []
 
     def show(self, rows: list[VenueRow]) -> None:
@@ -143,7 +159,7 @@ class VenuesOverview(Widget):
         return 2 + max(1, len(self._rows)) + max(0, groups - 1)
 
     def render(self) -> Text:
-        return venues_table(self._rows, self._bands, self._middle, self.size.width)
+        return venues_table(self._rows, self._bands, self._middle, self.size.width, self._notionals)
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
