@@ -308,6 +308,11 @@ RULES: dict[str, dict[str, Any]] = {
     "consolidated.market_min_fraction": {"lo": 0.0, "hi": 1.0},
     "demo.seed": {"lo": 0, "hi": 2**63 - 1},
     "prometheus.port": {"lo": 0, "hi": 65535},
+    "alerts.rate_limit_s": {"lo": 0.0, "hi": _DAY},
+    "alerts.retries": {"lo": 0, "hi": 100},
+    "collector.book_levels": {"lo": 1, "hi": 1000},
+    "collector.heartbeat_s": {"lo": 0.1, "hi": 1.5},
+    "alerts.webhooks[].timeout_s": {"lo": 0.1, "hi": 300.0},
     # keys with a [] or a venue in their path
     "exchanges.*.taker_fee_bps": {"lo": 0.0, "hi": 1000.0},
     "metrics.depth_bands_bps[]": {"lo": 1, "hi": 10_000},
@@ -426,14 +431,16 @@ def _parse_alerts(raw: Any) -> AlertsConfig:
         out.webhooks.append(WebhookConfig(
             url=url, min_severity=_severity(f"{key}.min_severity", h.get("min_severity", "warning")),
             venues=_names(f"{key}.venues", h.get("venues")), symbols=_names(f"{key}.symbols", h.get("symbols")),
-            timeout_s=_number(f"{key}.timeout_s", h.get("timeout_s", 5.0), lo=0.1, hi=300.0)))
+            timeout_s=_rule_number("alerts.webhooks[].timeout_s", f"{key}.timeout_s", h.get("timeout_s", 5.0),
+                                   integer=False)))
     if "command" in raw:
         out.command = _string("alerts.command", raw["command"], max_len=4096)
     out.min_severity = _severity("alerts.min_severity", raw.get("min_severity", "warning"))
     out.venues = _names("alerts.venues", raw.get("venues"))
     out.symbols = _names("alerts.symbols", raw.get("symbols"))
-    out.rate_limit_s = _number("alerts.rate_limit_s", raw.get("rate_limit_s", 60.0), lo=0.0, hi=_DAY)
-    out.retries = int(_number("alerts.retries", raw.get("retries", 5), lo=0, hi=100, integer=True))
+    out.rate_limit_s = _rule_number("alerts.rate_limit_s", "alerts.rate_limit_s", raw.get("rate_limit_s", 60.0),
+                                    integer=False)
+    out.retries = int(_rule_number("alerts.retries", "alerts.retries", raw.get("retries", 5), integer=True))
     return out
 
 
@@ -461,8 +468,10 @@ def _parse_collector(raw: Any) -> CollectorConfig:
     out.shard_symbols = _names("collector.shard.symbols", shard.get("symbols"))
     if "id" in raw:
         out.id = _string("collector.id", raw["id"], max_len=64)
-    out.book_levels = int(_number("collector.book_levels", raw.get("book_levels", 20), lo=1, hi=1000, integer=True))
-    out.heartbeat_s = _number("collector.heartbeat_s", raw.get("heartbeat_s", 1.0), lo=0.1, hi=1.5)
+    out.book_levels = int(_rule_number("collector.book_levels", "collector.book_levels", raw.get("book_levels", 20),
+                                        integer=True))
+    out.heartbeat_s = _rule_number("collector.heartbeat_s", "collector.heartbeat_s", raw.get("heartbeat_s", 1.0),
+                                   integer=False)
     return out
 
 
