@@ -132,7 +132,7 @@ REPLAY_KEYS: tuple[KeySpec, ...] = (
     KeySpec("seek_forward_1m", "greater_than_sign", "seek(60)", "+1m", show=False),
     KeySpec("seek_to_time", "slash", "jump_to_time", "go to time", show=False),
     KeySpec("step", "i", "step", "step", show=False),
-    KeySpec("seek_next_alert", "n", "alert(1)", "next alert", show=False),
+    KeySpec("seek_next_alert", "l", "alert(1)", "next alert", show=False),
     KeySpec("seek_prev_alert", "b", "alert(-1)", "prev alert", show=False),
 )
 # One settings file serves both apps, so a key is checked against every action of either.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, cast
 
 from lcm_tui.core.book import OrderBook
@@ -128,9 +128,11 @@ class Monitor:
         # key -> (book, its version, the sample computed from it): reused while the book is unchanged.
         self._computed: dict[Key, tuple[OrderBook, int, MetricSample]] = {}
         self.computed = 0  # samples computed from a book (the rest were re-stamped): for benchmarks
-        # asset -> its streams, and (asset, top) -> (fingerprint, members, entry without market signal).
+        # asset -> its streams, and (asset, top, extra split notionals) -> (fingerprint, members, entry
+        # without market signal).
         self._by_asset: dict[str, list[SymbolState]] | None = None
-        self._consolidated: dict[tuple[str, int], tuple[_Fingerprint, list[Member], ConsolidatedMetrics]] = {}
+        self._consolidated: dict[tuple[str, int, tuple[float, ...]],
+                                 tuple[_Fingerprint, list[Member], ConsolidatedMetrics]] = {}
 
     def add(self, state: SymbolState) -> None:
         key = state.key
@@ -206,7 +208,8 @@ class Monitor:
             self._consolidated.clear()
         return self._by_asset
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
         """``core.consolidated.consolidate`` for one asset, rebuilt only when one of its streams changed.
 
         Before the first sample no detector has a z, so there is no market signal (None); after it, the
@@ -220,7 +223,7 @@ class Monitor:
         # Detector.z is a dict; HasZ only reads it (a mutable Protocol attribute is invariant for mypy).
         detectors = cast("Mapping[Key, HasZ]", self.detectors) if self.last_sample_ns is not None else None
         fp = tuple((st.book, st.book.version, st.status, st.status_detail) for st in states)
-        ck = (want, top)
+        ck = (want, top, tuple(split_notionals))
         hit = self._consolidated.get(ck)
         if hit is not None and hit[0] == fp:
             _, members, base = hit
@@ -229,7 +232,8 @@ class Monitor:
             if want not in groups:
                 return None
             members, excluded = groups[want]
-            base = consolidated_entry(want, members, excluded, self.settings, None, top=top)
+            base = consolidated_entry(want, members, excluded, self.settings, None, top=top,
+                                      split_notionals=split_notionals)
             self._consolidated[ck] = (fp, members, base)
         market = market_signal(members, detectors, self.settings) if detectors is not None else None
         return dataclasses.replace(base, market=market)

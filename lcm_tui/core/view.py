@@ -115,8 +115,12 @@ class MarketView(Protocol):
         """Base assets that have at least one stream ("BTC", "ETH"), sorted: what ``consolidated`` takes."""
         ...
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
         """The cross-venue book of one base asset ("BTC") as of now, computed by the core.
+
+        ``split_notionals``: order sizes to compute the best-execution split for besides the configured
+        ones (the consolidated page's typed notional).
 
         ``top`` consolidated levels a side are listed with their venues. ``market`` (the cross-venue
         crunch signal) is None until the sample clock has ticked once.

@@ -498,10 +498,11 @@ class LocalMarketView:
         """Base assets with at least one stream ("BTC", "ETH"), sorted: the keys ``consolidated`` takes."""
         return self.monitor.assets()
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
         # The monitor rebuilds an asset's entry only when one of its streams changed (one pass per
         # asset and tick, not one scan of every stream per asset).
-        return self.monitor.consolidated(asset, top)
+        return self.monitor.consolidated(asset, top, split_notionals)
 
     def watch(self, venue: str, symbol: str) -> None:
         """Every book is in this process already: nothing to subscribe to."""

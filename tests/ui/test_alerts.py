@@ -173,3 +173,21 @@ async def test_alert_keys_can_be_remapped_and_help_shows_them(ack_key: str) -> N
         rows = dict(app.help_rows())
         assert rows["o e f"].startswith("alerts filter: open only")
         assert rows[f"j k g {ack_key}"] == "alerts: down, up, go to (or click), acknowledge"
+
+
+def test_cursor_below_the_panel_scrolls_the_list_and_rows_keep_their_order() -> None:
+    """Ten alerts a minute apart in a panel with room for three: the cursor on the oldest shows the three
+    oldest, still newest first."""
+    from lcm_tui.frontends.tui.widgets.alerts import AlertsState, alerts_table
+
+    alerts = [Alert("binance", "BTCUSDT", "depth", NOW_NS - (10 - i) * 60 * 10**9, -3.5, Severity.WARNING)
+              for i in range(10)]  # raised oldest first, as the detector raises them
+    st = AlertsState()
+    for _ in range(12):  # past the end: the cursor stays on the last row
+        st.move(alerts, 1)
+    assert st.cursor is not None and st.cursor[3] == NOW_NS - 10 * 60 * 10**9
+    text = alerts_table(alerts, 3, 120, st).plain.splitlines()[2:]
+    assert [line.split()[0] for line in text] == ["15:52:00", "15:51:00", "15:50:00"]
+    st.move(alerts, -9)  # back to the newest: the list is drawn from the top again
+    text = alerts_table(alerts, 3, 120, st).plain.splitlines()[2:]
+    assert [line.split()[0] for line in text] == ["15:59:00", "15:58:00", "15:57:00"]

@@ -113,7 +113,7 @@ async def test_footer_clicks_do_what_they_say() -> None:
 
 
 async def test_footer_clicks_follow_remapped_keys() -> None:
-    app = make_app(keys={"venues": "w", "pause": "b"})
+    app = make_app(keys={"venues": "w", "pause": "ctrl+y"})
     async with app.run_test(size=(120, 40)) as pilot:
         assert footer_key(app, "venues").key == "w"
         await pilot.click(footer_key(app, "venues"))

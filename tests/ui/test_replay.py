@@ -374,10 +374,10 @@ async def test_next_and_previous_alert_stop_where_the_alerts_open(capsys: Any, t
     exp = {t: json_at(capsys, s, path, t) for t in opened}
     app = tui_replay(s, path, start_paused=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("n")
+        await pilot.press("l")
         await settle(pilot, app)
         assert app.replay_t_ns == opened[0] and shown_state(app) == exp[opened[0]]
-        await pilot.press("n")
+        await pilot.press("l")
         await settle(pilot, app)
         assert app.replay_t_ns == opened[1] and shown_state(app) == exp[opened[1]]
         await pilot.press("i", "i")  # a little past it
@@ -428,5 +428,5 @@ async def test_replay_help_lists_the_time_machine_keys() -> None:
     async with app.run_test(size=(80, 24)):
         rows = dict(app.help_rows())
     assert rows[", / ."] == "seek back / forward 10 s" and rows["< / >"] == "seek back / forward 1 min"
-    assert "go to a typed time" in rows["/"] and "one record" in rows["i"] and "next / previous alert" in rows["n / b"]
+    assert "go to a typed time" in rows["/"] and "one record" in rows["i"] and "next / previous alert" in rows["l / b"]
     assert rows["space"] == "pause / resume the replay"

@@ -104,3 +104,8 @@ def test_acknowledged_alert(snap_compare: Any) -> None:
     """The newest alert (binance slip_sell CRITICAL) acknowledged: marked ``ack``, not bold, still listed in
     place, and the header counts 1 ALERT instead of 2."""
     assert snap_compare(make_app(), press=["m"], terminal_size=(120, 40))
+
+
+def test_venues_overview_200x60(snap_compare: Any) -> None:
+    """A wide terminal: the mid and the buy / sell slippage at every configured notional, not only 100k."""
+    assert snap_compare(make_app(), press=["v"], terminal_size=(200, 60))

@@ -10,11 +10,18 @@ truecolor terminal draws it (the colours must differ clearly) and as a 16-colour
 
 from __future__ import annotations
 
+import io
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from rich.color import Color, ColorSystem, ColorType
-from rich.terminal_theme import MONOKAI
+from rich.console import Console, ConsoleOptions
+from rich.segment import Segment
+from rich.style import Style
+from rich.terminal_theme import MONOKAI, SVG_EXPORT_THEME
+from textual.strip import Strip
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from ui_fakes import NOW_NS, filled_market, settings
@@ -90,3 +97,56 @@ async def _changed_levels(app: LcmApp, pilot: Any) -> None:
         side.apply([(p, "7.5") for p, _ in side.top(3)])
     app.refresh_views()
     await pilot.pause()
+
+
+class _Screen16:
+    """The screen's strips with every colour as a 16-colour terminal shows it.
+
+    Rich writes to a ``TERM=xterm-16color`` terminal by downgrading each colour to the nearest of the 16
+    standard ones (``Color.downgrade(ColorSystem.STANDARD)``) as it emits the escape codes; doing the same to
+    the segments before the SVG export (which is truecolor only) draws what such a terminal shows, in the
+    export theme's 16-colour palette.
+    """
+
+    def __init__(self, strips: list[Strip]) -> None:
+        self.strips = strips
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        for strip in self.strips:
+            for seg in strip:
+                st = seg.style
+                if st is not None:
+                    fg = st.color.downgrade(ColorSystem.STANDARD) if st.color is not None else None
+                    bg = st.bgcolor.downgrade(ColorSystem.STANDARD) if st.bgcolor is not None else None
+                    st = st.without_color + Style(color=fg, bgcolor=bg,
+                                                  bold=st.bold, dim=st.dim, italic=st.italic,
+                                                  underline=st.underline, reverse=st.reverse)
+                yield Segment(seg.text, st)
+            yield Segment.line()
+
+
+def svg_16_colours(app: LcmApp) -> str:
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(_Screen16(app.screen._compositor.render_strips()), end="")
+    return console.export_svg(title="lcm-tui, 16 colours")
+
+
+async def test_16_colour_rendering(snapshot: Any) -> None:
+    """The book with changed levels on both sides, as a 16-colour terminal draws it: the changed sizes are
+    reversed in their side's colour (not bright red on bright red), the chart's axes and legend readable."""
+    s = settings()
+    m = filled_market(s)
+    app = LcmApp(s, m, sample=m.sample, clock=lambda: NOW_NS, timers=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await _changed_levels(app, pilot)
+        assert not unreadable(app)
+        svg = svg_16_colours(app)
+    # Every colour drawn is one of the export palette's 16 (or its default foreground / background).
+    palette = {c.hex for c in (*SVG_EXPORT_THEME.ansi_colors, SVG_EXPORT_THEME.foreground_color,
+                               SVG_EXPORT_THEME.background_color)}
+    used = {c.lower() for c in re.findall(r"(?:fill|color): *(#[0-9a-fA-F]{6})", svg)}
+    assert used and used <= {c.lower() for c in palette}, sorted(used - palette)
+    assert svg == snapshot

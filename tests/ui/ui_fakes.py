@@ -168,9 +168,11 @@ class FakeMarket:
     def assets(self) -> list[str]:
         return sorted({parse_symbol(v, s)[0] for v, s in self.states})
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
         detectors = cast("Mapping[tuple[str, str], HasZ]", self.detectors)
-        out = consolidate(self.states.values(), self.settings, detectors, top=top, assets=[asset])
+        out = consolidate(self.states.values(), self.settings, detectors, top=top, assets=[asset],
+                          split_notionals=split_notionals)
         return out[0] if out else None
 
     def watch(self, venue: str, symbol: str) -> None:

@@ -262,17 +262,22 @@ class ConsolidatedBook:
 
 def consolidate(states: Iterable[SymbolState], settings: Settings,
                 detectors: Mapping[tuple[str, str], HasZ] | None = None, *, top: int = 10,
-                assets: Iterable[str] | None = None) -> list[ConsolidatedMetrics]:
+                assets: Iterable[str] | None = None,
+                split_notionals: Sequence[float] = ()) -> list[ConsolidatedMetrics]:
     """Consolidated metrics, splits for every configured notional and both sides, and top levels per asset."""
-    return [consolidated_entry(asset, members, excluded, settings, detectors, top=top)
+    return [consolidated_entry(asset, members, excluded, settings, detectors, top=top, split_notionals=split_notionals)
             for asset, (members, excluded) in classify(states, settings, assets).items()]
 
 
 def consolidated_entry(asset: str, members: Sequence[Member], excluded: Sequence[Excluded], settings: Settings,
                        detectors: Mapping[tuple[str, str], HasZ] | None = None, *,
-                       top: int = 10) -> ConsolidatedMetrics:
-    """One asset's entry of :func:`consolidate`, from its ``classify`` group (a caller that caches groups)."""
+                       top: int = 10, split_notionals: Sequence[float] = ()) -> ConsolidatedMetrics:
+    """One asset's entry of :func:`consolidate`, from its ``classify`` group (a caller that caches groups).
+
+    ``split_notionals``: more order sizes to split (a size typed in the TUI), besides the configured ones.
+    """
     notionals = list(settings.metrics.notionals)
+    split_at = sorted(set(notionals) | {float(x) for x in split_notionals if x > 0})
     bands = list(settings.metrics.depth_bands_bps)
     book = ConsolidatedBook(asset, members, excluded)
     bid, ask = book.best_bid(), book.best_ask()
@@ -297,7 +302,7 @@ def consolidated_entry(asset: str, members: Sequence[Member], excluded: Sequence
         depth_ask=depth_ask,
         slippage=book.slippage(BUY, notionals, mid) + book.slippage(SELL, notionals, mid),
         venue_slippage=venue_slip,
-        splits=book.split(BUY, notionals) + book.split(SELL, notionals),
+        splits=book.split(BUY, split_at) + book.split(SELL, split_at),
         top_bids=book.levels("bids", top),
         top_asks=book.levels("asks", top),
         market=market_signal(members, detectors, settings) if detectors is not None else None,

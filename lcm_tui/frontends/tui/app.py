@@ -67,7 +67,7 @@ HELP_TEXT: dict[str, str] = {
     "venue_1": "pick venue 1-9 (order of the venues overview)",
     "pause": "pause / resume the display (feeds keep running)",
     "venues": "venues overview: every venue for this asset",
-    "consolidated": "consolidated book across venues ([ ] notional, pgup/pgdn scroll)",
+    "consolidated": "consolidated book across venues ([ ] / = notional, pgup/pgdn)",
     "chart": "toggle the depth chart",
     "zscores": "toggle the z-score panel",
     "alerts": "toggle the alerts panel",

@@ -127,8 +127,9 @@ class SwitchableView:
     def assets(self) -> list[str]:
         return self.target.assets()
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
-        return self.target.consolidated(asset, top)
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
+        return self.target.consolidated(asset, top, split_notionals)
 
     def watch(self, venue: str, symbol: str) -> None:
         self._watched = (venue, symbol)

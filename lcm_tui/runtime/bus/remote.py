@@ -344,7 +344,8 @@ class RemoteMarketView:
                                    st.last_update_ns, detail))
         return out
 
-    def consolidated(self, asset: str, top: int = 10) -> ConsolidatedMetrics | None:
+    def consolidated(self, asset: str, top: int = 10, split_notionals: Sequence[float] = ()
+                     ) -> ConsolidatedMetrics | None:
         want = asset.upper()
         states = self._symbol_states(want)
         if not states:
@@ -353,7 +354,7 @@ class RemoteMarketView:
         if self.last_sample_ns is not None:
             detectors = {st.key: _Z({s.name: s.z for s in self.states[st.key].signals}) for st in states}
         out = consolidate(states, self.settings, cast("Mapping[Key, HasZ] | None", detectors), top=top,
-                          assets=[want])
+                          assets=[want], split_notionals=split_notionals)
         return out[0] if out else None
 
     def watch(self, venue: str, symbol: str, depth: int = 25) -> None:

@@ -137,7 +137,7 @@ class BookScreen(MarketScreen):
                     yield DepthChart(s.ui.chart_max_hz, bands, id="chart")
                     yield ZScorePanel(s.detector, id="zscores")
                     yield AlertsPanel(id="alerts")
-            yield VenuesOverview(bands, s.metrics.middle_notional, id="venues-strip")
+            yield VenuesOverview(bands, s.metrics.middle_notional, notionals=s.metrics.notionals, id="venues-strip")
 
     def setup(self) -> None:
         self.ladder = self.query_one(DepthLadder)
@@ -208,7 +208,8 @@ class VenuesScreen(MarketScreen):
     def body(self) -> ComposeResult:
         s = self.settings
         with Vertical(id="venues"):
-            yield VenuesOverview(s.metrics.depth_bands_bps, s.metrics.middle_notional, id="venues-table")
+            yield VenuesOverview(s.metrics.depth_bands_bps, s.metrics.middle_notional, notionals=s.metrics.notionals,
+                                 id="venues-table")
             yield AlertsPanel(id="venues-alerts")
 
     def setup(self) -> None:
@@ -228,6 +229,7 @@ class ConsolidatedScreen(MarketScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left_square_bracket", "notional(-1)", "smaller notional", show=False),
         Binding("right_square_bracket", "notional(1)", "larger notional", show=False),
+        Binding("equals_sign", "type_notional", "type a notional", show=False),
         Binding("pageup", "scroll(-1)", "scroll up", show=False),
         Binding("pagedown", "scroll(1)", "scroll down", show=False),
     ]
@@ -242,6 +244,14 @@ class ConsolidatedScreen(MarketScreen):
     def action_notional(self, step: int) -> None:
         self.consolidated.action_notional(step)
 
+    def action_type_notional(self) -> None:
+        self.consolidated.open_notional()
+
+    def on_consolidated_view_notional_changed(self, message: ConsolidatedView.NotionalChanged) -> None:
+        self._key = None  # the split of the new size is the core's to compute
+        if self.drawable:
+            self.redraw()
+
     def action_scroll(self, pages: int) -> None:
         if pages < 0:
             self.consolidated.scroll_page_up()
@@ -253,10 +263,13 @@ class ConsolidatedScreen(MarketScreen):
         assets = self.view.assets()
         asset = parse_symbol(sel.venue, sel.symbol)[0] if sel.venue else (assets[0] if assets else "")
         # The core consolidates only when something it reads moved: a book, a status, or a sample.
-        key = (asset, tuple((sv.key, sv.status, sv.counters.frames, sv.last_update_ns) for sv in streams),
+        notional = self.consolidated.notional
+        extra = () if notional in self.settings.metrics.notionals else (notional,)
+        key = (asset, extra, tuple((sv.key, sv.status, sv.counters.frames, sv.last_update_ns) for sv in streams),
                tuple(m.ts_ns if m is not None else None for m in (self.view.latest(*sv.key) for sv in streams)))
         if key == self._key:
             return
         self._key = key
-        self.consolidated.show(self.view.consolidated(asset, top=CONSOLIDATED_TOP) if asset else None, assets)
+        self.consolidated.show(self.view.consolidated(asset, top=CONSOLIDATED_TOP, split_notionals=extra)
+                               if asset else None, assets)
 

@@ -6,6 +6,8 @@ module only lays them out, and redraws only when they changed.
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -17,8 +19,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from lcm_tui.config import Settings
 from lcm_tui.core.consolidated import BUY, SELL, ConsolidatedMetrics, Split
@@ -26,6 +29,24 @@ from lcm_tui.frontends.tui import fmt
 
 BAR_WIDTH = 12
 TOP_LEVELS = 5  # consolidated levels shown per side
+MAX_NOTIONAL = 1e12  # a typed notional beyond this is a typo, not an order
+_NOTIONAL = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmb]?)", re.IGNORECASE)
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def parse_notional(text: str) -> float:
+    """A typed order size in the quote currency: ``250000``, ``250,000``, ``250k``, ``1.5m``, ``2b``.
+
+    ValueError with a one-line message for anything else (zero, negative, beyond ``MAX_NOTIONAL``).
+    """
+    t = text.strip().replace(",", "").replace("_", "").replace(" ", "")
+    m = _NOTIONAL.fullmatch(t)
+    if m is None:
+        raise ValueError(f"{text.strip()!r} is not an amount: give e.g. 250000, 250k or 1.5m")
+    x = float(m[1]) * _SUFFIX[m[2].lower()]
+    if not 0 < x <= MAX_NOTIONAL:
+        raise ValueError(f"{text.strip()!r}: the notional must be above 0 and at most {fmt.notional(MAX_NOTIONAL)}")
+    return x
 
 
 def share_bar(share: float, width: int = BAR_WIDTH) -> str:
@@ -130,7 +151,7 @@ def _bps_cell(x: float | None, bold: bool = False) -> Text:
 def split_table(m: ConsolidatedMetrics, notional: float, sides: Sides = Sides()) -> RenderableType:
     """Per-venue allocation of a buy and of a sell of ``notional`` (fees included), with share bars."""
     parts: list[RenderableType] = [
-        Text(f"best execution of {fmt.notional(notional)} incl. taker fees ([ ] to change)", style="dim")
+        Text(f"best execution of {fmt.notional(notional)} incl. taker fees ([ ] to step, = to type)", style="dim")
     ]
     for side, style in ((BUY, sides.bid), (SELL, sides.ask)):
         split = m.split(side, notional)
@@ -204,8 +225,12 @@ def notes(m: ConsolidatedMetrics) -> RenderableType:
 class ConsolidatedView(VerticalScroll, can_focus=True):
     """The consolidated metrics, the split with share bars, crossed venues and excluded venues.
 
-    ``[`` and ``]`` (while focused) step the split through the configured notionals.
+    ``[`` and ``]`` (while focused) step the split through the configured notionals; ``=`` opens a field
+    to type any notional (``250k``, ``1.5m``), enter applies it, escape closes it.
     """
+
+    class NotionalChanged(Message):
+        """The split's notional changed: the page asks the core for that split."""
 
     DEFAULT_CSS = """
     ConsolidatedView { height: 1fr; padding: 0 1; }
@@ -214,6 +239,7 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left_square_bracket", "notional(-1)", "smaller notional", show=False),
         Binding("right_square_bracket", "notional(1)", "larger notional", show=False),
+        Binding("escape", "close_notional", "close", show=False),
     ]
     # What the core computed for the asset on screen (``MarketView.consolidated``), and the split's size.
     metrics: reactive[ConsolidatedMetrics | None] = reactive(None, repaint=False, init=False)
@@ -228,6 +254,10 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
     def compose(self) -> ComposeResult:
         # The split right under the summary: at 120x40 both of its sides are on screen without scrolling.
         yield Static("waiting for LIVE venues…", id="cons-summary")
+        notional = Input(placeholder="notional: 250000, 250k, 1.5m (enter to apply, esc to close)",
+                         id="cons-notional")
+        notional.display = False
+        yield notional
         yield Static(id="cons-split")
         yield Static(id="cons-levels")
         yield Static(id="cons-slippage")
@@ -248,12 +278,38 @@ class ConsolidatedView(VerticalScroll, can_focus=True):
 
     def watch_notional(self) -> None:
         self._redraw()
+        self.post_message(self.NotionalChanged())
 
     # ---- actions
     def action_notional(self, step: int) -> None:
-        ns = self.settings.metrics.notionals
-        i = ns.index(self.notional) if self.notional in ns else 0
-        self.notional = ns[(i + step) % len(ns)]
+        ns = sorted(self.settings.metrics.notionals)
+        if self.notional in ns:
+            self.notional = ns[(ns.index(self.notional) + step) % len(ns)]
+        else:  # a typed size: to the configured one next to it
+            i = bisect.bisect_left(ns, self.notional)
+            self.notional = ns[min(i, len(ns) - 1)] if step > 0 else ns[max(0, i - 1)]
+
+    def open_notional(self) -> None:
+        field = self.query_one("#cons-notional", Input)
+        field.value = f"{self.notional:g}"
+        field.display = True
+        field.focus()
+        self.scroll_home(animate=False)
+
+    def action_close_notional(self) -> None:
+        field = self.query_one("#cons-notional", Input)
+        field.display = False
+        self.screen.set_focus(None)  # the arrows switch asset again
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            x = parse_notional(event.value)
+        except ValueError as e:
+            self.notify(str(e), severity="warning", timeout=4)
+            return
+        self.action_close_notional()
+        self.notional = x
 
     # ---- drawing
     def _redraw(self) -> None:

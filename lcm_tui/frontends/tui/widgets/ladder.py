@@ -69,6 +69,19 @@ def trim_common_zeros(values: list[str]) -> list[str]:
     return [v[: len(v) - drop] for v in values] if drop > 0 else values
 
 
+def aligned_totals(values: list[float], decimals: int, width: int) -> list[str]:
+    """Running totals with one number of decimals, so that right-aligned they line up on the decimal point.
+
+    ``decimals`` is the size column's (the lot's): a sum of sizes has no more. Decimals are given up, all
+    together, only when the widest total would not fit in ``width``; past that the compact form is used.
+    """
+    for d in range(max(0, decimals), -1, -1):
+        out = [f"{v:.{d}f}" for v in values]
+        if all(len(t) <= width for t in out):
+            return out
+    return [fmt.size(v) for v in values]
+
+
 def snapshot_book(snap: BookSnapshot) -> OrderBook:
     """The snapshot's levels as a book, so the core's band and prefix-sum code reads them as it reads any book."""
     book = OrderBook(snap.venue, snap.symbol)
@@ -247,6 +260,11 @@ class DepthLadder(Widget):
         n = self._per_side()
         max_size = max([r.size for r in self._asks + self._bids] or [1.0])
 
+        rows = self._asks + self._bids
+        size_str = rows[0].size_str if rows else ""
+        decimals = len(size_str) - size_str.index(".") - 1 if "." in size_str else 0
+        cum_text = dict(zip(map(id, rows), aligned_totals([r.cum_size for r in rows], decimals, cw), strict=True))
+
         def row_strip(r: LadderRow) -> Strip:
             side = st[r.side]
             hot = side + changed if r.changed else side
@@ -254,7 +272,7 @@ class DepthLadder(Widget):
             segs = [Segment(" ", base), Segment(r.price.rjust(pw)[:pw], hot), Segment(" ", base),
                     Segment(size_text.rjust(sw), hot), Segment(" ", base)]
             if cw:
-                segs += [Segment(fmt.size(r.cum_size).rjust(cw)[:cw], side), Segment(" ", base)]
+                segs += [Segment(cum_text[id(r)].rjust(cw)[:cw], side), Segment(" ", base)]
             segs += [Segment(fmt.compact(r.cum_quote).rjust(qw)[:qw], side), Segment(" ", base),
                      Segment(r.marker.rjust(mw)[:mw], st["marker"] if r.marker else base), Segment(" ", base)]
             if barw:
