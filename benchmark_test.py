@@ -69,7 +69,8 @@ def ratio(lcm: Any, base: Any, unit: str) -> str:
     if not isinstance(lcm, int | float) or not isinstance(base, int | float) or not lcm or not base:
         return "-"
     # Latencies and durations: lower is better, so the speed-up is base / lcm.
-    lower_is_better = unit in ("µs", "us", "ms", "s", "ns") or unit.endswith(("µs", "ms"))
+    # A unit is a duration when its first word is one ("ms", "µs p99", "ms/tick"); "streams" is not.
+    lower_is_better = unit.replace("/", " ").split(" ")[0] in ("µs", "us", "ms", "s", "ns")
     r = base / lcm if lower_is_better else lcm / base
     return f"{r:.1f}x"
 
