@@ -21,9 +21,9 @@ from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style
 from rich.terminal_theme import MONOKAI, SVG_EXPORT_THEME
-from textual.strip import Strip
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from ui_fakes import NOW_NS, filled_market, settings
 
 from lcm_tui.config import THEMES
@@ -145,8 +145,9 @@ async def test_16_colour_rendering(snapshot: Any) -> None:
         assert not unreadable(app)
         svg = svg_16_colours(app)
     # Every colour drawn is one of the export palette's 16 (or its default foreground / background).
-    palette = {c.hex for c in (*SVG_EXPORT_THEME.ansi_colors, SVG_EXPORT_THEME.foreground_color,
-                               SVG_EXPORT_THEME.background_color)}
+    theme = SVG_EXPORT_THEME
+    palette = {"#{:02x}{:02x}{:02x}".format(*c)
+               for c in [*theme.ansi_colors._colors, theme.foreground_color, theme.background_color]}
     used = {c.lower() for c in re.findall(r"(?:fill|color): *(#[0-9a-fA-F]{6})", svg)}
-    assert used and used <= {c.lower() for c in palette}, sorted(used - palette)
+    assert used and used <= palette, sorted(used - palette)
     assert svg == snapshot

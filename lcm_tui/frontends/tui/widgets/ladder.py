@@ -270,13 +270,15 @@ class DepthLadder(Widget):
             hot = side + changed if r.changed else side
             size_text = r.size_str if len(r.size_str) <= sw else fmt.size(r.size)
             segs = [Segment(" ", base), Segment(r.price.rjust(pw)[:pw], hot), Segment(" ", base),
-                    Segment(size_text.rjust(sw), hot), Segment(" ", base)]
+                    Segment(size_text.rjust(sw)[:sw], hot), Segment(" ", base)]
             if cw:
                 segs += [Segment(cum_text[id(r)].rjust(cw)[:cw], side), Segment(" ", base)]
             segs += [Segment(fmt.compact(r.cum_quote).rjust(qw)[:qw], side), Segment(" ", base),
                      Segment(r.marker.rjust(mw)[:mw], st["marker"] if r.marker else base), Segment(" ", base)]
             if barw:
+                # Every cell is one column wide and the columns add up to the width: no measuring needed.
                 segs.append(Segment(bar(r.size / max_size, barw), st[f"bar-{r.side}"]))
+                return Strip(segs, width)
             return Strip(segs).adjust_cell_length(width, base)
 
         blank = Strip.blank(width, base)
