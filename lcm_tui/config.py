@@ -15,6 +15,7 @@ need to live in YAML, and a DSN is never quoted in an error.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -171,7 +172,10 @@ def check_keys(keys: Mapping[Any, Any], path: str = "ui.keys") -> dict[str, str]
     out: dict[str, str] = {}
     for name, v in keys.items():
         if name not in known:
-            raise ConfigError(f"{path}.{_k(name)}: unknown action; allowed are {', '.join(sorted(known))}")
+            # The catalogue is long (the README's Keys table lists it): name the likely ones, not all 40.
+            near = difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(near)}?" if near else "the actions are the README's Keys table"
+            raise ConfigError(f"{path}.{_k(name)}: unknown action; {hint}")
         key = f"{path}.{name}"
         if not isinstance(v, str) or not v.strip():
             raise ConfigError(f"{key}: {_q(v)} is not allowed: must be a key name string such as 'n' or 'ctrl+n'")
