@@ -17,6 +17,7 @@ from lcm_tui.frontends import jsonout
 from lcm_tui.runtime.bus.connect import BusError, NatsOptions
 from lcm_tui.runtime.bus.remote import RemoteMarketView
 from lcm_tui.runtime.bus.run import install_stop, open_remote
+from lcm_tui.runtime.engine import run_every
 
 
 def run_attach(settings: Settings, opts: NatsOptions, *, headless: bool, down_after_s: float = 3.0) -> int:
@@ -50,22 +51,15 @@ async def _main(settings: Settings, opts: NatsOptions, headless: bool, down_afte
 
 async def _headless(settings: Settings, view: RemoteMarketView) -> None:
     stop = asyncio.Event()
-    interval = settings.metrics.sample_interval_s
-    loop = asyncio.get_running_loop()
     lines = jsonout.HeadlessLines(view)  # the local --headless lines: the market, then alert changes
+
+    def tick() -> bool:
+        t_ns = time.time_ns()
+        view.sample(t_ns)
+        return not jsonout.write(None, lines.encode(t_ns))  # True (stop) once the reader went away
+
     with install_stop(stop):
-        next_at = loop.time() + interval
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_at - loop.time())):
-                    await stop.wait()
-            if stop.is_set():
-                return
-            next_at += interval
-            t_ns = time.time_ns()
-            view.sample(t_ns)
-            if not jsonout.write(None, lines.encode(t_ns)):
-                return
+        await run_every(settings.metrics.sample_interval_s, stop, tick)
 
 
 async def _tui(settings: Settings, view: RemoteMarketView) -> None:

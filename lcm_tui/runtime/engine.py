@@ -56,6 +56,25 @@ Key = tuple[str, str]
 END_OF_CAPTURE = "end of capture"
 
 
+async def run_every(interval_s: float, stop: asyncio.Event, tick: Callable[[], object]) -> None:
+    """Call ``tick()`` every ``interval_s`` until ``stop`` is set or ``tick`` returns True.
+
+    Ticks are scheduled on the loop's monotonic clock (``next_at += interval``), so they do not drift
+    when one runs late: the one sample clock of every mode (local engine, remote viewer).
+    """
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + interval_s
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, next_at - loop.time())):
+                await stop.wait()
+        if stop.is_set():
+            return
+        next_at += interval_s
+        if tick() is True:
+            return
+
+
 class EngineError(Exception):
     """A mistake the user can fix (nothing to monitor, an unwritable capture, a refused recorder): one line, exit 2."""
 
@@ -109,24 +128,16 @@ class Engine:
     async def run_sample_clock(self, on_tick: Callable[[int], object], stop: asyncio.Event) -> None:
         """Sample every ``metrics.sample_interval_s`` until ``stop`` is set; ``on_tick(t_ns)`` after each.
 
-        Ticks are scheduled on the loop's monotonic clock (``next_at += interval``), so they do not drift
-        when a tick runs late; the sample is stamped with :meth:`now`. ``on_tick`` returning True stops
-        the clock (e.g. its reader went away).
+        The sample is stamped with :meth:`now`; ``on_tick`` returning True stops the clock (e.g. its
+        reader went away).
         """
-        interval = self.settings.metrics.sample_interval_s
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + interval
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_at - loop.time())):
-                    await stop.wait()
-            if stop.is_set():
-                break
-            next_at += interval
+
+        def tick() -> object:
             t_ns = self.now()
             self.sample(t_ns)
-            if on_tick(t_ns) is True:
-                return
+            return on_tick(t_ns)
+
+        await run_every(self.settings.metrics.sample_interval_s, stop, tick)
 
     def states(self) -> list[SymbolState]:
         return list(self.monitor.states.values())
