@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from natsenv import (
-    ADMIN_DSN,
     NATS_SERVER,
     NATS_URL,
     PG_HOST,
@@ -31,6 +30,7 @@ from natsenv import (
 from lcm_tui.runtime.bus.collector import delete_all
 from lcm_tui.runtime.bus.connect import NatsOptions, connect
 from lcm_tui.runtime.bus.subjects import Names
+from tests.pgtemp import temporary_database
 
 __all__ = ["NATS_SERVER", "NATS_URL", "PrivateNats", "free_port", "wait_for"]
 
@@ -69,19 +69,5 @@ def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
 async def pg_db() -> AsyncIterator[str]:
     """A DSN for a database created for this test only and dropped after it."""
     _need(f"no PostgreSQL server answers on {PG_HOST}:{PG_PORT}", _answers(PG_HOST, PG_PORT))
-    import asyncpg
-
-    name = f"lcm_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with temporary_database(PG_HOST, PG_PORT) as dsn:
+        yield dsn

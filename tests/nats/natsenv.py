@@ -16,7 +16,6 @@ import pytest
 NATS_URL = os.environ.get("LCM_TEST_NATS_URL") or "nats://127.0.0.1:4222"
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 
 
 def _in_ci() -> bool:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from recnet import PG_HOST, PG_PORT, TcpProxy
 
-ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+from tests.pgtemp import temporary_database
 
 
 def _server_answers() -> str | None:
@@ -50,20 +49,8 @@ def _postgres_marker(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 async def pg_db(pg_available: None) -> AsyncIterator[str]:
     """A DSN for a database created for this test only and dropped after it."""
-    name = f"lcm_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with temporary_database(PG_HOST, PG_PORT) as dsn:
+        yield dsn
 
 
 @pytest.fixture
