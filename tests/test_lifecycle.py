@@ -26,6 +26,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,10 @@ def _upgrade(port: int) -> socket.socket:
     return s
 
 
-def test_the_served_app_ends_when_its_browser_vanishes() -> None:
+@contextlib.contextmanager
+def _served_app() -> Iterator[tuple[subprocess.Popen[bytes], list[int]]]:
+    """``serve --demo`` with one browser connected (a raw WebSocket that never reads): the server and the
+    app processes it started for that browser. Everything is killed on the way out."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "lcm_tui", "serve", "--demo", "--port", str(port)], cwd=ROOT,
                               env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -174,16 +178,7 @@ def test_the_served_app_ends_when_its_browser_vanishes() -> None:
             time.sleep(0.2)
             apps = _descendants(server.pid)
         assert apps, "no app process was started for the browser"
-        # The browser is gone: it never reads again and never closes its socket.
-        end = time.monotonic() + 90
-        while any(_alive(p) for p in apps) and time.monotonic() < end:
-            time.sleep(0.5)
-        left = [p for p in apps if _alive(p)]
-        assert not left, f"app processes still running after the browser went away: {left}"
-        # ...and the server itself still serves (and stops on SIGTERM).
-        assert server.poll() is None
-        server.terminate()
-        assert server.wait(20) is not None
+        yield server, apps
     finally:
         if sock is not None:
             sock.close()
@@ -195,36 +190,28 @@ def test_the_served_app_ends_when_its_browser_vanishes() -> None:
             server.wait()
 
 
+def test_the_served_app_ends_when_its_browser_vanishes() -> None:
+    with _served_app() as (server, apps):
+        # The browser is gone: it never reads again and never closes its socket.
+        end = time.monotonic() + 90
+        while any(_alive(p) for p in apps) and time.monotonic() < end:
+            time.sleep(0.5)
+        left = [p for p in apps if _alive(p)]
+        assert not left, f"app processes still running after the browser went away: {left}"
+        # ...and the server itself still serves (and stops on SIGTERM).
+        assert server.poll() is None
+        server.terminate()
+        assert server.wait(20) is not None
+
+
 def test_the_served_app_ends_when_the_server_itself_is_killed() -> None:
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "lcm_tui", "serve", "--demo", "--port", str(port)], cwd=ROOT,
-                              env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    sock = None
-    apps: list[int] = []
-    try:
-        _wait_listening(port, server)
-        sock = _upgrade(port)
-        end = time.monotonic() + 60
-        while not apps and time.monotonic() < end:
-            time.sleep(0.2)
-            apps = _descendants(server.pid)
-        assert apps, "no app process was started for the browser"
+    with _served_app() as (server, apps):
         server.kill()  # SIGKILL: no handler runs, nobody tells the app anything
         server.wait()
         end = time.monotonic() + 30
         while any(_alive(p) for p in apps) and time.monotonic() < end:
             time.sleep(0.2)
         assert not [p for p in apps if _alive(p)], "the app outlived its server"
-    finally:
-        if sock is not None:
-            sock.close()
-        for p in apps:
-            with contextlib.suppress(OSError):
-                os.kill(p, signal.SIGKILL)
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def test_serve_on_a_port_in_use_is_one_line_and_a_non_zero_exit() -> None:

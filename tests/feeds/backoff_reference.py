@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lcm_tui.core.model import StreamStatus
+from lcm_tui.runtime.sim.faults import FaultKind, FaultPlan
 from lcm_tui.runtime.sim.inmemory import InMemoryLoopback
 from lcm_tui.venues.simbase import SimConn
 
@@ -104,3 +105,33 @@ def rewrite_stream(lb: InMemoryLoopback, symbol: str, rewrite: Callable[[str], s
         return [rewrite(f) for f in frames] if sym == symbol else frames
 
     lb.sim.frames_for = frames_for  # type: ignore[method-assign,assignment]
+
+
+def check_reset_after_stable(lb: InMemoryLoopback, plan: FaultPlan, venue: str, symbol: str,
+                             is_resubscribe: Callable[[str], bool]) -> None:
+    """A checksum that keeps failing, then recovery: within ``STABLE_S`` of LIVE a new failure continues
+    the streak (and waits); after ``STABLE_S`` LIVE the next failure resubscribes at once.
+
+    ``plan`` is the loopback's fault plan; the failing checksums are scheduled here.
+    """
+    loop = plan.schedule(FaultKind.CORRUPT_CHECKSUM, venue, symbol, count=10**9)
+    times, _ = run(lb, 30.0, is_resubscribe, symbol)
+    assert len(times) >= 5  # the streak is long: the next wait would be several seconds
+    plan.scheduled.remove(loop)  # the venue is fixed
+    st = lb.adapter.states[symbol]
+    until_live(lb, symbol)  # the pending resubscribe (at most MAX_S away) goes out and syncs
+    assert lb.book_matches(symbol)
+    # LIVE for less than the stable period: a new failure is the same streak, and waits.
+    lb.step(50)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, venue, symbol)
+    lb.step(2)
+    m = DETAIL.match(st.status_detail)
+    assert m and int(m["k"]) == len(times) + 2 and st.status is StreamStatus.RESYNCING
+    until_live(lb, symbol)
+    # LIVE for longer than the stable period: the next failure resubscribes at once.
+    run(lb, STABLE_S + 1, is_resubscribe, symbol)
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, venue, symbol)
+    times, details = run(lb, 0.2, is_resubscribe, symbol)
+    assert len(times) == 1 and not any(DETAIL.match(d) for d in details)
+    lb.step(1)
+    assert st.status is StreamStatus.LIVE and lb.book_matches(symbol)

@@ -332,27 +332,7 @@ def test_the_backoff_resets_once_the_symbol_stayed_live() -> None:
     plan = FaultPlan()
     lb = InMemoryLoopback("kraken", [BTC], depth=10, faults=plan)
     lb.step(10)
-    loop = plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC, count=10**9)
-    times, _ = br.run(lb, 30.0, _unsubscribe, BTC)
-    assert len(times) >= 5  # the streak is long: the next wait would be several seconds
-    plan.scheduled.remove(loop)  # the venue is fixed
-    st = lb.adapter.states[BTC]
-    br.until_live(lb, BTC)  # the pending resubscribe (at most 120 s away) goes out and syncs
-    assert lb.book_matches(BTC)
-    # LIVE for less than the stable period: a new failure is the same streak, and waits.
-    lb.step(50)
-    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC)
-    lb.step(2)
-    m = br.DETAIL.match(st.status_detail)
-    assert m and int(m["k"]) == len(times) + 2 and st.status is StreamStatus.RESYNCING
-    br.until_live(lb, BTC)
-    # LIVE for longer than the stable period: the next failure resubscribes at once.
-    br.run(lb, br.STABLE_S + 1, _unsubscribe, BTC)
-    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "kraken", BTC)
-    times, details = br.run(lb, 0.2, _unsubscribe, BTC)
-    assert len(times) == 1 and not any(br.DETAIL.match(d) for d in details)
-    lb.step(1)
-    assert st.status is StreamStatus.LIVE and lb.book_matches(BTC)
+    br.check_reset_after_stable(lb, plan, "kraken", BTC, _unsubscribe)
 
 
 async def test_socket_runner_sends_the_deferred_resubscribes(sim_factory) -> None:

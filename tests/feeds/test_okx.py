@@ -464,27 +464,7 @@ def test_checksums_that_never_match_back_off_instead_of_a_resubscribe_storm(ws_s
 
 def test_the_backoff_resets_once_the_symbol_stayed_live() -> None:
     lb, plan = _checksum_loop(True)
-    loop = plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC, count=10**9)
-    times, _ = br.run(lb, 30.0, _unsubscribe, BTC)
-    assert len(times) >= 5
-    plan.scheduled.remove(loop)
-    st = lb.adapter.states[BTC]
-    br.until_live(lb, BTC)
-    assert lb.book_matches(BTC)
-    # LIVE for less than the stable period: a new failure is the same streak, and waits.
-    lb.step(50)
-    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC)
-    lb.step(2)
-    m = br.DETAIL.match(st.status_detail)
-    assert m and int(m["k"]) == len(times) + 2 and st.status is StreamStatus.RESYNCING
-    br.until_live(lb, BTC)
-    # LIVE for longer than the stable period: the next failure resubscribes at once.
-    br.run(lb, br.STABLE_S + 1, _unsubscribe, BTC)
-    plan.schedule(FaultKind.CORRUPT_CHECKSUM, "okx", BTC)
-    times, details = br.run(lb, 0.2, _unsubscribe, BTC)
-    assert len(times) == 1 and not any(br.DETAIL.match(d) for d in details)
-    lb.step(1)
-    assert st.status is StreamStatus.LIVE and lb.book_matches(BTC)
+    br.check_reset_after_stable(lb, plan, "okx", BTC, _unsubscribe)
 
 
 def test_rest_books_the_venue_keeps_refusing_back_off() -> None:
