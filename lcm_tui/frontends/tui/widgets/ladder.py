@@ -16,12 +16,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from lcm_tui.core.bands import book_bands, cumulative_depth
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.view import BookSnapshot
 from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.widgets.direct import DirectLines
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -138,7 +138,7 @@ def ladder_rows(book: OrderBook, n: int, bands: list[int], previous: dict[float,
     return out[0], out[1], seen
 
 
-class DepthLadder(Widget):
+class DepthLadder(DirectLines):
     """Asks (top, best ask nearest the middle) over bids, with a spread row between them."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from lcm_tui.core.model import MetricSample, Slippage
 from lcm_tui.frontends.tui import fmt
+from lcm_tui.frontends.tui.widgets.direct import DirectLines
 from lcm_tui.frontends.tui.widgets.textgrid import Col, grid, grid_strips
 
 MEMO_MAX = 4096
@@ -42,7 +42,7 @@ def slippage_table(walks: Sequence[Slippage] | MetricSample | None, notionals: l
     return grid(COLS, slippage_rows(walks, notionals), width)
 
 
-class SlippageTable(Widget):
+class SlippageTable(DirectLines):
     """The walks of the book instant the ladder beside it draws (``BookSnapshot.metrics``), not the sample clock's."""
 
     DEFAULT_CSS = """

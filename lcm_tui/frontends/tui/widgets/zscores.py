@@ -1,18 +1,31 @@
-"""One sparkline per detector signal with its current z, the threshold, and the severity as a colour."""
+"""One sparkline per detector signal with its current z, the threshold, and the severity as a colour.
+
+The panel is one widget that draws its rows itself, not a row of a label, a ``Sparkline`` and a label per
+signal: Textual's compositor asks every widget beside a changed one for its lines at every screen update,
+and the slippage table above this panel changes at every frame (``benches/ui.py``: sixteen small widgets
+cost more than the ladder). The sparkline is Textual's own renderable, coloured as Textual's
+``Sparkline`` widget colours it, so the panel looks the same as one built from those widgets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.renderables.sparkline import Sparkline
+from textual.strip import Strip
+from textual.style import Style as TStyle
 
 from lcm_tui.config import DetectorConfig
 from lcm_tui.core.detector import STREAM_SIGNALS, level
 from lcm_tui.core.view import SignalView
+from lcm_tui.frontends.tui.widgets.direct import DirectLines
 
 SEVERITY_CLASSES = ("-ok", "-warning", "-high", "-critical", "-warmup")
+SEVERITIES = tuple(c[1:] for c in SEVERITY_CLASSES)
+NAME_W, VALUE_W, GAP_W = 10, 13, 1  # the signal's name, its z and threshold, the gap after the sparkline
 
 
 def severity_class(signal: str, z: float | None, cfg: DetectorConfig) -> str:
@@ -26,59 +39,79 @@ def severity_class(signal: str, z: float | None, cfg: DetectorConfig) -> str:
 def z_text(signal: str, z: float | None, cfg: DetectorConfig) -> str:
     thr = f"{'≤-' if signal == 'depth' else '≥'}{cfg.open_z:g}"
     if z is None:
-        return f"warm-up {thr}".rjust(13)
-    return f"{z:+6.2f} {thr}".rjust(13)
+        return f"warm-up {thr}".rjust(VALUE_W)
+    return f"{z:+6.2f} {thr}".rjust(VALUE_W)
 
 
-class ZRow(Horizontal):
-    DEFAULT_CSS = """
-    ZRow { height: 1; }
-    ZRow > .zname { width: 10; }
-    ZRow > Sparkline { width: 1fr; height: 1; margin: 0 1 0 0; }
-    ZRow > .zvalue { width: 13; }
-    """
-
-    def __init__(self, signal: str) -> None:
-        super().__init__(id=f"z-{signal}", classes="-warmup")
-        self.signal = signal
-
-    def compose(self) -> ComposeResult:
-        yield Label(self.signal, classes="zname")  # the detector's name, as JSON and the alerts spell it
-        yield Sparkline([], id=f"spark-{self.signal}")
-        yield Label("", classes="zvalue")
-
-
-class ZScorePanel(Vertical):
+class ZScorePanel(DirectLines):
     """One row per detector signal of the stream on screen (``MarketView.signals``); none shows warm-up."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"zscores--value-{s}" for s in SEVERITIES),
+        *(f"zscores--spark-{s}-{end}" for s in SEVERITIES for end in ("min", "max")),
+    }
     DEFAULT_CSS = """
     ZScorePanel { height: auto; }
+    ZScorePanel > .zscores--spark-warmup-max { color: $primary; }
+    ZScorePanel > .zscores--spark-warmup-min { color: $primary 30%; }
     """
 
     def __init__(self, cfg: DetectorConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cfg = cfg
-        self._last: dict[str, tuple[float | None, int, float | None, float | None]] = {}
-
-    def compose(self) -> ComposeResult:
-        for s in STREAM_SIGNALS:
-            yield ZRow(s)
+        self.rows: dict[str, tuple[str, list[float], str]] = {  # signal -> (severity, history, z text)
+            s: ("warmup", [], z_text(s, None, cfg)) for s in STREAM_SIGNALS}
+        self._strips: list[Strip] | None = None
 
     def show(self, signals: Sequence[SignalView]) -> None:
         by = {sv.name: sv for sv in signals}
+        rows = {}
         for s in STREAM_SIGNALS:
             sv = by.get(s)
             z = sv.z if sv is not None else None
-            data = sv.history if sv is not None else []
-            key = (z, len(data), data[-1] if data else None, data[0] if data else None)
-            if self._last.get(s) == key:
-                continue
-            self._last[s] = key
-            row = self.query_one(f"#z-{s}", ZRow)
-            cls = severity_class(s, z, self.cfg)
-            if not row.has_class(cls):  # a restyle of the row's subtree: only when the severity changes
-                row.remove_class(*SEVERITY_CLASSES)
-                row.add_class(cls)
-            row.query_one(Sparkline).data = data
-            # fixed width: no layout pass needed (a layout per tick would cost more than the whole panel)
-            row.query_one(".zvalue", Label).update(z_text(s, z, self.cfg), layout=False)
+            history = list(sv.history) if sv is not None else []
+            rows[s] = (severity_class(s, z, self.cfg)[1:], history, z_text(s, z, self.cfg))
+        if rows != self.rows:
+            self.rows = rows
+            self._strips = None
+            self.refresh()
+
+    def severity_of(self, signal: str) -> str:
+        return self.rows[signal][0]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(STREAM_SIGNALS)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = None
+
+    def on_resize(self) -> None:
+        self._strips = None
+
+    def render_line(self, y: int) -> Strip:
+        if self._strips is None:
+            self._strips = [self._row(s, *self.rows[s]) for s in STREAM_SIGNALS]
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def _row(self, signal: str, sev: str, history: list[float], z: str) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        spark_w = max(0, width - NAME_W - VALUE_W - GAP_W)
+        base_background, background = self.background_colors
+        blank = TStyle(background=base_background + background).rich_style  # what a label is padded with
+        name = signal[:NAME_W]
+        segs = [Segment(name, base), Segment(" " * (NAME_W - len(name)), blank)]
+        if spark_w:
+            low = background + self.get_component_styles(f"zscores--spark-{sev}-min").color
+            high = background + self.get_component_styles(f"zscores--spark-{sev}-max").color
+            spark = Sparkline(history, width=spark_w, height=1, min_color=low.rich_color, max_color=high.rich_color)
+            console = self.app.console
+            segs += [Segment(seg.text, base + seg.style if seg.style else base)
+                     for seg in console.render(spark, console.options) if seg.text != "\n"]
+            segs.append(Segment(" " * GAP_W, base))
+        value_style = base + self.get_component_rich_style(f"zscores--value-{sev}")
+        segs.append(Segment(z[-VALUE_W:].rjust(VALUE_W), value_style))
+        return Strip(segs).adjust_cell_length(width, base)
