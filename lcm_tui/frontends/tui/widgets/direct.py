@@ -13,14 +13,45 @@ both paths for every widget that uses it, in every theme.
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.style import Style
 from textual.widget import Widget
 
+FilterKey = tuple[tuple[LineFilter, ...], Color]
+
 
 class DirectLines(Widget):
-    """A widget whose content rows skip the styles pass when nothing in its CSS needs it."""
+    """A widget whose content rows skip the styles pass when nothing in its CSS needs it.
+
+    A widget that builds its strips from a few styles can also pass each style through
+    :meth:`filtered_style` as it builds them: its rows then skip the app's line filters too, as long as the
+    filters in force are the ones the styles were filtered with (a line filter maps each segment's style
+    on its own, and filtering a filtered style changes nothing, so either way the strips are the same).
+    """
+
+    _filters_done: FilterKey | None = None  # the filters the strips' styles went through, if any
+    _filtered: dict[RichStyle, RichStyle]
+
+    def _filter_key(self) -> FilterKey:
+        return tuple(self.get_line_filters()), self.background_colors[1]
+
+    def filtered_style(self, style: RichStyle) -> RichStyle:
+        """``style`` as the app's line filters turn it, for strips that promise to be filtered already."""
+        key = self._filter_key()
+        if key != self._filters_done:
+            self._filters_done, self._filtered = key, {}
+        out = self._filtered.get(style)
+        if out is None:
+            strip = Strip([Segment(" ", style)], 1)
+            for line_filter in key[0]:
+                strip = strip.apply_filter(line_filter, key[1])
+            out = self._filtered[style] = next(iter(strip)).style or RichStyle()
+        return out
 
     def _direct(self) -> bool:
         """Whether Textual's styles pass would leave the content rows as ``render_line`` returns them."""
@@ -49,13 +80,18 @@ class DirectLines(Widget):
         base_background, background = self.background_colors
         inner = Style(background=base_background + background).rich_style
         filters = self.get_line_filters()
+        done = self._filters_done == (tuple(filters), background)
         full = Region(0, 0, width, 1)
         strips: list[Strip] = []
         for y in crop.line_range:
             if y < top or y >= bottom:  # a border or padding row: Textual's (cached, filtered)
                 strips.append(super().render_lines(full._replace(y=y))[0])
                 continue
-            strip = self.render_line(y - top).adjust_cell_length(width, inner)
+            strip = self.render_line(y - top)
+            if done and strip.cell_length == width:
+                strips.append(strip)
+                continue
+            strip = strip.adjust_cell_length(width, inner)
             for line_filter in filters:
                 strip = strip.apply_filter(line_filter, background)
             strips.append(strip)

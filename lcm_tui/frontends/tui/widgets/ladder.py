@@ -221,7 +221,7 @@ class DepthLadder(DirectLines):
             self._strips = self._render_all()
         if y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.filtered_style(self.rich_style))
 
     # ------------------------------------------------------------------------------- drawing
     def _columns(self, width: int) -> tuple[int, int, int, int, int, int]:
@@ -240,10 +240,15 @@ class DepthLadder(DirectLines):
         width, height = self.size.width, self.size.height
         if width <= 0 or height <= 0:
             return []
-        base = self.rich_style
-        st = {name: base + self.get_component_rich_style(f"ladder--{name}") for name in
+        # Every style goes through the app's line filters here, once, not for every segment of every frame.
+        f = self.filtered_style
+        plain = self.rich_style
+        base = f(plain)
+        st = {name: f(plain + self.get_component_rich_style(f"ladder--{name}")) for name in
               ("header", "ask", "bid", "bar-ask", "bar-bid", "marker", "spread")}
         changed = self.get_component_rich_style("ladder--changed", partial=True)
+        hot_style = {side: f(plain + self.get_component_rich_style(f"ladder--{side}") + changed)
+                     for side in ("ask", "bid")}
         pw, sw, cw, qw, mw, barw = self._columns(width)
 
         def cells(*parts: tuple[str, int, Style]) -> Strip:
@@ -267,7 +272,7 @@ class DepthLadder(DirectLines):
 
         def row_strip(r: LadderRow) -> Strip:
             side = st[r.side]
-            hot = side + changed if r.changed else side
+            hot = hot_style[r.side] if r.changed else side
             size_text = r.size_str if len(r.size_str) <= sw else fmt.size(r.size)
             segs = [Segment(" ", base), Segment(r.price.rjust(pw)[:pw], hot), Segment(" ", base),
                     Segment(size_text.rjust(sw)[:sw], hot), Segment(" ", base)]
