@@ -41,9 +41,9 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import asyncpg.exceptions._base as asyncpg_base
@@ -84,6 +84,7 @@ from lcm_tui.record.status import RecorderStatus
 __all__ = ["APPLICATION_NAME", "Recorder", "RecorderError", "RecorderStatus"]
 
 log = logging.getLogger("lcm_tui.record")
+_T = TypeVar("_T")
 
 APPLICATION_NAME = "lcm-tui-recorder"
 RECORDER_VENUE = "recorder"  # the venue of the recorder's own feed events (a gap left by a dead run)
@@ -107,6 +108,36 @@ _FATAL_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     schema.SchemaTooNewError,
 )
+
+
+async def _prepare(conn: asyncpg.Connection) -> None:
+    await schema.migrate(conn)
+    await conn.execute(schema.STAGING_DDL)
+
+
+async def _bounded(conn: asyncpg.Connection, work: Coroutine[Any, Any, _T], timeout: float) -> _T:
+    """``await work`` (calls on ``conn``) for at most ``timeout`` seconds, else ``TimeoutError``.
+
+    Not ``asyncio.wait_for``: it cancels and then waits for the cancelled call to finish, and a call
+    cancelled inside a transaction sends ROLLBACK, which a server that stopped answering (a stalled
+    or SIGSTOPped backend, a network that drops packets) never answers: the writer would hang there
+    for good, never reconnect, never show DOWN. Cutting the connection first makes every pending call
+    on it fail at once.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        conn.terminate()
+        task.cancel()
+        raise
+    if done:
+        return task.result()
+    conn.terminate()
+    task.cancel()
+    await asyncio.wait({task}, timeout=1.0)  # the connection is gone: it ends at once
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is the timeout's, not news
+    raise TimeoutError(f"no answer from the server within {timeout:g} s")
 
 
 def _utc(ns: int, *, date: bool = False) -> str:
@@ -497,8 +528,7 @@ class Recorder:
                 **parsed.kwargs,
             )
             try:
-                await schema.migrate(conn)
-                await conn.execute(schema.STAGING_DDL)
+                await _bounded(conn, _prepare(conn), self._connect_timeout)
             except BaseException:
                 conn.terminate()
                 raise
@@ -639,7 +669,7 @@ class Recorder:
         conn = self._conn
         assert conn is not None
         try:
-            rejected = await asyncio.wait_for(self._write_isolating(conn, recs), self._write_timeout)
+            rejected = await _bounded(conn, self._write_isolating(conn, recs), self._write_timeout)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             self._mark_down(e)
             return False

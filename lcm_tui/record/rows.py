@@ -8,6 +8,7 @@ mutated in place by the detector: the row must hold the values of the moment it 
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ RECOVER = "r"
 Record = Sequence[Any]  # (kind, enqueued_at_wall_s, payload)
 
 _SEVERITY_RANK = {str(s): i for i, s in enumerate(Severity)}
+# uuid5 namespace for a watcher whose id is not a UUID (a collector on the bus: ``host-venues-pid``).
+_WATCHER_NS = uuid.UUID("9b0f4c1e-6a2d-5e8b-8c7f-2f1d3b4a5c6e")
 
 
 def _num(x: float | None) -> float | None:
@@ -56,10 +59,27 @@ def recover_payload(dead_run_id: str, closed_ns: int, reason: str) -> tuple[Any,
     return (dead_run_id, closed_ns, reason)
 
 
+@functools.lru_cache(maxsize=256)
+def watcher_uuid(run_id: str) -> str:
+    """The ``alert.run_id`` value (a uuid column) for the id of whatever watched the alert.
+
+    A recorder's own run id is a UUID and stays as it is; a collector's id is any text, so it becomes
+    a stable uuid5 of it: without this the server would refuse every alert that came over the bus.
+    """
+    try:
+        return str(uuid.UUID(run_id))
+    except ValueError:
+        return str(uuid.uuid5(_WATCHER_NS, run_id))
+
+
 def _alert_row(p: Sequence[Any]) -> tuple[Any, ...]:
     """Journal lines written before alerts carried a run id have 7 fields."""
     row = tuple(p)
-    return row if len(row) == 9 else (*row[:7], None, None)
+    if len(row) != 9:
+        return (*row[:7], None, None)
+    if row[7] is not None:
+        row = (*row[:7], watcher_uuid(str(row[7])), row[8])
+    return row
 
 
 def event_payload(ev: FeedEvent, now_ns: int, event_id: str | None = None) -> tuple[Any, ...]:

@@ -8,7 +8,9 @@ before. A recorder that dies between commit and ack gets the batch again after `
 tables' natural keys (``(venue, symbol, ts_ns)`` for a sample, ``(venue, symbol, signal, opened_ns)``
 for an alert, the collector's UUID for an event) make the second write a no-op: exactly once in
 PostgreSQL. While PostgreSQL is down the flush waits, and the batch's messages are marked in progress
-so the server does not redeliver them meanwhile.
+so the server does not redeliver them meanwhile. A stop during that wait does not wait for the
+database: the batch is handed back unacknowledged (nak) for the next run, and the recorder keeps it
+in its spill journal; both copies land on the same keys.
 
 The recorder is a parameter (anything with ``on_sample`` / ``on_alert`` / ``on_event`` and ``flush``):
 the runtime never imports the recorder's package; the frontend passes a ``record.Recorder`` in.
@@ -95,11 +97,11 @@ class RecordConsumer:
                     await asyncio.sleep(0.5)
                     continue
                 got += len(msgs)
-                await self._handle(kind, msgs)
+                await self._handle(kind, msgs, stop)
             if not got:
                 await asyncio.sleep(0)
 
-    async def _handle(self, kind: str, msgs: list[Any]) -> None:
+    async def _handle(self, kind: str, msgs: list[Any], stop: asyncio.Event | None = None) -> None:
         rec = self.recorder
         for m in msgs:
             try:
@@ -114,18 +116,53 @@ class RecordConsumer:
             except codec.CodecError as e:
                 self.bad += 1
                 log.warning("bus: %s: %s", m.subject, e)
-        # Ack only what the database has committed; keep the server from redelivering while it waits.
-        while True:
-            try:
-                await rec.flush(timeout=max(1.0, self.ack_wait_s / 3))
-                break
-            except TimeoutError:
-                for m in msgs:
-                    with contextlib.suppress(Exception):
-                        await m.in_progress()
+        if not await self._committed(msgs, stop):
+            # Stopped while the database is down: nothing of the batch is acknowledged. Handing it
+            # back (nak) lets the next run have it at once rather than after the ack wait; the
+            # recorder's spill journal holds it too, and the keys absorb the second copy.
+            for m in msgs:
+                with contextlib.suppress(Exception):
+                    await m.nak()
+            with contextlib.suppress(Exception):
+                await self.nc.flush(timeout=2)
+            log.warning("bus: stopped before the database committed %d %s message(s); not acknowledged, "
+                        "the next run gets them again", len(msgs), kind)
+            return
         for m in msgs:
             with contextlib.suppress(Exception):  # a lost ack is a redelivery, which the keys absorb
                 await m.ack()
         with contextlib.suppress(Exception):
             await self.nc.flush(timeout=2)
         self.acked[kind] += len(msgs)
+
+    async def _committed(self, msgs: list[Any], stop: asyncio.Event | None) -> bool:
+        """Wait until the recorder has committed the batch (True), or until ``stop`` (False).
+
+        The flush waits as long as the database is down, so it must not hold up a stop: Ctrl-C during
+        an outage ends the recorder, which keeps the batch in its spill journal. Every third of the
+        ack wait the batch is marked in progress, so the server does not redeliver it meanwhile.
+        """
+        step = max(1.0, self.ack_wait_s / 3)
+        stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        try:
+            while stopped is None or not stopped.done():
+                flush = asyncio.ensure_future(self.recorder.flush(timeout=step))
+                await asyncio.wait({flush} if stopped is None else {flush, stopped},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not flush.done():
+                    flush.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                        await flush
+                    return False
+                try:
+                    flush.result()
+                except TimeoutError:
+                    for m in msgs:
+                        with contextlib.suppress(Exception):
+                            await m.in_progress()
+                    continue
+                return True
+            return False
+        finally:
+            if stopped is not None:
+                stopped.cancel()
