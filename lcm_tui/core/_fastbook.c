@@ -432,6 +432,303 @@ prefix_extend(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* What side_sample has read of one side: key values of the best `nk` levels, prefix sums (and sizes) of
+ * the best `nc`, and `have`, the length Ladder.cum would have on the Python path (its growth rule
+ * decides when a band that covers the whole side is one unordered sum over the level dict instead).
+ * Only what a number needs is read: on a collector with thousands of books every level touched is a
+ * few cache misses, which cost more than the arithmetic. */
+typedef struct {
+    PyObject *levels, *keys;
+    Py_ssize_t n, nk, nc, have;
+    double *key, *cum, *size;
+} Side;
+
+/* Key values of the best `upto` levels: 0; 1 if a key is not a float (the Python path decides). */
+static int
+load_keys(Side *sd, Py_ssize_t upto)
+{
+    PyObject **items = PySequence_Fast_ITEMS(sd->keys);
+    for (Py_ssize_t i = sd->nk; i < upto; i++) {
+        if (!PyFloat_CheckExact(items[i])) {
+            return 1;
+        }
+        sd->key[i] = PyFloat_AS_DOUBLE(items[i]);
+    }
+    if (upto > sd->nk) {
+        sd->nk = upto;
+    }
+    return 0;
+}
+
+/* Prefix sums of the best `upto` levels, the Python path's additions in its order: 0; 1 if a level
+ * is not (float size, ...) (the Python path decides); -1 on error. */
+static int
+load_prefix(Side *sd, Py_ssize_t upto)
+{
+    if (upto <= sd->nc) {
+        return 0;
+    }
+    if (load_keys(sd, upto)) {
+        return 1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(sd->keys);
+    double acc = sd->nc ? sd->cum[sd->nc - 1] : 0.0;
+    for (Py_ssize_t i = sd->nc; i < upto; i++) {
+        PyObject *v = PyDict_GetItemWithError(sd->levels, items[i]);
+        if (v == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, items[i]);
+            }
+            return -1;
+        }
+        if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) < 1 || !PyFloat_CheckExact(PyTuple_GET_ITEM(v, 0))) {
+            return 1;
+        }
+        double q = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(v, 0));
+        volatile double product = sd->key[i] * q; /* two roundings, never one fused multiply-add */
+        acc = acc + product;
+        sd->cum[i] = acc;
+        sd->size[i] = q;
+    }
+    sd->nc = upto;
+    return 0;
+}
+
+/* Ladder.extend's growth of len(cum) to at least `upto` (at least doubling, at least 16, up to the side). */
+static void
+grow(Side *sd, Py_ssize_t upto)
+{
+    Py_ssize_t have = sd->have, n = sd->n;
+    if (upto <= have || have >= n) {
+        return;
+    }
+    if (2 * have > upto) {
+        upto = 2 * have;
+    }
+    if (upto < 16) {
+        upto = 16;
+    }
+    sd->have = upto < n ? upto : n;
+}
+
+/* bisect_left (right = 0) or bisect_right (right = 1) of x in the keys from index `from`, reading key
+ * values best first only as far as the answer: a band's levels are read for its sum anyway. */
+static int
+scan_keys(Side *sd, double x, Py_ssize_t from, int right, Py_ssize_t *at)
+{
+    Py_ssize_t i = from;
+    for (;;) {
+        if (i == sd->nk) {
+            if (i == sd->n) {
+                break;
+            }
+            Py_ssize_t more = sd->nk < 8 ? 8 : 2 * sd->nk;
+            if (load_keys(sd, more < sd->n ? more : sd->n)) {
+                return 1;
+            }
+        }
+        double k = sd->key[i];
+        if (right ? x < k : !(k < x)) {
+            break;
+        }
+        i++;
+    }
+    *at = i;
+    return 0;
+}
+
+/* side_sample(levels, keys, sign, mid, bands, targets) -> (depths, walks) | None
+ *
+ * What lcm_tui.core.metrics.compute_sample reads of one side through a lcm_tui.core.bands.Ladder (rate 1):
+ * Ladder.depths(bands, mid, ...) in band order, then Ladder.walk(targets), with the same float
+ * operations in the same order, so every number is identical to the Python path: the band edge
+ * (sign * mid * (10^4 + sign * x) / 10^4) and its tolerance, the levels inside (the keys are sorted:
+ * reading them best first finds what bisect finds), prefix sums, the whole-side sum where
+ * Ladder.quote_within takes it (decided by Ladder.extend's growth rule, replayed), the walk's first
+ * prefix sum that fills the notional and its partial last level. depths is a list of floats, walks a
+ * list of (base or None, quote filled, levels touched) tuples. None when the Python path must
+ * decide: a level within the tolerance of a band edge (exact rational arithmetic), or a key or size
+ * that is not a float. The sums of sizes (the walk's base) and of the whole side are plain
+ * left-to-right additions, as CPython 3.11's sum() of floats does (core.bands uses this function only
+ * there). Why: on the Python path a sample is ~50 small calls per side; here it is one, and it reads
+ * only the levels the numbers need. */
+static PyObject *
+side_sample(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "side_sample(levels, keys, sign, mid, bands, targets) takes 6 arguments");
+        return NULL;
+    }
+    PyObject *levels = args[0], *keys = args[1], *bands = args[4], *targets = args[5];
+    if (!PyDict_CheckExact(levels) || !PyList_CheckExact(keys) || !PyList_CheckExact(bands) ||
+        !PyList_CheckExact(targets)) {
+        PyErr_SetString(PyExc_TypeError, "side_sample needs a dict and three lists");
+        return NULL;
+    }
+    double sign = PyFloat_AsDouble(args[2]);
+    if (sign == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    double mid = PyFloat_AsDouble(args[3]);
+    if (mid == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(keys), nb = PyList_GET_SIZE(bands), nt = PyList_GET_SIZE(targets);
+    Side sd = {levels, keys, n, 0, 0, 0, NULL, NULL, NULL};
+    sd.key = PyMem_New(double, (size_t)(3 * n + 1));
+    if (sd.key == NULL) {
+        return PyErr_NoMemory();
+    }
+    sd.cum = sd.key + n;
+    sd.size = sd.cum + n;
+    PyObject *depths = PyList_New(nb), *walks = NULL, *result = NULL;
+    if (depths == NULL) {
+        goto done;
+    }
+    int have_total = 0, r;
+    double total = 0.0, prev_from = -Py_HUGE_VAL;
+    Py_ssize_t from = 0;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        double x = PyFloat_AsDouble(PyList_GET_ITEM(bands, b));
+        if (x == -1.0 && PyErr_Occurred()) {
+            goto done;
+        }
+        volatile double xs = sign * x;
+        volatile double lim1 = sign * mid;
+        volatile double lim2 = lim1 * (10000.0 + xs);
+        double limit = lim2 / 10000.0;
+        volatile double tol1 = fabs(limit) * 1e-12;
+        double tol = tol1 + 1e-300;
+        double below = limit - tol, above = limit + tol;
+        if (!(below >= prev_from)) {
+            from = 0; /* bands out of order: search from the top again */
+        }
+        prev_from = below;
+        Py_ssize_t lo, hi;
+        if (scan_keys(&sd, below, from, 0, &lo) || scan_keys(&sd, above, lo, 1, &hi)) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        from = lo;
+        if (lo != hi) {
+            result = Py_NewRef(Py_None); /* a level near the edge: decided exactly, in Python */
+            goto done;
+        }
+        double d;
+        if (lo <= 0) {
+            d = 0.0;
+        }
+        else if (lo >= n && sd.have < lo && PyDict_GET_SIZE(levels)) {
+            if (!have_total) {
+                /* sum(map(mul, levels, sizes)) in the dict's own order: plain additions from 0. */
+                Py_ssize_t pos = 0;
+                PyObject *k, *v;
+                double acc = 0.0;
+                while (PyDict_Next(levels, &pos, &k, &v)) {
+                    if (!PyFloat_CheckExact(k) || !PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) < 1 ||
+                        !PyFloat_CheckExact(PyTuple_GET_ITEM(v, 0))) {
+                        result = Py_NewRef(Py_None);
+                        goto done;
+                    }
+                    volatile double product = PyFloat_AS_DOUBLE(k) * PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(v, 0));
+                    acc = acc + product;
+                }
+                total = 1.0 * acc;
+                have_total = 1;
+            }
+            d = sign * total;
+        }
+        else {
+            grow(&sd, lo);
+            if ((r = load_prefix(&sd, lo)) != 0) {
+                if (r > 0) {
+                    result = Py_NewRef(Py_None);
+                }
+                goto done;
+            }
+            d = sign * sd.cum[lo - 1];
+        }
+        PyObject *f = PyFloat_FromDouble(d);
+        if (f == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(depths, b, f);
+    }
+    walks = PyList_New(nt);
+    if (walks == NULL) {
+        goto done;
+    }
+    if (nt) {
+        /* Ladder.walk extends until the largest notional is filled or the side ends: the answers depend
+         * only on the first prefix sum that fills each notional, so that is as far as this reads. */
+        double last = PyFloat_AsDouble(PyList_GET_ITEM(targets, nt - 1));
+        if (last == -1.0 && PyErr_Occurred()) {
+            goto done;
+        }
+        double goal = last * (1.0 - 1e-12);
+        while ((sd.nc == 0 || sign * sd.cum[sd.nc - 1] < goal) && sd.nc < n) {
+            Py_ssize_t more = sd.nc < 8 ? 8 : sd.nc + sd.nc / 2;
+            if ((r = load_prefix(&sd, more < n ? more : n)) != 0) {
+                if (r > 0) {
+                    result = Py_NewRef(Py_None);
+                }
+                goto done;
+            }
+        }
+    }
+    for (Py_ssize_t w = 0; w < nt; w++) {
+        PyObject *tobj = PyList_GET_ITEM(targets, w);
+        double t = PyFloat_AsDouble(tobj);
+        if (t == -1.0 && PyErr_Occurred()) {
+            goto done;
+        }
+        PyObject *item;
+        if (!(t > 0.0)) {
+            item = Py_BuildValue("(Odi)", Py_None, 0.0, 0);
+        }
+        else {
+            double v = t * (1.0 - 1e-12);
+            Py_ssize_t lo = 0, hi = sd.nc;
+            while (lo < hi) {
+                Py_ssize_t m = lo + (hi - lo) / 2;
+                if (sign * sd.cum[m] < v) {
+                    lo = m + 1;
+                }
+                else {
+                    hi = m;
+                }
+            }
+            Py_ssize_t j = lo;
+            if (j == sd.nc) { /* not filled: then the whole side was read (sd.nc == n) */
+                item = Py_BuildValue("(Odn)", Py_None, sd.nc ? sign * sd.cum[sd.nc - 1] : 0.0, sd.nc);
+            }
+            else {
+                double prev_q = j ? sign * sd.cum[j - 1] : 0.0;
+                double p = sign * sd.key[j];
+                double base = 0.0;
+                for (Py_ssize_t i = 0; i < j; i++) {
+                    base = base + sd.size[i];
+                }
+                volatile double d = t - prev_q;
+                volatile double pq = p * sd.size[j];
+                double m = pq < d ? pq : d;
+                volatile double part = m / p;
+                item = Py_BuildValue("(dOn)", base + part, tobj, j + 1);
+            }
+        }
+        if (item == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(walks, w, item);
+    }
+    result = PyTuple_Pack(2, depths, walks);
+done:
+    PyMem_Free(sd.key);
+    Py_XDECREF(depths);
+    Py_XDECREF(walks);
+    return result;
+}
+
 static PyMethodDef fastbook_methods[] = {
     {"apply_levels", (PyCFunction)(void (*)(void))apply_levels, METH_FASTCALL,
      "apply_levels(bid_levels, bid_keys, bids, ask_levels, ask_keys, asks) -> bool\n\n"
@@ -440,13 +737,17 @@ static PyMethodDef fastbook_methods[] = {
     {"prefix_extend", (PyCFunction)(void (*)(void))prefix_extend, METH_FASTCALL,
      "prefix_extend(levels, orig, keys, sizes, cum, upto) -> None\n\n"
      "Grow a lcm_tui.core.bands.Ladder's sizes and prefix sums of key*size to upto levels."},
+    {"side_sample", (PyCFunction)(void (*)(void))side_sample, METH_FASTCALL,
+     "side_sample(levels, keys, sign, mid, bands, targets) -> (depths, walks) | None\n\n"
+     "One side's band depths and walks as core.bands.Ladder computes them; None: use the Python path."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef fastbook_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "lcm_tui.core._fastbook",
-    .m_doc = "C fast path for lcm_tui.core.book (parse and apply depth updates) and core.bands (prefix sums).",
+    .m_doc = "C fast path for lcm_tui.core.book (parse and apply depth updates) and core.bands (prefix sums, "
+             "one side's band depths and walks).",
     .m_size = 0,
     .m_methods = fastbook_methods,
 };

@@ -17,3 +17,12 @@ def prefix_extend(
     upto: int,
     /,
 ) -> None: ...
+def side_sample(
+    levels: dict[float, tuple[float, str, str]],
+    keys: list[float],
+    sign: float,
+    mid: float,
+    bands: list[int],
+    targets: list[float],
+    /,
+) -> tuple[list[float], list[tuple[float | None, float, int]]] | None: ...

@@ -22,6 +22,9 @@ module adds is how they are computed fast and exactly:
   tick, so no per-level Python loop runs: ``itertools.accumulate`` over C-level maps, or, when the optional
   C extension is built, ``_fastbook.prefix_extend``, which does the same additions in the same order
   (identical results) without the iterator steps (``LCM_PURE_PYTHON=1`` turns it off, as for the book).
+  ``_fastbook.side_sample`` does one side of a per-venue sample (every band, then every walk) in one
+  call, with the same operations in the same order as :class:`Ladder`; it hands the side back (None)
+  whenever a level is near an edge, so the exact decision stays here.
 
 Floats are fine for the sums themselves (docs/metrics.md, "Floating point"); the book keeps the exact
 strings, and membership (which level counts) is decided exactly.
@@ -30,6 +33,7 @@ strings, and membership (which level counts) is decided exactly.
 from __future__ import annotations
 
 import os
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,8 +52,19 @@ try:
     from lcm_tui.core._fastbook import prefix_extend as _c_prefix_extend
 except ImportError:  # the extension is optional (see core.book)
     _c_prefix_extend = None
-# Module-level so tests and benches can swap it, like core.book._fast_apply.
-_fast_prefix: _PrefixExtend | None = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_prefix_extend
+_SideSample = Callable[[dict[float, tuple[float, str, str]], list[float], float, float, list[int], list[float]],
+                       tuple[list[float], list[tuple[float | None, float, int]]] | None]
+_c_side_sample: _SideSample | None
+try:
+    from lcm_tui.core._fastbook import side_sample as _c_side_sample
+except ImportError:
+    _c_side_sample = None
+_PURE = os.environ.get("LCM_PURE_PYTHON") == "1"
+# Module-level so tests and benches can swap them, like core.book._fast_apply.
+_fast_prefix: _PrefixExtend | None = None if _PURE else _c_prefix_extend
+# side_sample sums sizes with plain additions, as sum() of floats does up to CPython 3.11; 3.12's sum()
+# compensates its rounding, so there the Python path is the only one that gives its numbers.
+_fast_side: _SideSample | None = None if _PURE or sys.version_info >= (3, 12) else _c_side_sample
 
 BUY = "buy"
 SELL = "sell"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lcm_tui.core import bands as _bands
 from lcm_tui.core.bands import BUY, SELL, Ladder, WalkResult, book_mid2, lazy
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.model import MetricSample, Slippage
@@ -57,29 +58,41 @@ def compute_sample(
     sample = MetricSample(venue, symbol, ts_ns, bb[0] if bb else None, ba[0] if ba else None, None, None)
     if bb is None or ba is None:
         return sample
-    bids = Ladder.of(book.bids)
-    asks = Ladder.of(book.asks)
-    b1 = -bids.keys[0]
-    a1 = asks.keys[0]
+    bk = book.bids.keys
+    ak = book.asks.keys
+    b1 = -bk[0]
+    a1 = ak[0]
     mid = (a1 + b1) / 2.0
     sample.mid = mid
     sample.spread_bps = 1e4 * (a1 - b1) / mid
-
-    mid2 = lazy(lambda: book_mid2(book))
     bands = sorted(bands_bps)
-    depth_bid = bids.depths(bands, mid, mid2)
-    depth_ask = asks.depths(bands, mid, mid2)
+    targets = sorted(set(notionals))
+
+    fast = _bands._fast_side
+    got_b = fast(book.bids.levels, bk, -1.0, mid, bands, targets) if fast is not None else None
+    got_a = fast(book.asks.levels, ak, 1.0, mid, bands, targets) if got_b is not None and fast is not None else None
+    if got_b is not None and got_a is not None:
+        depth_bid = dict(zip(bands, got_b[0], strict=True))
+        depth_ask = dict(zip(bands, got_a[0], strict=True))
+        sells = dict(zip(targets, got_b[1], strict=True))
+        buys = dict(zip(targets, got_a[1], strict=True))
+    else:  # no C extension, or a level near a band edge: the exact path
+        bids = Ladder.of(book.bids)
+        asks = Ladder.of(book.asks)
+        mid2 = lazy(lambda: book_mid2(book))
+        depth_bid = bids.depths(bands, mid, mid2)
+        depth_ask = asks.depths(bands, mid, mid2)
+        buys = dict(zip(targets, asks.walk(targets), strict=True))
+        sells = dict(zip(targets, bids.walk(targets), strict=True))
+    imbalance = sample.imbalance
     for band in bands:
         db = depth_bid[band]
         da = depth_ask[band]
-        sample.depth_bid[band] = db
-        sample.depth_ask[band] = da
         total = db + da
-        sample.imbalance[band] = (db - da) / total if total else 0.0
+        imbalance[band] = (db - da) / total if total else 0.0
+    sample.depth_bid = {band: depth_bid[band] for band in bands}
+    sample.depth_ask = {band: depth_ask[band] for band in bands}
 
-    targets = sorted(set(notionals))
-    buys = dict(zip(targets, asks.walk(targets), strict=True))
-    sells = dict(zip(targets, bids.walk(targets), strict=True))
     slips = sample.slippage
     for n in notionals:
         slips.append(slippage(BUY, n, buys[n], mid))

@@ -8,6 +8,7 @@ import time
 from harness import RunningCollector, running, shard_settings
 from natsenv import wait_for
 
+from lcm_tui.core.detector import STREAM_SIGNALS
 from lcm_tui.core.model import MetricSample, StreamStatus
 from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.connect import NatsOptions, connect
@@ -53,6 +54,29 @@ async def test_two_shards_one_viewer_sees_what_the_collectors_hold_and_down_with
             # Back when it restarts.
             await a.start()
             await wait_for(lambda: all(view.stream(*k).status is StreamStatus.LIVE for k in keys_a), 20)
+
+
+async def test_a_viewer_is_complete_at_once_from_the_last_sample_of_every_stream(bus: NatsOptions) -> None:
+    venues = ["okx", "kraken"]
+    rc = RunningCollector(shard_settings(venues), bus, "col-tick")
+    async with running(rc) as col:
+        col.state_interval_s = 3600.0  # KV states now only on a status, detail or error-counter change
+        keys = set(col.monitor.states)
+        await wait_for(lambda: len(col.monitor.latest) == len(keys), 20)
+        n0 = col.samples_published
+        await wait_for(lambda: col.samples_published >= n0 + 3 * len(keys), 20)
+        await col.outbox.drain(5)
+        before = {k: col.monitor.latest[k].ts_ns for k in keys}
+        async with open_remote(shard_settings(venues), bus) as view:
+            # Nothing awaited since the viewer started: what it shows came with its attach...
+            for k in keys:
+                s, sv, kv = view.latest(*k), view.stream(*k), view._kv[k]
+                assert s is not None and sv is not None
+                assert s.ts_ns >= before[k]
+                assert sv.counters.frames >= kv.counters.frames and sv.last_update_ns >= kv.last_update_ns
+                assert [g.name for g in view.signals(*k)] == list(STREAM_SIGNALS)
+                # ...though the KV bucket holds an older sample: the samples stream completed the state.
+                assert kv.sample is None or kv.sample.ts_ns < before[k]
 
 
 async def test_a_late_consumer_catches_up_on_every_sample(bus: NatsOptions) -> None:

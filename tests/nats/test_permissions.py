@@ -63,6 +63,7 @@ async def test_documented_permissions_let_each_role_work_and_nothing_more(tmp_pa
             await wait_for(lambda: col.outbox.sent > 10 and not col.outbox.retried, 20)
             await wait_for(lambda: len(view.states) == 2 and all(
                 sv.status is StreamStatus.LIVE for sv in view.streams()), 20)
+            await wait_for(lambda: view.samples > 0, 10)  # its own consumer on the samples stream
             view.watch("okx", "BTC-USDT")
             await wait_for(lambda: ("okx", "BTC-USDT") in view.books, 10)
         # The recorder reads every sample through its own durable consumer.

@@ -18,8 +18,9 @@ import lcm_tui.core.book as book_module
 try:
     from lcm_tui.core._fastbook import apply_levels as C_APPLY
     from lcm_tui.core._fastbook import prefix_extend as C_PREFIX
+    from lcm_tui.core._fastbook import side_sample as C_SIDE
 except ImportError:
-    C_APPLY = C_PREFIX = None
+    C_APPLY = C_PREFIX = C_SIDE = None
 
 _IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 NO_C = "lcm_tui.core._fastbook is not built: install with `pip install -e '.[dev]'` on a machine with a C compiler"
@@ -36,4 +37,5 @@ def use_impl(name: str) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(book_module, "_fast_apply", C_APPLY if name == "c" else None)
         mp.setattr(bands_module, "_fast_prefix", C_PREFIX if name == "c" else None)
+        mp.setattr(bands_module, "_fast_side", C_SIDE if name == "c" else None)
         yield

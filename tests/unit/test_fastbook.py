@@ -212,3 +212,64 @@ def test_metrics_identical_on_both_paths() -> None:
             samples[impl] = [compute_sample(book, "v", "s", 0, BANDS, NOTIONALS) for book in (b, wide_book())]
     assert samples["c"] == samples["python"]
     assert samples["c"][1].depth_ask[10] < samples["c"][1].depth_ask[200]  # the wide book's bands end inside
+
+
+# ------------------------------------------------------------------ one side of a sample (core.metrics)
+def _bits(sample) -> tuple:
+    """A sample with every float as its hex spelling: -0.0 against 0.0 or one ulp apart is a difference."""
+    def h(x):
+        return x.hex() if isinstance(x, float) else x
+
+    return (sample.best_bid, sample.best_ask, h(sample.mid), h(sample.spread_bps),
+            [(k, h(v)) for k, v in sample.depth_bid.items()], [(k, h(v)) for k, v in sample.depth_ask.items()],
+            [(k, h(v)) for k, v in sample.imbalance.items()],
+            [(s.side, h(s.notional), h(s.vwap), h(s.slippage_bps), s.levels, h(s.filled_quote))
+             for s in sample.slippage])
+
+
+_price = st.integers(1, 10**7)
+_size = st.sampled_from(["0.00000001", "0.001", "1", "3.3", "17", "250.5", "99999", "123456789"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(mid_ticks=st.integers(100, 10**6), scale=st.sampled_from([1, 10, 100, 10**4, 10**8]),
+       bid_offsets=st.lists(st.integers(1, 5000), min_size=1, max_size=60, unique=True),
+       ask_offsets=st.lists(st.integers(1, 5000), min_size=1, max_size=60, unique=True),
+       sizes=st.lists(_size, min_size=120, max_size=120),
+       bands=st.lists(st.integers(1, 400), min_size=0, max_size=5),
+       notionals=st.lists(st.sampled_from([1.0, 10.0, 1e3, 1e4, 1e5, 1e6, 1e9, 0.0]), min_size=0, max_size=4))
+def test_side_sample_gives_the_python_numbers_bit_for_bit(mid_ticks, scale, bid_offsets, ask_offsets, sizes, bands,
+                                                         notionals) -> None:
+    from lcm_tui.core.metrics import compute_sample
+
+    def px(ticks: int) -> str:
+        return str(ticks / scale) if scale > 1 else str(ticks)
+
+    bids = [[px(mid_ticks * 10 - o), sizes[i]] for i, o in enumerate(bid_offsets) if mid_ticks * 10 - o > 0]
+    asks = [[px(mid_ticks * 10 + o), sizes[60 + i]] for i, o in enumerate(ask_offsets)]
+    out = {}
+    for impl in ("c", "python"):
+        with use_impl(impl):
+            b = OrderBook()
+            b.load_snapshot(bids, asks)
+            out[impl] = _bits(compute_sample(b, "v", "s", 0, bands, notionals))
+    assert out["c"] == out["python"]
+
+
+def test_side_sample_hands_edges_and_odd_levels_to_python() -> None:
+    from lcm_tui.core._fastbook import side_sample
+
+    book = OrderBook()
+    # Mid 100: the +100 bps edge is 101 exactly, and an ask sits on it.
+    book.load_snapshot([["99", "1"]], [["101", "2"], ["102", "1"]])
+    asks = book.asks
+    assert side_sample(asks.levels, asks.keys, 1.0, 100.0, [100], [1.0]) is None
+    depths, walks = side_sample(asks.levels, asks.keys, 1.0, 100.0, [50, 150], [101.0, 1e9])
+    assert depths == [0.0, 202.0]
+    assert walks == [(1.0, 101.0, 1), (None, 304.0, 2)]
+    assert side_sample({1.0: (1, "1", "1")}, [1.0], 1.0, 0.5, [], [1.0]) is None  # an int size
+    assert side_sample({1: (1.0, "1", "1")}, [1], 1.0, 0.5, [], [1.0]) is None  # an int key
+    with pytest.raises(KeyError):
+        side_sample({}, [1.0], 1.0, 0.5, [10], [1.0])
+    with pytest.raises(TypeError):
+        side_sample(asks.levels, tuple(asks.keys), 1.0, 100.0, [], [])

@@ -8,6 +8,12 @@ The model's own dataclasses (``MetricSample``, ``Alert``, ``FeedEvent``, ``Count
 they are, so a new metric field reaches every viewer without touching this module; ``docs/nats.md``
 lists every field. A payload that does not decode is one :class:`CodecError`, never a crash of the
 reader.
+
+A sample message is the ``MetricSample`` map with the collector's per-tick fields of that stream
+(:class:`SampleTick`: z per signal, frames, last update) appended as further keys of the same map, so
+a reader that wants only the sample (the recorder) decodes it as a ``MetricSample`` and never sees
+them (unknown keys are ignored), while a viewer gets everything that changes every tick from this one
+message instead of a second, larger KV state per stream per tick.
 """
 
 from __future__ import annotations
@@ -49,11 +55,24 @@ class SignalMsg(msgspec.Struct, frozen=True, array_like=True):
     warm: bool
 
 
+class SampleTick(msgspec.Struct, frozen=True):
+    """The collector's fields of a sample message beside the ``MetricSample`` ones (see module docstring).
+
+    None / empty when a message has none (a sample published without them decodes to this too).
+    """
+
+    signals: list[SignalMsg] = []
+    frames: int | None = None
+    last_update_ns: int | None = None
+
+
 class StateMsg(msgspec.Struct, frozen=True):
     """The latest state of one stream: what the KV bucket holds, so a new viewer is complete at once.
 
     ``bids``/``asks`` are the top levels (``collector.book_levels``) as of ``ts_ns``, what a viewer's
-    consolidated view across shards is computed from.
+    consolidated view across shards is computed from. The collector puts it when the status, the detail
+    or an error counter changes, and otherwise refreshes it every ``state_interval_s``: what changes every
+    tick (the sample, z per signal, frames, last update) reaches a viewer on the sample subject.
     """
 
     venue: str
@@ -106,6 +125,37 @@ def encode(obj: object) -> bytes:
     return _ENCODER.encode(obj)
 
 
+def encode_sample(sample: MetricSample, tick: SampleTick) -> bytes:
+    """One sample message: ``sample``'s map with ``tick``'s fields appended to it (see module docstring)."""
+    return merge_maps(_ENCODER.encode(sample), _ENCODER.encode(tick))
+
+
+def merge_maps(a: bytes, b: bytes) -> bytes:
+    """The msgpack map holding the entries of map ``a`` then those of map ``b`` (keys must not repeat)."""
+    na, ha = _map_header(a)
+    nb, hb = _map_header(b)
+    n = na + nb
+    if n < 16:
+        head = bytes((0x80 | n,))
+    elif n < 1 << 16:
+        head = b"\xde" + n.to_bytes(2, "big")
+    else:
+        head = b"\xdf" + n.to_bytes(4, "big")
+    return b"".join((head, memoryview(a)[ha:], memoryview(b)[hb:]))
+
+
+def _map_header(data: bytes) -> tuple[int, int]:
+    """(entries, header length) of the msgpack map that ``data`` holds."""
+    c = data[0]
+    if 0x80 <= c <= 0x8F:
+        return c & 0x0F, 1
+    if c == 0xDE:
+        return int.from_bytes(data[1:3], "big"), 3
+    if c == 0xDF:
+        return int.from_bytes(data[1:5], "big"), 5
+    raise ValueError(f"not a msgpack map (first byte {c:#04x})")
+
+
 def decode(data: bytes, kind: type[T]) -> T:
     dec = _DECODERS.get(kind)
     if dec is None:
@@ -117,5 +167,5 @@ def decode(data: bytes, kind: type[T]) -> T:
     return out
 
 
-__all__ = ["AlertMsg", "BookMsg", "CodecError", "EventMsg", "Heartbeat", "MetricSample", "SignalMsg", "StateMsg",
-           "WatchMsg", "decode", "encode"]
+__all__ = ["AlertMsg", "BookMsg", "CodecError", "EventMsg", "Heartbeat", "MetricSample", "SampleTick", "SignalMsg",
+           "StateMsg", "WatchMsg", "decode", "encode", "encode_sample", "merge_maps"]

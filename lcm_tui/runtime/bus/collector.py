@@ -4,9 +4,15 @@ What goes where (``docs/nats.md`` has every field and the retention of each stre
 
 * every sample of the sample clock, every alert open / escalate / close and every feed event go to
   JetStream streams (``<PREFIX>_SAMPLES``, ``_ALERTS``, ``_EVENTS``) through the :class:`Outbox`
-  (acked, retried, de-duplicated), so a late consumer and the recorder catch up;
-* the latest state of every stream (status, counters, last sample, z per signal, top levels) goes to
-  the KV bucket ``<prefix>_state`` when it changed since the last tick, so a new viewer is complete at once;
+  (acked, retried, de-duplicated), so a late consumer and the recorder catch up; a sample carries the
+  stream's z per signal, frames and last update of that tick too (``codec.SampleTick``);
+* the state of every stream (status, counters, last sample, z per signal, top levels) goes to the KV
+  bucket ``<prefix>_state`` at once when its status, detail or an error counter changes, and otherwise
+  every ``state_interval_s`` if anything changed (a share of the streams per tick, so the work is
+  spread evenly). A viewer is complete at once from the KV values and the last sample of every stream
+  (JetStream delivers the last message per subject). Re-encoding every stream's state with its top
+  levels on every tick cost as much as computing the sample, and a second acked message per stream
+  per tick as much again;
 * the top-N book view of a stream goes out on a plain subject at ``ui.fps``, only while a viewer holds
   a watch lease on that stream (nobody watching: no work and no traffic);
 * a heartbeat every ``heartbeat_s`` on ``<prefix>.v1.hb.<collector>``: a viewer shows the collector's
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -39,6 +46,8 @@ log = logging.getLogger("lcm_tui.runtime.bus")
 
 Key = tuple[str, str]
 DAY = 86_400.0
+# A stream's KV state is refreshed this often when only what the sample messages carry changed.
+STATE_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +106,7 @@ class Collector:
 
     def __init__(self, engine: Engine, nc: Any, names: Names, collector_id: str, *, book_levels: int = 20,
                  heartbeat_s: float = 1.0, retention: Retention | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, state_interval_s: float = STATE_INTERVAL_S) -> None:
         self.engine = engine
         self.monitor = engine.monitor
         self.nc = nc
@@ -106,6 +115,7 @@ class Collector:
         self.id = collector_id
         self.book_levels = book_levels
         self.heartbeat_s = heartbeat_s
+        self.state_interval_s = state_interval_s
         self.retention = retention or Retention()
         self.outbox = Outbox(nc)
         self.clock = clock
@@ -113,7 +123,10 @@ class Collector:
         self.samples_published = 0
         self.states_published = 0
         self.books_published = 0
+        # key -> (what puts a state at once, what waits for the stream's refresh) as of its last put
         self._last_state: dict[Key, tuple[Any, ...]] = {}
+        self._refresh_at = 0  # where in the streams' order this tick's share of refreshes starts
+        self._refresh_credit = 0.0  # streams due for a refresh, fraction included
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self._kv_prefix = f"$KV.{names.bucket}."
@@ -138,7 +151,7 @@ class Collector:
         for s in self._subs:
             with contextlib.suppress(Exception):
                 await s.unsubscribe()
-        self.publish_states()
+        self.publish_states(refresh_all=True)
         await self.outbox.close(timeout)
         with contextlib.suppress(Exception):
             await self.nc.flush(timeout=1)
@@ -152,9 +165,18 @@ class Collector:
         return subj
 
     def on_sample(self, sample: MetricSample, state: SymbolState | None = None) -> None:
+        """Publish the sample with this tick's z per signal (the detectors ran first), frames and last update."""
         subj = self._sample_subject(sample.venue, sample.symbol)
-        self.outbox.put(subj, codec.encode(sample), f"s|{sample.venue}|{sample.symbol}|{sample.ts_ns}")
+        if state is None:
+            state = self.monitor.states.get((sample.venue, sample.symbol))
+        tick = codec.SampleTick(self._signals(state.key), state.counters.frames, state.last_update_ns) \
+            if state is not None else codec.SampleTick()
+        self.outbox.put(subj, codec.encode_sample(sample, tick), f"s|{sample.venue}|{sample.symbol}|{sample.ts_ns}")
         self.samples_published += 1
+
+    def _signals(self, key: Key) -> list[codec.SignalMsg]:
+        d = self.monitor.detectors.get(key)
+        return [codec.SignalMsg(name, z, z is not None) for name, z in d.z.items()] if d is not None else []
 
     def on_alert_change(self, change: AlertChange) -> None:
         self._publish_alert(str(change.action), change.alert)
@@ -170,24 +192,46 @@ class Collector:
 
     # ---- the tick ----------------------------------------------------------------------------
     def tick(self, t_ns: int) -> None:
-        """After a sample: the KV states that changed (alert changes went out as the monitor reported them)."""
+        """After a sample: the KV states due (alert changes went out as the monitor reported them)."""
         self.publish_states(t_ns)
 
-    def publish_states(self, t_ns: int | None = None) -> int:
-        """Put the state of every stream that changed since its last put (acked like the rest)."""
+    def publish_states(self, t_ns: int | None = None, *, refresh_all: bool = False) -> int:
+        """Put the state of every stream whose status, detail or error counters changed since its last put,
+        and of this tick's share of the rest (each once per ``state_interval_s``) if anything else changed.
+
+        ``refresh_all`` puts every stream that changed in any way (on close: nothing is left behind).
+        """
         ts = self.engine.now() if t_ns is None else t_ns
         n = 0
         latest = self.monitor.latest
-        for key, st in self.monitor.states.items():
-            s = latest.get(key)
+        states = self.monitor.states
+        total = len(states)
+        if refresh_all:
+            share = total
+        else:  # streams due this tick; the fraction carries over, so a long interval is kept on average
+            self._refresh_credit = min(float(total), self._refresh_credit + total * (
+                self.engine.settings.metrics.sample_interval_s / max(self.state_interval_s, 1e-9)))
+            share = math.floor(self._refresh_credit)
+            self._refresh_credit -= share
+        start = self._refresh_at if total else 0
+        last_state = self._last_state
+        for i, (key, st) in enumerate(states.items()):
             c = st.counters
-            sig = (st.status, st.status_detail, c.frames, c.gaps, c.resyncs, c.checksum_failures, c.malformed,
-                   c.reconnects, c.crossed, s.ts_ns if s is not None else None)
-            if self._last_state.get(key) == sig:
+            now = (st.status, st.status_detail, c.gaps, c.resyncs, c.checksum_failures, c.malformed,
+                   c.reconnects, c.crossed)
+            last = last_state.get(key)
+            due = (i - start) % total < share
+            if last is not None and last[0] == now and not due:
                 continue
-            self._last_state[key] = sig
+            s = latest.get(key)
+            later = (c.frames, st.last_update_ns, s.ts_ns if s is not None else None)
+            if last is not None and last[0] == now and last[1] == later:
+                continue
+            last_state[key] = (now, later)
             self._put_state(st, s, ts)
             n += 1
+        if total:
+            self._refresh_at = (start + share) % total
         for venue, why in self.engine.unavailable().items():
             vc = self.engine.settings.venues.get(venue)
             for sym in (vc.symbols if vc is not None else []):
@@ -203,11 +247,9 @@ class Collector:
         return n
 
     def _put_state(self, st: SymbolState, s: MetricSample | None, ts: int) -> None:
-        d = self.monitor.detectors.get(st.key)
-        signals = [codec.SignalMsg(name, z, z is not None) for name, z in d.z.items()] if d is not None else []
         n = self.book_levels
         msg = codec.StateMsg(st.venue, st.symbol, self.id, ts, st.status, st.status_detail, st.counters,
-                             st.last_update_ns, s, signals, st.book.bids.top(n), st.book.asks.top(n))
+                             st.last_update_ns, s, self._signals(st.key), st.book.bids.top(n), st.book.asks.top(n))
         subj = self._kv_subjects.get(st.key)
         if subj is None:
             subj = self._kv_subjects[st.key] = self._kv_prefix + self.names.key(st.venue, st.symbol)

@@ -36,7 +36,10 @@ class Outbox:
     Acks are matched by hand (one reply subscription, a token per message) instead of through
     ``publish_async``, which awaits a semaphore with ``wait_for`` per message: that is a task and a
     socket write per message, where this sends a whole batch in one write (measured in
-    ``benches/distributed.py``).
+    ``benches/distributed.py``). Only one batch is in flight, so an ack marks its message's slot in
+    that batch and one event wakes the sender when the last ack is in: no future, done-callback or
+    ``asyncio.wait`` bookkeeping per message, which cost as much as the publish itself (an acked
+    publish was ~12 us of the collector's CPU against ~2.5 us for a bare one).
     """
 
     def __init__(self, nc: Any, *, batch: int = 2000, ack_timeout_s: float = 5.0, max_queue: int = 1_000_000,
@@ -59,7 +62,12 @@ class Outbox:
         self._inbox = ""
         self._sub: Any = None
         self._seq = 0
-        self._pending: dict[str, asyncio.Future[None]] = {}
+        # The batch in flight: token -> its index in the batch; the outcome of each slot (None: no ack
+        # yet, "" acked, else why not); how many acks are still due, and the event set when none is.
+        self._pending: dict[str, int] = {}
+        self._outcome: list[str | None] = []
+        self._due = 0
+        self._all_acked = asyncio.Event()
 
     def put(self, subject: str, payload: bytes, msg_id: str | None = None) -> None:
         if len(self.queue) >= self.max_queue:
@@ -94,22 +102,13 @@ class Outbox:
                 await self._sub.unsubscribe()
 
     async def _on_ack(self, msg: Any) -> None:
-        fut = self._pending.pop(msg.subject.rpartition(".")[2], None)
-        if fut is None or fut.done():
+        i = self._pending.pop(msg.subject.rpartition(".")[2], None)
+        if i is None:  # an ack of a batch that already timed out (its message is being re-sent)
             return
-        hdr = msg.headers or {}
-        if hdr.get("Status") == "503":  # no stream answers for this subject (yet)
-            fut.set_exception(RuntimeError("no stream for the subject"))
-            return
-        try:
-            resp = orjson.loads(msg.data)
-        except orjson.JSONDecodeError:
-            fut.set_exception(RuntimeError("bad ack"))
-            return
-        if isinstance(resp, dict) and "error" in resp:
-            fut.set_exception(RuntimeError(str(resp["error"].get("description", resp["error"]))))
-        else:
-            fut.set_result(None)
+        self._outcome[i] = _ack_error(msg)
+        self._due -= 1
+        if self._due <= 0:
+            self._all_acked.set()
 
     async def _run(self) -> None:
         while True:
@@ -129,36 +128,62 @@ class Outbox:
                 self._backoff.reset()
 
     async def _send(self, items: list[Item]) -> list[Item]:
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None] | None] = []
         prefix = self._inbox + "."
-        for it in items:
+        self._pending.clear()
+        outcome: list[str | None] = [None] * len(items)
+        self._outcome = outcome
+        self._due = 0
+        self._all_acked.clear()
+        published = [False] * len(items)
+        for i, it in enumerate(items):
             self._seq += 1
             token = str(self._seq)
-            fut: asyncio.Future[None] = loop.create_future()
             try:
                 hdr = {"Nats-Msg-Id": it.msg_id} if it.msg_id else None
-                self._pending[token] = fut
+                self._pending[token] = i
+                self._due += 1
                 await self.nc.publish(it.subject, it.payload, reply=prefix + token, headers=hdr)
-                futures.append(fut)
+                published[i] = True
             except Exception as e:  # buffer full while disconnected: retry this and what follows
-                self._pending.pop(token, None)
+                if self._pending.pop(token, None) is not None:
+                    self._due -= 1
                 self._ratelog.warn("publish", "bus: publish failed, will retry: %s", e)
-                futures.append(None)
-        pending = [f for f in futures if f is not None]
-        if pending:
-            await asyncio.wait(pending, timeout=self.ack_timeout_s)
+        if self._due > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.ack_timeout_s):
+                    await self._all_acked.wait()
+        self._pending.clear()  # acks still to come belong to messages that go back in the queue
         failed: list[Item] = []
-        for it, f in zip(items, futures, strict=True):
-            if f is not None and f.done() and f.exception() is None:
+        for it, sent, why in zip(items, published, outcome, strict=True):
+            if why == "":
                 self.sent += 1
                 self.bytes += len(it.payload)
                 continue
-            if f is not None and not f.done():
-                f.cancel()
-            elif f is not None:
-                self._ratelog.warn("ack", "bus: publish not acked, will retry: %s", f.exception())
+            if sent and why is not None:
+                self._ratelog.warn("ack", "bus: publish not acked, will retry: %s", why)
             failed.append(it)
-        for token in [t for t, f in self._pending.items() if f.done()]:
-            del self._pending[token]
         return failed
+
+
+def _ack_error(msg: Any) -> str:
+    """Why a JetStream publish ack refuses its message; "" when it stored it (or had it already).
+
+    A stored message's ack is ``{"stream": ..., "seq": ...}``; only a refusal has an ``"error"`` key, so
+    the JSON is parsed only when that text occurs (a domain or stream could spell it, hence the parse).
+    """
+    hdr = msg.headers or {}
+    if hdr.get("Status") == "503":  # no stream answers for this subject (yet)
+        return "no stream for the subject"
+    data = msg.data
+    if b'"error"' not in data:
+        return "" if data else "bad ack"
+    try:
+        resp = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return "bad ack"
+    if isinstance(resp, dict) and isinstance(resp.get("error"), dict):
+        err = resp["error"]
+        return str(err.get("description", err)) or "refused"
+    if isinstance(resp, dict) and "error" in resp:
+        return str(resp["error"]) or "refused"
+    return ""

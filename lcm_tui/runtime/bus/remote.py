@@ -2,8 +2,13 @@
 
 A viewer reads:
 
-* the KV bucket of stream states (``watchall``: every current value first, then each change), so it is
-  complete as soon as it attaches, whatever it missed;
+* the KV bucket of stream states (``watchall``: every current value first, then each change) and the
+  samples stream from the last sample of every stream on (an ordered consumer delivering the last
+  message per subject first), so it is complete as soon as it attaches, whatever it missed. The KV
+  state holds what changes seldom (status, detail, counters, top levels: put at once when status,
+  detail or an error counter changes, else refreshed every few seconds); each sample message carries
+  what changes every tick (the sample, z per signal, frames, last update), and the newer of the two
+  wins field by field (:meth:`_merge`);
 * the collectors' heartbeats: a stream whose collector has been silent for ``down_after_s`` (3 s by
   default, three missed heartbeats) is shown DOWN with the reason, well inside 5 s, and comes back
   with the collector's next state;
@@ -32,6 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import msgspec
+
 from lcm_tui.config import Settings
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.consolidated import ConsolidatedMetrics, HasZ, MarketCrunchDetector, consolidate
@@ -50,7 +57,7 @@ from lcm_tui.core.monitor import AlertLog
 from lcm_tui.core.symbols import parse_symbol
 from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
 from lcm_tui.runtime.bus import codec
-from lcm_tui.runtime.bus.subjects import ALERT, BOOK, EVENT, HEARTBEAT, VERSION, WATCH, Names
+from lcm_tui.runtime.bus.subjects import ALERT, BOOK, EVENT, HEARTBEAT, SAMPLE, VERSION, WATCH, Names
 
 log = logging.getLogger("lcm_tui.runtime.bus")
 
@@ -85,7 +92,9 @@ class RemoteMarketView:
         self.lease_s = lease_s
         self.events_since_s = events_since_s
         self.clock = clock
-        self.states: dict[Key, codec.StateMsg] = {}
+        self.states: dict[Key, codec.StateMsg] = {}  # the KV state completed by the stream's newest sample
+        self._kv: dict[Key, codec.StateMsg] = {}  # as the KV bucket holds it
+        self._ticks: dict[Key, tuple[MetricSample, codec.SampleTick]] = {}  # the newest sample message
         self.heartbeats: dict[str, float] = {}  # collector -> monotonic time of its last heartbeat
         self.books: dict[Key, tuple[float, codec.BookMsg]] = {}
         self._alerts: dict[tuple[str, str, str, int], Alert] = {}
@@ -97,16 +106,19 @@ class RemoteMarketView:
         self._market_alerts: list[Alert] = []
         self._alert_log = AlertLog()  # the changes as the collectors reported them (and the market detector's)
         self._started = clock()
-        self._ready = asyncio.Event()
+        self._ready = asyncio.Event()  # the KV bucket's current values are in
+        self._samples_ready = asyncio.Event()  # the last sample of every stream is in
         self._lease_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self.last_sample_ns: int | None = None
         self.updates = 0  # KV updates applied
+        self.samples = 0  # sample messages applied
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self, *, wait_s: float = 5.0) -> None:
-        """Subscribe to everything, then wait (up to ``wait_s``) until the KV bucket's current values are in."""
+        """Subscribe to everything, then wait (up to ``wait_s``) until the KV bucket's current values and the
+        last sample of every stream are in."""
         p = f"{self.names.prefix}.{VERSION}"
         self._subs.append(await self.nc.subscribe(f"{p}.{HEARTBEAT}.*", cb=self._on_heartbeat))
         self._subs.append(await self.nc.subscribe(self.names.all(BOOK), cb=self._on_book))
@@ -116,6 +128,7 @@ class RemoteMarketView:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
                 await self._ready.wait()
+                await self._samples_ready.wait()
 
     async def close(self) -> None:
         for t in self._tasks:
@@ -149,15 +162,30 @@ class RemoteMarketView:
             await asyncio.sleep(1.0)
 
     async def _js_loop(self) -> None:
-        """Subscribe to the alerts and events streams once they exist (a viewer may start before any collector)."""
+        """Subscribe to the samples, alerts and events streams once they exist (a viewer may start before any
+        collector)."""
         from nats.js.api import ConsumerConfig, DeliverPolicy
         from nats.js.errors import NotFoundError
 
-        need = {ALERT, EVENT}
+        need = {SAMPLE, ALERT, EVENT}
         while need:
             for kind in sorted(need):
                 try:
-                    if kind == ALERT:
+                    if kind == SAMPLE:
+                        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+                        sub = await self.js.subscribe(self.names.all(SAMPLE), cb=self._on_sample,
+                                                      ordered_consumer=True, stream=self.names.stream(SAMPLE),
+                                                      config=cfg)
+                        if not self._samples_ready.is_set():
+                            try:
+                                info = await sub.consumer_info()
+                                # Nothing to catch up on; else the backlog's last message says when it is in.
+                                caught_up = info.num_pending == 0 and not info.delivered.consumer_seq
+                            except Exception:
+                                caught_up = False
+                            if caught_up:
+                                self._samples_ready.set()
+                    elif kind == ALERT:
                         sub = await self.js.subscribe(self.names.all(ALERT), cb=self._on_alert, ordered_consumer=True,
                                                       stream=self.names.stream(ALERT))
                     else:
@@ -166,6 +194,8 @@ class RemoteMarketView:
                         sub = await self.js.subscribe(self.names.all(EVENT), cb=self._on_event, ordered_consumer=True,
                                                       stream=self.names.stream(EVENT), config=cfg)
                 except NotFoundError:
+                    if kind == SAMPLE:
+                        self._samples_ready.set()  # no collector has run yet: nothing to wait for
                     continue
                 except Exception as e:
                     log.warning("bus: %s subscription failed, retrying: %s", kind, e)
@@ -194,8 +224,52 @@ class RemoteMarketView:
             log.warning("bus: %s", e)
             return
         key = (st.venue, st.symbol)
-        self.states[key] = st
+        self._kv[key] = st
         self.updates += 1
+        self._merge(key)
+
+    async def _on_sample(self, msg: Any) -> None:
+        self.on_sample_data(msg.data)
+        if not self._samples_ready.is_set():
+            with contextlib.suppress(Exception):  # no JetStream metadata: not a backlog message
+                if msg.metadata.num_pending == 0:  # the last one the server had: the backlog is in
+                    self._samples_ready.set()
+
+    def on_sample_data(self, data: bytes) -> None:
+        """Apply one sample message (the sample and its ``codec.SampleTick``); an older one than held is ignored."""
+        try:
+            s = codec.decode(data, MetricSample)
+            tick = codec.decode(data, codec.SampleTick)
+        except codec.CodecError as e:
+            log.warning("bus: %s", e)
+            return
+        key = (s.venue, s.symbol)
+        held = self._ticks.get(key)
+        if held is not None and held[0].ts_ns >= s.ts_ns:
+            return
+        self._ticks[key] = (s, tick)
+        self.samples += 1
+        self._merge(key)
+
+    def _merge(self, key: Key) -> None:
+        """The stream's state: its KV state with the fields of a newer sample message, if one is held.
+
+        The KV state's own time, status, detail, error counters and top levels stay (a sample carries
+        none of them); without a KV state there is no stream to show yet (its collector put it first, so
+        it is on its way).
+        """
+        st = self._kv.get(key)
+        if st is None:
+            return
+        got = self._ticks.get(key)
+        if got is not None and (st.sample is None or got[0].ts_ns > st.sample.ts_ns):
+            sample, tick = got
+            c = st.counters
+            counters = c if tick.frames is None else dataclasses.replace(c, frames=tick.frames)
+            st = msgspec.structs.replace(
+                st, sample=sample, signals=tick.signals or st.signals, counters=counters,
+                last_update_ns=st.last_update_ns if tick.last_update_ns is None else tick.last_update_ns)
+        self.states[key] = st
         s = st.sample
         if s is not None and self._hist_ts.get(key) != s.ts_ns:
             self._hist_ts[key] = s.ts_ns
