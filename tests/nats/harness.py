@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from lcm_tui.config import Settings, load_settings
+from lcm_tui.core.model import Alert, MetricSample, Severity
+from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.collector import Collector
-from lcm_tui.runtime.bus.connect import NatsOptions
+from lcm_tui.runtime.bus.connect import NatsOptions, connect
 from lcm_tui.runtime.bus.run import collect
+from lcm_tui.runtime.bus.subjects import Names
 
 SAMPLE_S = 0.2  # a fast sample clock keeps the suite short; nothing depends on its value
 
@@ -66,3 +69,61 @@ async def running(rc: RunningCollector) -> AsyncIterator[Collector]:
     finally:
         if rc.task is not None and not rc.task.done():
             await rc.halt()
+
+
+_RANK = {str(s): i for i, s in enumerate(Severity)}
+
+SampleKey = tuple[str, str, int]
+AlertKey = tuple[str, str, str, int]
+
+
+@dataclass
+class Published:
+    """What the streams hold: the reference the tables are compared with."""
+
+    samples: dict[int, SampleKey] = field(default_factory=dict)  # stream sequence -> natural key
+    events: set[str] = field(default_factory=set)
+    alerts: dict[AlertKey, tuple[int | None, str, float | None]] = field(default_factory=dict)  # merged state
+    alert_messages: int = 0
+
+
+def _merge(old: tuple[int | None, str, float | None] | None, a: Alert) -> tuple[int | None, str, float | None]:
+    """The state the tables must end with: first close, highest severity, largest |peak_z| (order-free)."""
+    if old is None:
+        return a.closed_ns, str(a.severity), a.peak_z
+    closed, sev, peak = old
+    if closed is None:
+        closed = a.closed_ns
+    if _RANK[str(a.severity)] > _RANK[sev]:
+        sev = str(a.severity)
+    if a.peak_z is not None and (peak is None or abs(a.peak_z) > abs(peak)):
+        peak = a.peak_z
+    return closed, sev, peak
+
+
+async def read_streams(opts: NatsOptions) -> Published:
+    """Everything the sample, alert and event streams hold, read back: what the tables must hold."""
+    nc = await connect(opts, name="reference")
+    names = Names(opts.prefix)
+    out = Published()
+    try:
+        js = nc.jetstream()
+        for kind in ("sample", "alert", "event"):
+            n = (await js.stream_info(names.stream(kind))).state.messages
+            sub = await js.subscribe(names.all(kind), ordered_consumer=True, stream=names.stream(kind))
+            for _ in range(n):
+                m = await sub.next_msg(timeout=5)
+                if kind == "sample":
+                    s = codec.decode(m.data, MetricSample)
+                    out.samples[m.metadata.sequence.stream] = (s.venue, s.symbol, s.ts_ns)
+                elif kind == "alert":
+                    a = codec.decode(m.data, codec.AlertMsg).alert
+                    key = (a.venue, a.symbol, a.signal, a.opened_ns)
+                    out.alerts[key] = _merge(out.alerts.get(key), a)
+                    out.alert_messages += 1
+                else:
+                    out.events.add(codec.decode(m.data, codec.EventMsg).id)
+            await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return out

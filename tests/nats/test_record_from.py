@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from harness import RunningCollector, running, shard_settings
+from harness import RunningCollector, read_streams, running, shard_settings
 from natsenv import free_port, wait_for
 
 from lcm_tui.config import RecorderConfig
 from lcm_tui.core.model import FeedEvent, MetricSample
 from lcm_tui.record import Recorder
-from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.connect import NatsOptions, connect
 from lcm_tui.runtime.bus.consume import RecordConsumer
 from lcm_tui.runtime.bus.subjects import Names
@@ -51,30 +50,6 @@ class DiesAfterCommit:
         raise Crash
 
 
-async def _published(opts: NatsOptions) -> tuple[set[tuple[str, str, int]], set[str]]:
-    """Every sample key and event id in the streams: what the tables must hold."""
-    nc = await connect(opts, name="reference")
-    names = Names(opts.prefix)
-    samples: set[tuple[str, str, int]] = set()
-    events: set[str] = set()
-    try:
-        js = nc.jetstream()
-        for kind in ("sample", "event"):
-            n = (await js.stream_info(names.stream(kind))).state.messages
-            sub = await js.subscribe(names.all(kind), ordered_consumer=True, stream=names.stream(kind))
-            for _ in range(n):
-                m = await sub.next_msg(timeout=5)
-                if kind == "sample":
-                    s = codec.decode(m.data, MetricSample)
-                    samples.add((s.venue, s.symbol, s.ts_ns))
-                else:
-                    events.add(codec.decode(m.data, codec.EventMsg).id)
-            await sub.unsubscribe()
-    finally:
-        await nc.close()
-    return samples, events
-
-
 def _recorder(dsn: str, tmp: Path, name: str) -> Recorder:
     return Recorder(RecorderConfig(enabled=True, dsn=dsn, flush_interval_s=0.2, spill_path=str(tmp / f"{name}.jsonl")))
 
@@ -84,7 +59,8 @@ async def test_record_from_nats_exactly_once_across_a_crash_and_a_restart(bus: N
     rc = RunningCollector(shard_settings(["okx", "kraken"]), bus, "col-rec")
     async with running(rc) as col:
         await wait_for(lambda: col.samples_published >= 20, 30)
-    samples, events = await _published(bus)
+    pub = await read_streams(bus)
+    samples, events = set(pub.samples.values()), pub.events
     assert len(samples) == col.samples_published and events
 
     nc = await connect(bus, name="recorder")
@@ -167,7 +143,7 @@ async def test_the_record_from_command_records_the_stream(bus: NatsOptions, pg_d
     rc = RunningCollector(shard_settings(["coinbase"]), bus, "col-cmd")
     async with running(rc) as col:
         await wait_for(lambda: col.samples_published >= 6, 30)
-    samples, _events = await _published(bus)
+    samples = set((await read_streams(bus)).samples.values())
     env = {**os.environ, "LCM_PG_DSN": pg_db, "LCM_NATS_URL": bus.url}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lcm_tui.frontends.cli", "record", "--from", bus.url,

@@ -29,15 +29,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from harness import RunningCollector, running, shard_settings
+from harness import Published, RunningCollector, SampleKey, read_streams, running, shard_settings
 from natsenv import free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from lcm_tui.config import RecorderConfig
-from lcm_tui.core.model import Alert, AlertAction, AlertChange, MetricSample, Severity
+from lcm_tui.core.model import Alert, AlertAction, AlertChange, Severity
 from lcm_tui.record import Recorder
 from lcm_tui.record.postgres import APPLICATION_NAME
-from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.collector import Collector
 from lcm_tui.runtime.bus.connect import NatsOptions, connect
 from lcm_tui.runtime.bus.consume import RecordConsumer
@@ -46,63 +45,6 @@ from tests.record.recnet import TcpProxy
 
 SECRET = "Pg-restart-s3cret-horse"
 DURABLE = "lcm-recorder"
-_RANK = {str(s): i for i, s in enumerate(Severity)}
-
-SampleKey = tuple[str, str, int]
-AlertKey = tuple[str, str, str, int]
-
-
-@dataclass
-class Published:
-    """What the streams hold: the reference the tables are compared with."""
-
-    samples: dict[int, SampleKey] = field(default_factory=dict)  # stream sequence -> natural key
-    events: set[str] = field(default_factory=set)
-    alerts: dict[AlertKey, tuple[int | None, str, float | None]] = field(default_factory=dict)  # merged state
-    alert_messages: int = 0
-
-
-def _merge(old: tuple[int | None, str, float | None] | None, a: Alert) -> tuple[int | None, str, float | None]:
-    """The state the tables must end with: first close, highest severity, largest |peak_z| (order-free)."""
-    if old is None:
-        return a.closed_ns, str(a.severity), a.peak_z
-    closed, sev, peak = old
-    if closed is None:
-        closed = a.closed_ns
-    if _RANK[str(a.severity)] > _RANK[sev]:
-        sev = str(a.severity)
-    if a.peak_z is not None and (peak is None or abs(a.peak_z) > abs(peak)):
-        peak = a.peak_z
-    return closed, sev, peak
-
-
-async def _read_streams(opts: NatsOptions) -> Published:
-    nc = await connect(opts, name="reference")
-    names = Names(opts.prefix)
-    out = Published()
-    try:
-        js = nc.jetstream()
-        for kind in ("sample", "alert", "event"):
-            n = (await js.stream_info(names.stream(kind))).state.messages
-            sub = await js.subscribe(names.all(kind), ordered_consumer=True, stream=names.stream(kind))
-            for _ in range(n):
-                m = await sub.next_msg(timeout=5)
-                if kind == "sample":
-                    s = codec.decode(m.data, MetricSample)
-                    out.samples[m.metadata.sequence.stream] = (s.venue, s.symbol, s.ts_ns)
-                elif kind == "alert":
-                    a = codec.decode(m.data, codec.AlertMsg).alert
-                    key = (a.venue, a.symbol, a.signal, a.opened_ns)
-                    out.alerts[key] = _merge(out.alerts.get(key), a)
-                    out.alert_messages += 1
-                else:
-                    out.events.add(codec.decode(m.data, codec.EventMsg).id)
-            await sub.unsubscribe()
-    finally:
-        await nc.close()
-    return out
-
-
 class Alerts:
     """Alert changes reported through the collector's monitor, as its detectors report theirs."""
 
@@ -303,7 +245,7 @@ async def test_record_from_is_exactly_once_across_a_postgresql_restart(bus: Nats
             await _until(lambda: _ge(n_samples, stored_down + 20), 60, "the recorder writes again",
                          between=acks.sample)
         # The collector has stopped: the streams are complete.
-        published = await _read_streams(bus)
+        published = await read_streams(bus)
 
         await _until(lambda: _settled(nc, names), 60, "the recorder acknowledges the whole stream", between=acks.sample)
         await acks.sample()  # the final floor: the whole stream
@@ -375,7 +317,7 @@ async def test_a_stop_while_the_database_is_down_hands_the_batch_back(bus: NatsO
     rc = RunningCollector(shard_settings(["okx"]), bus, "col-pg-stop")
     async with running(rc) as col:
         await wait_for(lambda: col.samples_published >= 12, 30)
-    published = await _read_streams(bus)
+    published = await read_streams(bus)
     proxy = TcpProxy()
     await proxy.start()
     port = proxy.port
@@ -500,7 +442,7 @@ async def test_record_from_is_exactly_once_through_a_stalled_database(bus: NatsO
             os.kill(stalled.pop(), signal.SIGCONT)
             alerts.close("before", 21)
             alerts.close("during", 22)
-        published = await _read_streams(bus)
+        published = await read_streams(bus)
 
         await _until(lambda: _settled(nc, names), 60, "the recorder acknowledges the whole stream", between=acks.sample)
         await acks.sample()

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import asyncpg
-from harness import RunningCollector, running, shard_settings
+from harness import RunningCollector, read_streams, running, shard_settings
 from natsenv import wait_for
-from test_record_from import _published, _recorder
+from test_record_from import _recorder
 
 from lcm_tui.core.model import StreamStatus
 from lcm_tui.runtime.bus.connect import NatsOptions, connect
@@ -53,7 +53,8 @@ async def test_two_collectors_a_viewer_and_a_recorder(bus: NatsOptions, pg_db: s
             await wait_for(lambda: all(view.stream(*k).status is StreamStatus.LIVE for k in keys_a), 20)  # type: ignore[union-attr]
             await asyncio.sleep(1.0)
             await a.halt()
-        samples, events = await _published(bus)
+        pub = await read_streams(bus)
+        samples, events = set(pub.samples.values()), pub.events
         conn = await asyncpg.connect(pg_db)
         try:
             async def rows() -> int:
