@@ -1,12 +1,14 @@
 """The I/O half of a feed: one ``StreamRunner`` keeps one venue connection alive forever.
 
-It owns the socket, the clock and the retries; the adapter owns the protocol. The runner performs
-the adapter's actions (send, fetch a snapshot out of band, reconnect), reconnects with exponential
-backoff and jitter (so a venue outage does not turn into a reconnect storm from every client at
-once), marks symbols STALE when their frames stop, and rolls the connection over before the venue's
-24 h limit *make-before-break*: a second connection is synced first and only then replaces the old
-one, so the books never go dark. An adapter bug is logged and counted and costs one reconnect with a
-fresh adapter, never the process.
+It owns the socket, the clock and the retries; the adapter owns the protocol. The socket is a picows
+connection that hands each frame to the adapter from ``data_received``, or a websockets one when a
+proxy from the environment applies (``runtime.transport``); the rest of the runner is the same for
+both. The runner performs the adapter's actions (send, fetch a snapshot out of band, reconnect),
+reconnects with exponential backoff and jitter (so a venue outage does not turn into a reconnect
+storm from every client at once), marks symbols STALE when their frames stop, and rolls the
+connection over before the venue's 24 h limit *make-before-break*: a second connection is synced
+first and only then replaces the old one, so the books never go dark. An adapter bug is logged and
+counted and costs one reconnect with a fresh adapter, never the process.
 
 Feeds say why: the reason a stream is down (HTTP 414/429 on the handshake, a handshake that never
 completes, DNS failure, connection refused, a frame over ``max_frame_bytes``, invalid UTF-8, no pong)
@@ -35,8 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import orjson
@@ -49,7 +50,6 @@ from websockets.exceptions import (
     InvalidURI,
     PayloadTooBig,
 )
-from websockets.frames import CloseCode
 
 from lcm_tui.config import FeedsConfig, VenueConfig
 from lcm_tui.core.model import FeedEventKind, StreamStatus, SymbolState
@@ -57,6 +57,7 @@ from lcm_tui.core.ratelog import RateLimitedLog
 from lcm_tui.core.retry import Backoff
 from lcm_tui.runtime.capture import Capture
 from lcm_tui.runtime.http import HttpError, describe_network_error, fetch, make_client
+from lcm_tui.runtime.transport import FastConnection, describe_closing, describe_open_error, proxied, proxy_for
 from lcm_tui.venues import registry
 from lcm_tui.venues.base import Action, Adapter, FetchSnapshot, Reconnect, Send
 from lcm_tui.venues.spec import VenueLimits
@@ -190,7 +191,7 @@ class _WsRequests:
     async def _open(self, url: str) -> ClientConnection:
         r = self.runner
         return await connect(url, max_size=r.cfg.max_frame_bytes, open_timeout=r.open_timeout_s,
-                             proxy=_proxy_for(url), close_timeout=1)
+                             proxy=proxy_for(url), close_timeout=1)
 
     async def request(self, url: str, text: str) -> str | bytes:
         try:
@@ -264,6 +265,9 @@ def _phrase(code: int) -> str:
 
 def describe_connect_error(exc: BaseException, open_timeout_s: float) -> str:
     """Why opening the WebSocket failed, as one short stable sentence."""
+    said = describe_open_error(exc)
+    if said is not None:
+        return said
     if isinstance(exc, InvalidStatus):
         code = exc.response.status_code
         retry = exc.response.headers.get("Retry-After")
@@ -281,26 +285,8 @@ def describe_connect_error(exc: BaseException, open_timeout_s: float) -> str:
 
 def describe_close(exc: ConnectionClosed, cfg: FeedsConfig) -> str:
     """Why an open connection ended, from the close frames (ours first: we closed for a reason)."""
-    sent, rcvd = exc.sent, exc.rcvd
-    if sent is not None and (rcvd is None or exc.rcvd_then_sent is False):
-        if sent.code == CloseCode.MESSAGE_TOO_BIG or isinstance(exc.__cause__, PayloadTooBig):
-            return f"frame over max_frame_bytes ({cfg.max_frame_bytes} bytes)"
-        if sent.code == CloseCode.INVALID_DATA:
-            return "invalid UTF-8 in a text frame"
-        if sent.code == CloseCode.INTERNAL_ERROR and "ping" in sent.reason:
-            return f"no pong within {cfg.ping_interval_s:g}s"
-        if sent.code == CloseCode.PROTOCOL_ERROR:
-            return f"WebSocket protocol error ({sent.reason[:80]})"
-        return f"closed by us ({sent.code} {sent.reason[:80]})".rstrip()
-    if rcvd is not None:
-        return f"closed by the venue ({rcvd.code}{' ' + rcvd.reason[:80] if rcvd.reason else ''})"
-    return "connection lost without a close frame"
-
-
-def _proxy_for(url: str) -> Literal[True] | None:
-    """Loopback (demo, tests) never goes through a proxy from the environment."""
-    host = urlsplit(url).hostname or ""
-    return None if host in ("127.0.0.1", "localhost", "::1") else True
+    return describe_closing(exc.sent, exc.rcvd, exc.rcvd_then_sent, cfg.max_frame_bytes, cfg.ping_interval_s,
+                            too_big=isinstance(exc.__cause__, PayloadTooBig))
 
 
 def transplant(stable: dict[str, SymbolState], adapter: Adapter, *, synced: bool) -> None:
@@ -339,7 +325,7 @@ class _Link:
     """One websocket connection driving one adapter."""
 
     adapter: Adapter
-    ws: ClientConnection
+    ws: ClientConnection | FastConnection
     conn: int = field(default_factory=lambda: next(_conn_ids))
     opened: float = field(default_factory=time.monotonic)
     last_rx: float = field(default_factory=time.monotonic)
@@ -371,6 +357,8 @@ class StreamRunner:
     stable_after_s = 30.0  # a connection synced this long is healthy: the next failure is news again
     fetch_concurrency = 4  # snapshot requests in flight at once (hundreds of symbols sync at start)
     rollover_timeout_s = 60.0
+    # picows for the feed connection unless a proxy applies (runtime.transport); False: websockets always.
+    fast_transport = True
 
     def __init__(self, adapter_factory: AdapterFactory, feeds_cfg: FeedsConfig, capture: Capture | None = None,
                  *, seed: int | None = None, pacer: ConnectPacer | None = None,
@@ -482,9 +470,15 @@ class StreamRunner:
         url = ""
         try:
             url = adapter.url()
-            ws = await connect(url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
-                               ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_interval_s,
-                               close_timeout=2, proxy=_proxy_for(url), max_queue=256)
+            ws: ClientConnection | FastConnection
+            if self.fast_transport and not self.cfg.compression and not proxied(url):
+                ws = await FastConnection.open(url, max_frame_bytes=self.cfg.max_frame_bytes,
+                                               open_timeout_s=self.open_timeout_s,
+                                               ping_interval_s=self.cfg.ping_interval_s)
+            else:
+                ws = await connect(url, max_size=self.cfg.max_frame_bytes, open_timeout=self.open_timeout_s,
+                                   ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_interval_s,
+                                   close_timeout=2, proxy=proxy_for(url), max_queue=256)
         except Exception as e:
             why = describe_connect_error(e, self.open_timeout_s)
             if mode != "rollover":
@@ -597,11 +591,17 @@ class StreamRunner:
                     if st.status is not StreamStatus.LIVE and self.reason not in st.status_detail:
                         st.status_detail = f"{st.status_detail}; after: {self.reason}".lstrip("; ")
             await self._perform(link, actions)
-            async for msg in link.ws:
+            ws = link.ws
+            if isinstance(ws, FastConnection):
+                # Frames come in from data_received, straight through the adapter (no queue, no task switch).
+                await asyncio.shield(ws.serve(functools.partial(self._pushed, link)))
+                link.reason = link.reason or ws.why_closed(self.cfg.max_frame_bytes, self.cfg.ping_interval_s)
+                return
+            async for msg in ws:
                 await self._perform(link, self._feed(link, msg, time.time_ns()))
-            exc = link.ws.protocol.close_exc
+            exc = ws.protocol.close_exc
             link.reason = link.reason or (describe_close(exc, self.cfg) if isinstance(exc, ConnectionClosed)
-                                          else f"closed by the venue ({link.ws.close_code})")
+                                          else f"closed by the venue ({ws.close_code})")
         except ConnectionClosed as e:
             link.reason = link.reason or describe_close(e, self.cfg)
         except _Closed:
@@ -613,22 +613,40 @@ class StreamRunner:
             log.exception("%s: reader failed", self.label)
             link.reason = link.reason or f"reader error: {e}"
         finally:
+            if isinstance(link.ws, FastConnection):
+                link.ws.stop_delivery()  # this reader is done: nothing more is fed from the connection
             if link.done is not None and not link.done.done():
                 link.done.set_result(link.reason)
+
+    def _pushed(self, link: _Link, msg: str | bytes) -> None:
+        """One message from a picows connection, fed and acted on before the next one is parsed."""
+        try:
+            actions = self._feed(link, msg, time.time_ns())
+            if actions:
+                self._perform_now(link, actions)
+        except _Closed:
+            pass  # the adapter failed: the connection is closing (_call said why)
+        except Exception as e:  # a runner bug: still only costs a reconnect
+            log.exception("%s: reader failed", self.label)
+            link.request_close(f"reader error: {e}")
 
     def _call(self, link: _Link, fn: Callable[[], list[Action]]) -> list[Action]:
         try:
             return fn()
         except Exception as e:
-            self.adapter_errors += 1
-            link.adapter_failed = True
-            sym = link.adapter.last_frame_symbol
-            st = link.adapter.states.get(sym)
-            if st is not None:
-                st.counters.malformed += 1
-            log.exception("%s: adapter error, reconnecting with a fresh adapter", self.label)
-            link.request_close(f"adapter error: {type(e).__name__}: {e}")
+            self._adapter_failed(link, e)
             raise _Closed from e
+
+    def _adapter_failed(self, link: _Link, e: Exception) -> None:
+        """An adapter raised (a bug: ``on_frame`` never should): count it, close, start a fresh adapter."""
+        self.adapter_errors += 1
+        link.adapter_failed = True
+        sym = link.adapter.last_frame_symbol
+        st = link.adapter.states.get(sym)
+        if st is not None:
+            st.counters.malformed += 1
+        log.exception("%s: adapter error, reconnecting with a fresh adapter", self.label)
+        link.request_close(f"adapter error: {type(e).__name__}: {e}")
 
     def _call_quiet(self, link: _Link, fn: Callable[[], list[Action]]) -> list[Action]:
         try:
@@ -642,10 +660,10 @@ class StreamRunner:
             return []
         adapter = link.adapter
         try:
-            if snapshot_for:
-                actions = self._call(link, lambda: adapter.on_snapshot(snapshot_for, text, t_ns))
-            else:
-                actions = self._call(link, lambda: adapter.on_frame(text, t_ns))
+            actions = adapter.on_snapshot(snapshot_for, text, t_ns) if snapshot_for else adapter.on_frame(text, t_ns)
+        except Exception as e:
+            self._adapter_failed(link, e)
+            raise _Closed from e
         finally:
             sym = snapshot_for or adapter.last_frame_symbol
             if self.capture is not None:
@@ -672,17 +690,35 @@ class StreamRunner:
                 return
             if isinstance(a, Send):
                 await link.ws.send(a.text)
-            elif isinstance(a, FetchSnapshot):
-                t = asyncio.create_task(self._fetch(link, a), name=f"{self.venue}-fetch-{a.symbol}")
-                link.tasks.add(t)
-                t.add_done_callback(link.tasks.discard)
-            elif isinstance(a, Reconnect):
-                if a.rollover:
-                    if self._link is link:
-                        self.request_rollover(a.reason)
-                    continue
-                link.request_close(a.reason)
+            elif not self._act(link, a):
                 raise _Closed
+
+    def _perform_now(self, link: _Link, actions: list[Action]) -> None:
+        """``_perform`` without waiting: a picows send is written at once, in order."""
+        ws = link.ws
+        assert isinstance(ws, FastConnection)
+        for a in actions:
+            if link.reason or link.detached:
+                return
+            if isinstance(a, Send):
+                ws.send_now(a.text)
+            elif not self._act(link, a):
+                return
+
+    def _act(self, link: _Link, a: Action) -> bool:
+        """A snapshot fetch or a reconnect; False when the connection is closing now."""
+        if isinstance(a, FetchSnapshot):
+            t = asyncio.create_task(self._fetch(link, a), name=f"{self.venue}-fetch-{a.symbol}")
+            link.tasks.add(t)
+            t.add_done_callback(link.tasks.discard)
+        elif isinstance(a, Reconnect):
+            if a.rollover:
+                if self._link is link:
+                    self.request_rollover(a.reason)
+                return True
+            link.request_close(a.reason)
+            return False
+        return True
 
     async def _fetch(self, link: _Link, a: FetchSnapshot) -> None:
         """Get one snapshot reply and feed it back through the adapter (retrying a few times)."""
