@@ -88,6 +88,7 @@ _T = TypeVar("_T")
 
 APPLICATION_NAME = "lcm-tui-recorder"
 RECORDER_VENUE = "recorder"  # the venue of the recorder's own feed events (a gap left by a dead run)
+STOPPED_REASON = "lcm-tui stopped while the alert was open"
 _RECOVERY_NS = uuid.UUID("5d7c1c8e-3f0b-4f43-9a64-6c636d2d7265")  # uuid5 namespace: one event per dead run
 
 # The server rejected the values themselves: retrying the same batch would fail forever.
@@ -200,6 +201,7 @@ class Recorder:
         self._started = False
         self._closing = False
         self._closed = False
+        self._watching: set[tuple[str, str, str, int]] = set()  # this run's alerts still open
         self._rows_written = 0
         self._spilled_total = 0
         self._dropped = 0  # queue full, after close, rejected; spill-full drops are counted by SpillFile
@@ -235,6 +237,12 @@ class Recorder:
 
         ``run_id``: the process watching the alert when it is not this one (a collector on the bus).
         """
+        if run_id is None:  # this run watches it: still open when the run stops, the stop closes it
+            key = (alert.venue, alert.symbol, alert.signal, alert.opened_ns)
+            if alert.closed_ns is None:
+                self._watching.add(key)
+            else:
+                self._watching.discard(key)
         self._put((ALERT, time.time(), alert_payload(alert, run_id or self.run_id)))
 
     def on_event(self, ev: FeedEvent, event_id: str | None = None) -> None:
@@ -350,6 +358,11 @@ class Recorder:
         """Write what can be written within ``close_timeout_s``; spill the rest for the next start."""
         if self._closed:
             return
+        if self._started and self._watching:
+            # Nothing watches this run's open alerts any more: close them, with the reason, as the next
+            # start would for a run that died (the alert table must never hold an alert open forever).
+            now_ns = time.time_ns()
+            self._put((RECOVER, now_ns / 1e9, recover_payload(self.run_id, now_ns, STOPPED_REASON)))
         self._closing = True
         self._stop_tick.set()
         if self._ticker is not None:

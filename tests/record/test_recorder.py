@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -123,6 +124,28 @@ async def test_alerts_events_and_book_snapshots(pg_db: str, pg_conn: asyncpg.Con
     assert [str(x) for x in snaps[0]["ask_size"]] == ["0.10000000"]
     statuses = [r["status"] for r in await pg_conn.fetch("SELECT status FROM metric_sample ORDER BY ts_ns")]
     assert statuses == ["live"] * 4 + ["resyncing"]
+
+
+async def test_a_clean_stop_closes_the_alerts_it_left_open_with_a_reason(
+        pg_db: str, pg_conn: asyncpg.Connection, tmp_path: Path) -> None:
+    """Nothing watches an alert after its process stops: left open, it would stay open in the table forever.
+    Alerts another process watches (a collector's, recorded by ``record --from``) are not this run's to close."""
+    rec = fast(cfg_for(pg_db, tmp_path))
+    await rec.start()
+    still_open = Alert("okx", "BTC-USDT", "depth", T0_NS, -3.4, Severity.WARNING)
+    closed = Alert("okx", "BTC-USDT", "spread", T0_NS + 1, 3.2, Severity.WARNING, closed_ns=T0_NS + 5)
+    others = Alert("bybit-spot", "BTCUSDT", "depth", T0_NS + 2, -3.1, Severity.WARNING)
+    rec.on_alert(still_open)
+    rec.on_alert(closed)
+    rec.on_alert(others, "collector-host-bybit-17")
+    before = time.time_ns()
+    await rec.close()
+    rows = {r["signal"] + r["venue"]: r for r in await pg_conn.fetch("SELECT * FROM alert")}
+    left = rows["depthokx"]
+    assert left["closed_ns"] is not None and before <= left["closed_ns"] <= time.time_ns()
+    assert left["close_reason"] == "lcm-tui stopped while the alert was open"
+    assert (rows["spreadokx"]["closed_ns"], rows["spreadokx"]["close_reason"]) == (T0_NS + 5, None)
+    assert rows["depthbybit-spot"]["closed_ns"] is None  # its collector still watches it
 
 
 async def test_migrations_are_versioned_idempotent_and_serialised(pg_db: str) -> None:
