@@ -13,6 +13,8 @@ second) runs in a child process; this process runs the engine exactly as ``lcm-t
   (linear from that need, and said so);
 * the sample clock's worst lag (how late the last tick ran against its schedule) and the mean tick cost;
 * the JSON output volume per minute;
+* the CPU the garbage collector took in the window (already inside the figures above, charged to
+  whatever allocated when a collection ran);
 * the frame path (full run only): 20 streams on a fast market (200 steps/s), where frames, not
   samples, take the CPU.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import subprocess
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOT_N, HOT_STEP_S = 20, 0.005
 SHUTDOWN_TIMEOUT_S = 15.0  # stopping the feeds is not measured; a slow stop is reported, not waited for
 VENUES = ("bybit-spot", "okx")  # both send their book over the WebSocket: N streams are LIVE within seconds
+_CONSOLIDATED = b'"venue":"consolidated"'  # how a consolidated line starts, after its "ts"
 
 
 # ------------------------------------------------------------------------------------ the simulator
@@ -88,6 +92,7 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     out_bytes = [0]
+    cons_bytes = [0]  # of which the consolidated lines
     ticks: list[tuple[float, float]] = []  # (loop time at the tick's start, CPU seconds the tick took)
     measuring = [False]
     devnull = open(os.devnull, "wb")  # noqa: SIM115 - closed below, after the clock stops
@@ -106,9 +111,10 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
                 data = lines.encode(t_ns)
                 jsonout.write(devnull, data)
                 if measuring[0]:
-                    out_bytes[0] += len(data)
                     # The JSON lines alone (consolidated entries + encoding); the sample is timed apart.
                     ticks.append((t0, time.process_time() - c0))
+                    out_bytes[0] += len(data)
+                    cons_bytes[0] += sum(len(x) + 1 for x in data.split(b"\n") if _CONSOLIDATED in x[:64])
                 return False
 
             # The sample (metrics + detectors + market signal), timed around the engine's own call.
@@ -138,6 +144,19 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
 
                 prof = cProfile.Profile()
                 prof.enable()
+            gc_cpu = [0.0, 0]  # CPU seconds in the garbage collector during the window, full collections
+            gc_start = [0.0]
+
+            def on_gc(phase: str, info: dict[str, int]) -> None:
+                if not measuring[0]:
+                    return
+                if phase == "start":
+                    gc_start[0] = time.process_time()
+                else:
+                    gc_cpu[0] += time.process_time() - gc_start[0]
+                    gc_cpu[1] += info["generation"] == 2
+
+            gc.callbacks.append(on_gc)
             frames0 = sum(st.counters.frames for st in states.values())
             computed0 = getattr(engine.monitor, "computed", 0)
             samples0 = engine.samples
@@ -146,6 +165,7 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
             await asyncio.sleep(seconds)
             measuring[0] = False
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            gc.callbacks.remove(on_gc)
             frames = sum(st.counters.frames for st in states.values()) - frames0
             if prof is not None:
                 prof.disable()
@@ -153,7 +173,8 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
                 prof.dump_stats(profile)
             computed = getattr(engine.monitor, "computed", 0) - computed0
             ticked = engine.samples - samples0
-            res.update(live=live, frames=frames, cpu=cpu, wall=wall, sample_cpu=sample_cpu,
+            res.update(live=live, frames=frames, cpu=cpu, wall=wall, sample_cpu=sample_cpu, gc_cpu=gc_cpu[0],
+                       gc_full=gc_cpu[1],
                        recomputed=computed / (ticked * live) if ticked and live and computed else None)
             stop.set()
             await clock
@@ -180,7 +201,8 @@ async def _client(eps: dict[str, Any], seconds: float, profile: str | None) -> d
             "shutdown_s": shutdown_s,
             "sample_ms": 1e3 * sum(sample_cpu) / len(sample_cpu) if sample_cpu else None,
             "encode_ms": 1e3 * sum(c for _, c in ticks) / n_ticks if n_ticks else None,
-            "json_bytes": out_bytes[0]}
+            "json_bytes": out_bytes[0], "consolidated_bytes": cons_bytes[0], "gc_cpu_s": res["gc_cpu"],
+            "gc_full": res["gc_full"]}
 
 
 def measure(n: int, seconds: float, step_s: float = 0.1, profile: str | None = None,
@@ -231,6 +253,11 @@ def _rows(r: dict[str, Any], step_s: float = 0.1,
          None if r["recomputed"] is None else round(100 * r["recomputed"], 1), None, "%"),
         (f"{tag} JSON lines (consolidated + encode) per tick", round(r["encode_ms"] or 0.0, 2), None, "ms"),
         (f"{tag} headless JSON output", round(mb_min, 1), None, "MB/min"),
+        (f"{tag} of which the consolidated lines", round(100 * r["consolidated_bytes"] / r["json_bytes"], 1)
+         if r["json_bytes"] else None, None, "%"),
+        # Allocation-heavy ticks trigger collections whose cost is charged to whatever ran at the time.
+        (f"{tag} garbage collector CPU per wall-second ({r['gc_full']} full collections)",
+         round(1e3 * r["gc_cpu_s"] / r["wall_s"], 1) if r["wall_s"] else None, None, "ms/s"),
         (f"{tag} stopping the feeds after the run (not measured above)", round(r["shutdown_s"], 1), None, "s"),
     ]
     k = f"scale_hot_{n}" if hot else f"scale_{n}"
@@ -238,7 +265,8 @@ def _rows(r: dict[str, Any], step_s: float = 0.1,
           f"{k}_core_need_pct": round(100 * need, 1),
           f"{k}_streams_per_core": per_core, f"{k}_max_lag_s": round(r["max_lag_s"], 3),
           f"{k}_sample_ms": r["sample_ms"], f"{k}_json_ms": r["encode_ms"],
-          f"{k}_json_mb_per_min": round(mb_min, 1)}
+          f"{k}_json_mb_per_min": round(mb_min, 1),
+          f"{k}_gc_ms_per_s": round(1e3 * r["gc_cpu_s"] / r["wall_s"], 1) if r["wall_s"] else None}
     return rows, js
 
 

@@ -24,6 +24,7 @@ from lcm_tui.core.consolidated import (
     classify,
     consolidate,
     consolidated_json,
+    greedy_fill,
 )
 from lcm_tui.core.metrics import walk as core_walk
 from lcm_tui.core.model import AlertAction, AlertChange, Severity, StreamStatus, SymbolState
@@ -491,6 +492,197 @@ def test_consolidated_walk_equals_walking_the_merged_book(books: list, notionals
         assert (got.vwap is None) == (ref.vwap is None)
         if ref.vwap is not None:
             assert got.vwap == pytest.approx(ref.vwap, rel=1e-9)
+
+
+def _bisect_key_fill(ladders: list, mults: list[float], targets: list[float]) -> list[tuple]:
+    """The water-level fill with the search handed to ``bisect`` with a key (each probe a Python call).
+
+    ``greedy_fill`` writes the bisection out; this is the same algorithm in its plainest form, so the two
+    must agree to the last bit on every field (the JSON output of a run is compared byte for byte).
+    """
+    from bisect import bisect_left, bisect_right
+    from itertools import chain, repeat
+    from operator import mul, ne
+
+    from lcm_tui.core.bands import FILL_TOL
+
+    sign = ladders[0].sign
+    goal = targets[-1] * (1.0 - FILL_TOL)
+    scale = [c * sign for c in mults]
+    cums = [ld.cum for ld in ladders]
+    adj: list[list[float]] = [[] for _ in ladders]
+
+    def cash_at(lam: float) -> float:
+        total = 0.0
+        for a, cum, sc in zip(adj, cums, scale, strict=True):
+            k = bisect_right(a, lam)
+            if k:
+                total += sc * cum[k - 1]
+        return total
+
+    m = 4
+    while True:
+        m *= 2
+        for ld, a, c in zip(ladders, adj, mults, strict=True):
+            ld.extend(m)
+            more = ld.keys[len(a):m]
+            a.extend(more if c == 1.0 else map(mul, more, repeat(c)))
+        frontier = [a[-1] for ld, a in zip(ladders, adj, strict=True) if len(ld.keys) > m]
+        if not frontier:
+            bound = math.inf
+            break
+        bound = min(frontier)
+        if cash_at(bound) >= goal:
+            break
+    candidates = sorted(chain.from_iterable(a[: bisect_right(a, bound)] for a in adj))
+    out = []
+    lo = 0
+    for t in targets:
+        g = t * (1.0 - FILL_TOL)
+        idx = lo = bisect_left(candidates, True, lo=lo, key=lambda lam, g=g: cash_at(lam) >= g)
+        complete = idx < len(candidates)
+        lam = candidates[idx] if complete else math.inf
+        counts = [bisect_left(a, lam) for a in adj]
+        cash = [scale[v] * cums[v][k - 1] if k else 0.0 for v, k in enumerate(counts)]
+        base = [sum(ld.sizes[:k]) for ld, k in zip(ladders, counts, strict=True)]
+        levels = list(counts)
+        if complete:
+            rest = t - sum(cash)
+            for v, (a, k) in enumerate(zip(adj, counts, strict=True)):
+                if rest <= t * FILL_TOL:
+                    break
+                if k < len(a) and a[k] == lam:
+                    price = sign * lam
+                    take = min(rest, price * ladders[v].sizes[k])
+                    cash[v] += take
+                    base[v] += take / price
+                    levels[v] += 1
+                    rest -= take
+        upto = idx + 1 if complete else len(candidates)
+        distinct = 1 + sum(map(ne, candidates[1:upto], candidates[: upto - 1])) if upto else 0
+        out.append((t if complete else sum(cash), cash, base, levels, distinct, complete))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_greedy_fill_equals_the_bisect_with_a_key_to_the_last_bit(seed: int) -> None:
+    """Shared prices across venues (ties at the threshold), fees, conversion, orders past the whole side."""
+    rng = random.Random(seed)
+    venues = ["binance", "okx", "bybit-spot", "coinbase", "kraken"][: rng.randint(1, 5)]
+    states = []
+    for v in venues:
+        n = rng.randint(1, 300)
+        bids = [(f"{1000 - 0.5 * rng.randint(1, 3) * i - 0.5:.1f}", f"{rng.uniform(0.001, 3):.4f}") for i in range(n)]
+        asks = [(f"{1000 + 0.5 * rng.randint(1, 3) * i + 0.5:.1f}", f"{rng.uniform(0.001, 3):.4f}") for i in range(n)]
+        states.append(state(v, "BTC/USD" if v == "kraken" else "BTC-USDT", dict(bids).items(), dict(asks).items()))
+    cfg = make_settings({v: rng.choice([0.0, 5.0, 10.0, 40.0]) for v in venues},
+                        rates={"USD": 1.0, "USDT": rng.choice([1.0, 0.9997]), "USDC": 1.0})
+    members, excluded = classify(states, cfg)["BTC"]
+    targets = [*sorted(rng.uniform(1.0, 3e5) for _ in range(rng.randint(1, 6))), 1e9]
+    for side in (BUY, SELL):
+        for fee_adjusted in (False, True):
+            book = ConsolidatedBook("BTC", members, excluded)
+            ladders = book.asks if side == BUY else book.bids
+            mults = [((1.0 + f) if side == BUY else (1.0 - f)) if fee_adjusted else 1.0 for f in book.fees]
+            got = greedy_fill(ladders, mults, targets)
+            ref_book = ConsolidatedBook("BTC", members, excluded)
+            ref = _bisect_key_fill(ref_book.asks if side == BUY else ref_book.bids, mults, targets)
+            assert [(f.filled, f.cash, f.base, f.levels, f.distinct, f.complete) for f in got] == ref
+            lean = greedy_fill(ladders, mults, targets, count_distinct=False)
+            assert [(f.filled, f.cash, f.base, f.levels, f.complete) for f in lean] == [r[:4] + r[5:] for r in ref]
+
+
+def _exact_target(cash: float) -> float:
+    """A notional whose fill threshold ``N * (1 - FILL_TOL)`` is exactly ``cash``."""
+    from lcm_tui.core.bands import FILL_TOL
+
+    t = cash / (1.0 - FILL_TOL)
+    for direction in (math.inf, -math.inf):
+        x = t
+        for _ in range(40):
+            if x * (1.0 - FILL_TOL) == cash:
+                return x
+            x = math.nextafter(x, direction)
+    raise AssertionError(f"no notional maps onto {cash!r}")
+
+
+def _plain_fill_check(states: list[SymbolState], cfg: Settings, targets: list[float]) -> None:
+    members, excluded = classify(states, cfg)["BTC"]
+    for fee_adjusted in (False, True):
+        book, ref_book = (ConsolidatedBook("BTC", members, excluded) for _ in range(2))
+        mults = [1.0 + f if fee_adjusted else 1.0 for f in book.fees]
+        got = greedy_fill(book.asks, mults, targets)
+        assert [(f.filled, f.cash, f.base, f.levels, f.distinct, f.complete) for f in got] == \
+            _bisect_key_fill(ref_book.asks, mults, targets)
+
+
+def test_greedy_fill_when_the_cash_at_a_level_is_exactly_the_threshold() -> None:
+    """Integer prices and sizes: F at each level is exact, and notionals land exactly on it."""
+    asks_a = [(str(100 + 2 * i), "1") for i in range(40)]
+    asks_b = [(str(101 + 2 * i), "1") for i in range(40)]
+    states = [state("okx", "BTC-USDT", [("99", "1")], asks_a), state("binance", "BTCUSDT", [("99", "1")], asks_b)]
+    prices = sorted(float(p) for p, _ in asks_a + asks_b)
+    cum = [sum(prices[: k + 1]) for k in range(len(prices))]
+    targets = sorted({_exact_target(cum[k]) for k in (0, 1, 6, 7, 8, 15, 16, 17, 31, 40)} | {1e9})
+    _plain_fill_check(states, make_settings({"okx": 10.0, "binance": 10.0}), targets)
+
+
+def test_greedy_fill_when_two_levels_of_one_venue_convert_to_one_price_at_a_prefix_end() -> None:
+    """The 16th and 17th asks of one venue convert to one price: the first galloping round ends between them."""
+    lo_p, hi_p = 1020.0000000000005, 1020.0000000000006
+    assert lo_p * 0.1 == hi_p * 0.1 and math.nextafter(lo_p, math.inf) == hi_p
+    asks_a = ([(str(1000 + i), "1") for i in range(15)] + [(repr(lo_p), "1"), (repr(hi_p), "1")]
+              + [(str(1021 + i), "1") for i in range(30)])
+    asks_b = [(str(110 + i), "1") for i in range(40)]  # in USD, above venue A's converted 16th level
+    states = [state("okx", "BTC-USDT", [("999", "1")], asks_a), state("coinbase", "BTC-USD", [("99", "1")], asks_b)]
+    cfg = make_settings({}, rates={"USD": 1.0, "USDT": 0.1})
+    first16 = sum(float(p) * 0.1 for p, _ in asks_a[:16])
+    targets = [first16 * 0.999, first16 * 1.0001, first16 + 10.2, 1e9]
+    _plain_fill_check(states, cfg, targets)
+
+
+def _full_merge(book: ConsolidatedBook, side: str, n: int) -> list:
+    """The first ``n`` levels of the whole-book merge (what ``levels`` returns without a limit)."""
+    return book.levels(side)[:n]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_top_levels_equal_the_whole_book_merge(seed: int) -> None:
+    """The best n levels read from each venue's first keys are those of merging whole books."""
+    rng = random.Random(seed)
+    venues = ["binance", "okx", "bybit-spot", "coinbase", "kraken"][: rng.randint(1, 5)]
+    states = []
+    for v in venues:
+        nb = rng.randint(0, 30)
+        bids = {f"{100 - 0.5 * rng.randint(1, 4) * i - 0.5:.1f}": f"{rng.uniform(0.01, 3):.3f}" for i in range(nb)}
+        asks = {f"{100 + 0.5 * rng.randint(1, 4) * i + 0.5:.1f}": f"{rng.uniform(0.01, 3):.3f}" for i in range(30)}
+        states.append(state(v, "BTC/USD" if v == "kraken" else "BTC-USDT", list(bids.items()), list(asks.items())))
+    cfg = make_settings({}, rates={"USD": 1.0, "USDT": rng.choice([1.0, 0.9997]), "USDC": 1.0})
+    book = ConsolidatedBook("BTC", *classify(states, cfg)["BTC"])
+    for side in ("bids", "asks"):
+        for n in (1, 2, 5, 10, 40):
+            assert book.levels(side, n) == _full_merge(book, side, n)
+    assert book.levels("asks", 0) == book.levels("asks")[:1]  # n <= 0 keeps its old answer: one level
+
+
+def test_top_levels_when_a_conversion_rounds_two_prices_of_one_venue_together() -> None:
+    """Prices one ulp apart that the rate maps onto one converted price: the venue's first keys repeat."""
+    close = [1000.0]
+    for _ in range(6):
+        close.append(math.nextafter(close[-1], math.inf))
+    rate = 0.1
+    conv = [x * rate for x in close]
+    assert conv[4] == conv[5] and len(set(conv)) == 6  # the case under test does happen with these numbers
+    asks = [(repr(x), str(i + 1)) for i, x in enumerate(close)] + [("1001", "10"), ("1002", "20")]
+    states = [state("okx", "BTC-USDT", [("999", "1")], asks),
+              state("binance", "BTCUSDT", [("998", "1")], [("1000.5", "100"), ("1003", "200")])]
+    cfg = make_settings({}, rates={"USD": 1.0, "USDT": rate})
+    book = ConsolidatedBook("BTC", *classify(states, cfg)["BTC"])
+    for n in range(1, 11):
+        assert book.levels("asks", n) == _full_merge(book, "asks", n)
+    top = book.levels("asks", 6)
+    assert [lv.size for lv in top] == [1.0, 2.0, 3.0, 4.0, 11.0, 7.0]  # sizes 5 and 6 share one converted price
+    assert top[4].venues == {"okx": 11.0}
 
 
 # ----------------------------------------------------------------------------- market-wide crunch

@@ -12,8 +12,8 @@ Why it is built this way:
   a whole book and never steps through levels in Python: each venue side is a ``core.bands.Ladder`` with
   prefix sums of p*q built on demand, depth in bands is an exact edge search into them, and a walk across
   venues is a water-filling search (``fill.greedy_fill``) over those prefix sums. Only the few top
-  levels shown with their venues are merged entry by entry (``heapq.merge``). A tick costs what the
-  walks and bands reach.
+  levels shown with their venues are merged entry by entry, from each venue's first keys. A tick costs
+  what the walks and bands reach.
 * Levels are merged, never netted: a price quoted by two venues is one consolidated level that remembers
   each venue's size, and venues that cross each other are reported as pairs (an arbitrage or a broken
   feed is information, not noise to cancel out).

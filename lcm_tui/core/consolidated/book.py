@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
-from itertools import repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -102,11 +102,13 @@ class ConsolidatedBook:
         """The best ``n`` consolidated levels of "bids" or "asks" (all when None), each with its venues."""
         ladders = self.bids if book_side == "bids" else self.asks
         sign = -1.0 if book_side == "bids" else 1.0
+        merged = self._top(ladders, n) if n is not None and n > 0 else None
         out: list[Level] = []
         last = None
         venues: dict[str, float] = {}
         total = 0.0
-        for key, i, orig in self._merged(ladders):
+        labels = self.labels
+        for key, i, orig in merged if merged is not None else self._merged(ladders):
             if key != last:
                 if last is not None:
                     out.append(Level(sign * last, total, venues))
@@ -114,12 +116,32 @@ class ConsolidatedBook:
                         return out
                 last, venues, total = key, {}, 0.0
             q = ladders[i].levels[orig][0]
-            label = self.labels[i]
+            label = labels[i]
             venues[label] = venues.get(label, 0.0) + q
             total += q
         if last is not None and (n is None or len(out) < n):
             out.append(Level(sign * last, total, venues))
         return out
+
+    @staticmethod
+    def _top(ladders: list[Ladder], n: int) -> list[tuple[float, int, float]] | None:
+        """The levels of the best ``n`` consolidated prices and a few more, merged (None: merge them all).
+
+        Each venue's first ``n`` keys hold every level of it at or above the n-th best consolidated
+        price when those keys are distinct (always, unless a conversion rounded two prices together),
+        so sorting those few entries gives the same order as merging whole books; a venue whose first
+        keys repeat is left to the full merge.
+        """
+        parts = []
+        for i, ld in enumerate(ladders):
+            keys = ld.keys
+            cut = min(n, len(keys))
+            if ld.rate != 1.0 and len(set(keys[:cut])) < cut:
+                return None
+            while cut < len(keys) and keys[cut] == keys[cut - 1]:
+                cut += 1
+            parts.append(zip(keys[:cut], repeat(i), ld.orig[:cut]))
+        return sorted(chain.from_iterable(parts))
 
     # ---- docs/metrics.md numbers on the consolidated book
     def mid2(self) -> Fraction | None:
@@ -206,7 +228,7 @@ class ConsolidatedBook:
         ladders = self._side(side)[0]
         mult = [(1.0 + f) if side == BUY else (1.0 - f) for f in self.fees]
         targets = sorted(notionals)
-        by_n = dict(zip(targets, greedy_fill(ladders, mult, targets), strict=True))
+        by_n = dict(zip(targets, greedy_fill(ladders, mult, targets, count_distinct=False), strict=True))
         singles = self._single_all_in(side, targets, mult)
         return [self._make_split(side, n, by_n[n], mult, singles) for n in notionals]
 
@@ -219,14 +241,9 @@ class ConsolidatedBook:
         ladders = self._side(side)[0]
         out = []
         for ld, m in zip(ladders, mult, strict=True):
-            gross = sorted({n / m for n in targets})
-            res = dict(zip(gross, ld.walk(gross), strict=True))
-            vw = {}
-            for n in targets:
-                b = res[n / m][0]
-                if b:
-                    vw[n] = n / b
-            out.append(vw)
+            # ``targets`` ascend, so do their gross amounts; each walk target is answered on its own.
+            walks = ld.walk([n / m for n in targets])
+            out.append({n: n / b for n, (b, _q, _k) in zip(targets, walks, strict=True) if b})
         return out
 
     def _make_split(self, side: str, notional: float, result: Fill, mult: Sequence[float],

@@ -30,7 +30,8 @@ class Fill:
     complete: bool
 
 
-def greedy_fill(ladders: Sequence[Ladder], mults: Sequence[float], targets: Sequence[float]) -> list[Fill]:
+def greedy_fill(ladders: Sequence[Ladder], mults: Sequence[float], targets: Sequence[float], *,
+                count_distinct: bool = True) -> list[Fill]:
     """Greedy fill of each target (sorted ascending) over the venues' ladders merged by adjusted price.
 
     The adjusted price of a level is ``mult * price`` (1 for the plain consolidated walk, 1 +/- fee for
@@ -40,6 +41,13 @@ def greedy_fill(ladders: Sequence[Ladder], mults: Sequence[float], targets: Sequ
     (a ``bisect`` each), so λ* is found by galloping over prefix lengths and then bisecting over the
     candidate prices: O(venues · log² levels) Python steps however deep the order goes. Ties at λ* fill
     in venue order, as a level-by-level merge would.
+
+    The search is the cheap part only when each probe is: it is written out (no Python call per probe,
+    two venues without a loop) and starts inside the bracket the galloping rounds already measured. F never
+    decreases in λ for a book (prices and sizes are positive and finite, ``core.book`` refuses the
+    rest), so any exact search finds the same first λ with F(λ) >= N: the fill is the one a plain
+    ``bisect`` with a key over all candidates gives, to the last bit (the unit tests compare them).
+    ``count_distinct=False`` leaves ``Fill.distinct`` at 0 for a caller that does not read it (the split).
     """
     if not targets:
         return []
@@ -48,64 +56,105 @@ def greedy_fill(ladders: Sequence[Ladder], mults: Sequence[float], targets: Sequ
     scale = [c * sign for c in mults]  # adjusted cash of a level = scale * key * size
     cums = [ld.cum for ld in ladders]  # grown in place by extend()
     adj: list[list[float]] = [[] for _ in ladders]  # adjusted keys of the prefix considered so far
-
-    def cash_within(v: int, k: int) -> float:
-        return scale[v] * cums[v][k - 1] if k else 0.0
-
-    def cash_at(lam: float) -> float:
-        total = 0.0
-        for a, cum, sc in zip(adj, cums, scale, strict=True):
-            k = bisect_right(a, lam)
-            if k:
-                total += sc * cum[k - 1]
-        return total
+    rows = list(zip(adj, cums, scale, strict=True))
+    plan = list(zip(ladders, adj, mults, strict=True))
 
     m = 4
+    seen: list[tuple[float, float]] = []  # (bound, F(bound)) of every round: brackets for the targets
     while True:
         m *= 2
-        for ld, a, c in zip(ladders, adj, mults, strict=True):
-            ld.extend(m)
-            more = ld.keys[len(a):m]
-            a.extend(more if c == 1.0 else map(mul, more, repeat(c)))
-        # Past this price some venue may hold levels beyond the prefix: the bound must stay below it.
-        frontier = [a[-1] for ld, a in zip(ladders, adj, strict=True) if len(ld.keys) > m]
+        frontier = []
+        for ld, a, c in plan:
+            keys = ld.keys
+            if len(a) < len(keys):
+                ld.extend(m)
+                more = keys[len(a):m]
+                a.extend(more if c == 1.0 else map(mul, more, repeat(c)))
+                if len(keys) > m:
+                    # Past this price the venue may hold levels beyond the prefix: the bound stays below it.
+                    frontier.append(a[-1])
         if not frontier:
             bound = math.inf
             break
         bound = min(frontier)
-        if cash_at(bound) >= goal:
+        total = 0.0
+        for a, cum, sc in rows:
+            k = bisect_right(a, bound)
+            if k:
+                total += sc * cum[k - 1]
+        seen.append((bound, total))
+        if total >= goal:
             break
     # Sorting already-sorted runs is a C-level merge; duplicates (venues quoting the same price) stay in.
     candidates = sorted(chain.from_iterable(a[: bisect_right(a, bound)] for a in adj))
+    n_cand = len(candidates)
+    # Where each round's bound sits among the candidates: F there is known, so it narrows the search. A
+    # round saw a shorter prefix, which holds every level below its bound but maybe not all of a venue's
+    # levels at it (two levels of one venue can convert or fee-adjust to one price), so F(bound) is exact
+    # only below the bound: the search starts at the bound, not past it.
+    marks = [(bisect_left(candidates, b), f) for b, f in seen]
+    pair = (adj[0], adj[1], cums[0], cums[1], scale[0], scale[1]) if len(adj) == 2 else None
+    sizes = [ld.sizes for ld in ladders]
     out = []
     lo = 0  # F is monotonic and targets ascend: a larger target's λ* is never before a smaller one's
     for t in targets:
         g = t * (1.0 - FILL_TOL)
-
-        def reaches(lam: float, g: float = g) -> bool:
-            return cash_at(lam) >= g
-
-        idx = lo = bisect_left(candidates, True, lo=lo, key=reaches)
-        complete = idx < len(candidates)
+        # bisect_left over the candidates for the first λ with F(λ) >= g, inside the known bracket.
+        hi = n_cand
+        for at, f in marks:
+            if f >= g:
+                hi = at
+                break
+            lo = max(lo, at)
+        if pair is not None:  # two venues (the common case), written out: F(λ) = cash of each below λ
+            a0, a1, c0, c1, s0, s1 = pair
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lam = candidates[mid]
+                k0 = bisect_right(a0, lam)
+                k1 = bisect_right(a1, lam)
+                if (s0 * c0[k0 - 1] if k0 else 0.0) + (s1 * c1[k1 - 1] if k1 else 0.0) >= g:
+                    hi = mid
+                else:
+                    lo = mid + 1
+        else:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lam = candidates[mid]
+                total = 0.0
+                for a, cum, sc in rows:
+                    k = bisect_right(a, lam)
+                    if k:
+                        total += sc * cum[k - 1]
+                if total >= g:
+                    hi = mid
+                else:
+                    lo = mid + 1
+        idx = lo
+        complete = idx < n_cand
         lam = candidates[idx] if complete else math.inf
         counts = [bisect_left(a, lam) for a in adj]
-        cash = [cash_within(v, k) for v, k in enumerate(counts)]
-        base = [sum(ld.sizes[:k]) for ld, k in zip(ladders, counts, strict=True)]
-        levels = list(counts)
+        cash = [sc * cum[k - 1] if k else 0.0 for (_a, cum, sc), k in zip(rows, counts, strict=True)]
+        base = [sum(sz[:k]) for sz, k in zip(sizes, counts, strict=True)]
+        levels = counts[:]
         if complete:
             rest = t - sum(cash)
-            for v, (a, k) in enumerate(zip(adj, counts, strict=True)):
-                if rest <= t * FILL_TOL:
+            tol = t * FILL_TOL
+            price = sign * lam
+            for v, k in enumerate(counts):
+                if rest <= tol:
                     break
+                a = adj[v]
                 if k < len(a) and a[k] == lam:
-                    price = sign * lam
-                    take = min(rest, price * ladders[v].sizes[k])
+                    take = min(rest, price * sizes[v][k])
                     cash[v] += take
                     base[v] += take / price
                     levels[v] += 1
                     rest -= take
-        # Distinct prices up to λ* (inclusive): 1 + the number of steps in the sorted candidates.
-        upto = idx + 1 if complete else len(candidates)
-        distinct = 1 + sum(map(ne, candidates[1:upto], candidates[: upto - 1])) if upto else 0
+        distinct = 0
+        if count_distinct:
+            # Distinct prices up to λ* (inclusive): 1 + the number of steps in the sorted candidates.
+            upto = idx + 1 if complete else n_cand
+            distinct = 1 + sum(map(ne, candidates[1:upto], candidates[: upto - 1])) if upto else 0
         out.append(Fill(t if complete else sum(cash), cash, base, levels, distinct, complete))
     return out
