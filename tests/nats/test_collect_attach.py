@@ -75,8 +75,12 @@ async def test_a_viewer_is_complete_at_once_from_the_last_sample_of_every_stream
                 assert s.ts_ns >= before[k]
                 assert sv.counters.frames >= kv.counters.frames and sv.last_update_ns >= kv.last_update_ns
                 assert [g.name for g in view.signals(*k)] == list(STREAM_SIGNALS)
-                # ...though the KV bucket holds an older sample: the samples stream completed the state.
+                # ...though the KV bucket holds an older sample: the samples stream completed the state,
+                # top levels included (those of the sample's own instant).
                 assert kv.sample is None or kv.sample.ts_ns < before[k]
+                snap = view.snapshot(*k, col.book_levels)
+                assert snap is not None and snap.ts_ns == s.ts_ns and snap.bids and snap.asks
+                assert snap.bids[0][0] == s.best_bid and snap.asks[0][0] == s.best_ask
 
 
 async def test_a_late_consumer_catches_up_on_every_sample(bus: NatsOptions) -> None:

@@ -109,16 +109,26 @@ def test_a_sample_message_is_the_sample_plus_the_tick_of_its_stream() -> None:
     d = eng.monitor.detectors[st.key]
     assert [(g.name, g.z, g.warm) for g in tick.signals] == [(n, d.z[n], d.z[n] is not None) for n in STREAM_SIGNALS]
     assert (tick.frames, tick.last_update_ns) == (st.counters.frames, st.last_update_ns)
+    # The top levels of the book the sample was computed from, as the book holds them.
+    assert tick.bids == [(1.0, "99", "1"), (2.0, "98", "2")] and tick.asks == [(1.0, "101", "1"), (2.0, "102", "2")]
+    # Never more than book_levels a side, and a one-level side is a list of one level too.
+    col.book_levels = 1
+    col.outbox.queue.clear()
+    eng.sample(2_000_000_000)
+    tick = codec.decode(next(it.payload for it in col.outbox.queue if it.subject.endswith(".C0USDT")),
+                        codec.SampleTick)
+    assert tick.bids == [(1.0, "99", "1")] and tick.asks == [(1.0, "101", "1")]
 
 
 def test_merge_maps_keeps_every_entry_of_both() -> None:
     import msgspec
 
-    a = msgspec.msgpack.encode({f"a{i}": i for i in range(14)})
-    for nb in (0, 1, 5, 70_000):
-        b = msgspec.msgpack.encode({f"b{i}": i for i in range(nb)})
-        assert msgspec.msgpack.decode(codec.merge_maps(a, b)) == {**msgspec.msgpack.decode(a),
-                                                                  **msgspec.msgpack.decode(b)}
+    for na in (0, 14, 15, 16):  # fixmaps (up to 15 entries) and a map 16
+        a = msgspec.msgpack.encode({f"a{i}": i for i in range(na)})
+        for nb in (0, 1, 5, 15, 70_000):
+            b = msgspec.msgpack.encode({f"b{i}": i for i in range(nb)})
+            assert msgspec.msgpack.decode(codec.merge_maps(a, b)) == {**msgspec.msgpack.decode(a),
+                                                                      **msgspec.msgpack.decode(b)}
 
 
 def _sample(ts: int, spread: float) -> MetricSample:
@@ -131,9 +141,11 @@ def _state(sample: MetricSample | None, frames: int, status: StreamStatus = Stre
                                        [("101", "1")]))
 
 
-def _sample_msg(ts: int, spread: float, z: float, frames: int) -> bytes:
+def _sample_msg(ts: int, spread: float, z: float, frames: int,
+                levels: tuple[list[codec.HeldLevel], list[codec.HeldLevel]] | None = None) -> bytes:
+    bids, asks = levels if levels is not None else (None, None)
     return codec.encode_sample(_sample(ts, spread), codec.SampleTick([codec.SignalMsg("spread", z, True)], frames,
-                                                                     ts - 1))
+                                                                     ts - 1, bids, asks))
 
 
 def test_a_viewer_completes_the_kv_state_with_the_newer_sample() -> None:
@@ -152,14 +164,24 @@ def test_a_viewer_completes_the_kv_state_with_the_newer_sample() -> None:
     view.on_sample_data(_sample_msg(15, 9.0, 9.0, 35))
     view.on_sample_data(_sample_msg(20, 9.0, 9.0, 35))
     assert view.latest(*key) == _sample(20, 2.0) and view.stream(*key).counters.frames == 40  # type: ignore[union-attr]
-    # A newer sample wins; the KV state's status, error counters and levels stay.
+    # A newer sample wins; the KV state's status and error counters stay, and so do its levels when the
+    # sample message has none (an older collector).
     view.on_sample_data(_sample_msg(30, 3.0, -0.5, 50))
     assert view.latest(*key) == _sample(30, 3.0)
-    assert view.snapshot(*key, 5).bids == [("100", "1")]  # type: ignore[union-attr]
+    snap = view.snapshot(*key, 5)
+    assert snap is not None and (snap.ts_ns, snap.bids, snap.asks) == (5, [("100", "1")], [("101", "1")])
+    # A newer sample with levels: those are the stream's levels, as of the sample.
+    view.on_sample_data(_sample_msg(35, 3.0, -0.5, 55, ([(2.0, "100.5", "2"), (1.0, "100", "1")],
+                                                          [(3.0, "100.9", "3")])))
+    snap = view.snapshot(*key, 5)
+    assert snap is not None and snap.ts_ns == 35
+    assert (snap.bids, snap.asks) == ([("100.5", "2"), ("100", "1")], [("100.9", "3")])
+    assert view._symbol_states("BTC")[0].book.bids.top(5) == [("100.5", "2"), ("100", "1")]
     # A newer KV state (a status change with the latest sample) wins over an older sample.
     view._on_state(_state(_sample(40, 4.0), 60, StreamStatus.STALE))
     sv = view.stream(*key)
     assert sv is not None and sv.status is StreamStatus.STALE and sv.counters.frames == 60
     assert view.latest(*key) == _sample(40, 4.0)
+    assert view.snapshot(*key, 5).bids == [("100", "1")]  # type: ignore[union-attr]
     # One history point per sample time, whichever message brought it.
-    assert view.signals(*key)[0].history == [1.25, -0.5, 0.5]
+    assert view.signals(*key)[0].history == [1.25, -0.5, -0.5, 0.5]

@@ -5,14 +5,16 @@ What goes where (``docs/nats.md`` has every field and the retention of each stre
 * every sample of the sample clock, every alert open / escalate / close and every feed event go to
   JetStream streams (``<PREFIX>_SAMPLES``, ``_ALERTS``, ``_EVENTS``) through the :class:`Outbox`
   (acked, retried, de-duplicated), so a late consumer and the recorder catch up; a sample carries the
-  stream's z per signal, frames and last update of that tick too (``codec.SampleTick``);
+  stream's z per signal, frames, last update and top ``book_levels`` levels of that tick too
+  (``codec.SampleTick``: the levels are those of the book the sample was computed from);
 * the state of every stream (status, counters, last sample, z per signal, top levels) goes to the KV
   bucket ``<prefix>_state`` at once when its status, detail or an error counter changes, and otherwise
   every ``state_interval_s`` if anything changed (a share of the streams per tick, so the work is
   spread evenly). A viewer is complete at once from the KV values and the last sample of every stream
-  (JetStream delivers the last message per subject). Re-encoding every stream's state with its top
-  levels on every tick cost as much as computing the sample, and a second acked message per stream
-  per tick as much again;
+  (JetStream delivers the last message per subject); the KV levels are its fallback until a stream's
+  first sample message is in. Re-encoding every stream's whole state (a level pair built per level)
+  on every tick cost as much as computing the sample, and a second acked message per stream per tick
+  as much again;
 * the top-N book view of a stream goes out on a plain subject at ``ui.fps``, only while a viewer holds
   a watch lease on that stream (nobody watching: no work and no traffic);
 * a heartbeat every ``heartbeat_s`` on ``<prefix>.v1.hb.<collector>``: a viewer shows the collector's
@@ -32,10 +34,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from lcm_tui.core.book import BookSide
 from lcm_tui.core.model import Alert, AlertChange, FeedEvent, MetricSample, StreamStatus, SymbolState
 from lcm_tui.runtime.bus import codec
 from lcm_tui.runtime.bus.outbox import Outbox
@@ -95,6 +99,18 @@ async def delete_all(js: Any, names: Names) -> None:
             await js.delete_stream(names.stream(kind))
     with contextlib.suppress(NotFoundError):
         await js.delete_key_value(names.bucket)
+
+
+def _held(side: BookSide, n: int) -> Sequence[codec.HeldLevel]:
+    """The best ``n`` levels of ``side`` as its own ``(size, price, size string)`` tuples (none built here).
+
+    ``itemgetter`` does the lookups in one C call (a bare value for one key, hence the short case).
+    """
+    keys = side.keys[:n]
+    if len(keys) > 1:
+        out: Sequence[codec.HeldLevel] = itemgetter(*keys)(side.levels)
+        return out
+    return [side.levels[k] for k in keys]
 
 
 def alert_msg_id(action: str, a: Alert) -> str:
@@ -165,12 +181,18 @@ class Collector:
         return subj
 
     def on_sample(self, sample: MetricSample, state: SymbolState | None = None) -> None:
-        """Publish the sample with this tick's z per signal (the detectors ran first), frames and last update."""
+        """Publish the sample with this tick's z per signal (the detectors ran first), frames, last update and
+        top levels: the monitor calls this as soon as it has computed the sample, so the book is still the
+        one the sample was computed from."""
         subj = self._sample_subject(sample.venue, sample.symbol)
         if state is None:
             state = self.monitor.states.get((sample.venue, sample.symbol))
-        tick = codec.SampleTick(self._signals(state.key), state.counters.frames, state.last_update_ns) \
-            if state is not None else codec.SampleTick()
+        if state is None:
+            tick = codec.SampleTick()
+        else:
+            book, n = state.book, self.book_levels
+            tick = codec.SampleTick(self._signals(state.key), state.counters.frames, state.last_update_ns,
+                                    _held(book.bids, n), _held(book.asks, n))
         self.outbox.put(subj, codec.encode_sample(sample, tick), f"s|{sample.venue}|{sample.symbol}|{sample.ts_ns}")
         self.samples_published += 1
 

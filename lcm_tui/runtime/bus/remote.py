@@ -5,10 +5,12 @@ A viewer reads:
 * the KV bucket of stream states (``watchall``: every current value first, then each change) and the
   samples stream from the last sample of every stream on (an ordered consumer delivering the last
   message per subject first), so it is complete as soon as it attaches, whatever it missed. The KV
-  state holds what changes seldom (status, detail, counters, top levels: put at once when status,
-  detail or an error counter changes, else refreshed every few seconds); each sample message carries
-  what changes every tick (the sample, z per signal, frames, last update), and the newer of the two
-  wins field by field (:meth:`_merge`);
+  state holds what changes seldom (status, detail, error counters: put at once when one changes, else
+  refreshed every few seconds); each sample message carries what changes every tick (the sample, z
+  per signal, frames, last update and the top levels of the book the sample was computed from), and
+  the newer of the two wins field by field (:meth:`_merge`), so the levels beside a sample are those
+  of that sample, never a few seconds older (the KV state's levels are the fallback until a stream's
+  first sample message is in);
 * the collectors' heartbeats: a stream whose collector has been silent for ``down_after_s`` (3 s by
   default, three missed heartbeats) is shown DOWN with the reason, well inside 5 s, and comes back
   with the collector's next state;
@@ -19,9 +21,10 @@ A viewer reads:
   renews a watch lease (:meth:`watch`).
 
 Across shards the viewer runs the core itself: ``consolidated`` is computed by
-``core.consolidated.consolidate`` over books rebuilt from each stream's top levels in its state, and
-the market-wide detector (``MarketCrunchDetector``) runs on the viewer's sample clock over every
-shard's z-scores; the collectors' own per-shard market alerts are left out so none shows twice.
+``core.consolidated.consolidate`` over books rebuilt from each stream's top levels (those of its
+newest sample message, so they agree with the sample shown beside them), and the market-wide detector
+(``MarketCrunchDetector``) runs on the viewer's sample clock over every shard's z-scores; the
+collectors' own per-shard market alerts are left out so none shows twice.
 """
 
 from __future__ import annotations
@@ -254,9 +257,10 @@ class RemoteMarketView:
     def _merge(self, key: Key) -> None:
         """The stream's state: its KV state with the fields of a newer sample message, if one is held.
 
-        The KV state's own time, status, detail, error counters and top levels stay (a sample carries
-        none of them); without a KV state there is no stream to show yet (its collector put it first, so
-        it is on its way).
+        The KV state's status, detail and error counters stay (a sample carries none of them); its top
+        levels and time stay only if the sample message has no levels (an older collector): otherwise
+        the levels are the sample's, as of the sample's time. Without a KV state there is no stream to
+        show yet (its collector put it first, so it is on its way).
         """
         st = self._kv.get(key)
         if st is None:
@@ -266,9 +270,13 @@ class RemoteMarketView:
             sample, tick = got
             c = st.counters
             counters = c if tick.frames is None else dataclasses.replace(c, frames=tick.frames)
+            ts, bids, asks = st.ts_ns, st.bids, st.asks
+            if tick.bids is not None and tick.asks is not None:
+                ts, bids, asks = sample.ts_ns, _pairs(tick.bids), _pairs(tick.asks)
             st = msgspec.structs.replace(
-                st, sample=sample, signals=tick.signals or st.signals, counters=counters,
-                last_update_ns=st.last_update_ns if tick.last_update_ns is None else tick.last_update_ns)
+                st, ts_ns=ts, sample=sample, signals=tick.signals or st.signals, counters=counters,
+                last_update_ns=st.last_update_ns if tick.last_update_ns is None else tick.last_update_ns,
+                bids=bids, asks=asks)
         self.states[key] = st
         s = st.sample
         if s is not None and self._hist_ts.get(key) != s.ts_ns:
@@ -445,6 +453,11 @@ class RemoteMarketView:
             del self._watching[next(iter(self._watching))]
         if new:
             self._lease_wake.set()
+
+
+def _pairs(levels: Sequence[codec.HeldLevel]) -> list[codec.Level]:
+    """A sample message's levels as ``(price, size)`` strings, the form of the KV state's and a book's."""
+    return [(p, q) for _, p, q in levels]
 
 
 def _counter_values(c: Counters) -> tuple[int, ...]:
