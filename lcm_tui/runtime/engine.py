@@ -42,6 +42,7 @@ from lcm_tui.core.monitor import Monitor
 from lcm_tui.core.view import BookSnapshot, SignalView, StreamView
 from lcm_tui.runtime import replay as _replay
 from lcm_tui.runtime.capture import Capture
+from lcm_tui.runtime.gcpolicy import service_gc
 from lcm_tui.runtime.hub import FeedHub
 
 if TYPE_CHECKING:
@@ -132,12 +133,21 @@ class Engine:
         reader went away).
         """
 
-        def tick() -> object:
-            t_ns = self.now()
-            self.sample(t_ns)
-            return on_tick(t_ns)
+        with service_gc() as settle:
+            ticks = [0]
 
-        await run_every(self.settings.metrics.sample_interval_s, stop, tick)
+            def tick() -> object:
+                t_ns = self.now()
+                self.sample(t_ns)
+                done = on_tick(t_ns)
+                if ticks[0] >= 0:  # until the books are synced (or a minute went by): then what is alive
+                    ticks[0] += 1  # lives as long as the process
+                    if ticks[0] >= 60 or all(st.status is StreamStatus.LIVE for st in self.monitor.states.values()):
+                        settle()
+                        ticks[0] = -1
+                return done
+
+            await run_every(self.settings.metrics.sample_interval_s, stop, tick)
 
     def states(self) -> list[SymbolState]:
         return list(self.monitor.states.values())
