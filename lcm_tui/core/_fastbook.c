@@ -729,6 +729,26 @@ done:
     return result;
 }
 
+/* levels_ok(levels) -> bool: True if levels is a list of lists [str, str, ...] (exact types), the shape
+ * venues.base.check_levels requires; False for anything else (the caller then says what is wrong). */
+static PyObject *
+levels_ok(PyObject *self, PyObject *levels)
+{
+    (void)self;
+    if (!PyList_CheckExact(levels)) {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(levels);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *lv = PyList_GET_ITEM(levels, i);
+        if (!PyList_CheckExact(lv) || PyList_GET_SIZE(lv) < 2 || !PyUnicode_CheckExact(PyList_GET_ITEM(lv, 0)) ||
+            !PyUnicode_CheckExact(PyList_GET_ITEM(lv, 1))) {
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef fastbook_methods[] = {
     {"apply_levels", (PyCFunction)(void (*)(void))apply_levels, METH_FASTCALL,
      "apply_levels(bid_levels, bid_keys, bids, ask_levels, ask_keys, asks) -> bool\n\n"
@@ -740,6 +760,9 @@ static PyMethodDef fastbook_methods[] = {
     {"side_sample", (PyCFunction)(void (*)(void))side_sample, METH_FASTCALL,
      "side_sample(levels, keys, sign, mid, bands, targets) -> (depths, walks) | None\n\n"
      "One side's band depths and walks as core.bands.Ladder computes them; None: use the Python path."},
+    {"levels_ok", (PyCFunction)levels_ok, METH_O,
+     "levels_ok(levels) -> bool\n\n"
+     "True if levels is a list of [str, str, ...] lists, the wire shape venues.base.check_levels requires."},
     {NULL, NULL, 0, NULL},
 };
 

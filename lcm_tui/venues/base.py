@@ -40,11 +40,12 @@ The venue rules each adapter follows are written up in ``docs/protocols.md``.
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lcm_tui.core.book import OrderBook
 from lcm_tui.core.model import FeedEvent, FeedEventKind, StreamStatus, SymbolState
@@ -53,6 +54,14 @@ from lcm_tui.core.retry import Backoff
 from lcm_tui.core.settings import VenueConfig
 
 log = logging.getLogger("lcm_tui.feeds")
+
+_c_levels_ok: Callable[[object], bool] | None
+try:
+    from lcm_tui.core._fastbook import levels_ok as _c_levels_ok
+except ImportError:  # the extension is optional (see core.book)
+    _c_levels_ok = None
+# Module-level so tests can swap it, like core.book._fast_apply; LCM_PURE_PYTHON=1 turns it off.
+_levels_ok = None if os.environ.get("LCM_PURE_PYTHON") == "1" else _c_levels_ok
 
 EventSink = Callable[[FeedEvent], None]
 
@@ -124,7 +133,13 @@ class ResyncPace:
 
 
 def check_levels(levels: Any) -> list[list[str]]:
-    """Wire levels must be ``[[price, size, ...], ...]`` of strings: anything else would poison the book."""
+    """Wire levels must be ``[[price, size, ...], ...]`` of strings: anything else would poison the book.
+
+    The C extension checks a frame's levels in one call (a few microseconds a frame in Python, on every
+    frame); whatever it refuses is looked at here again, to say what is wrong.
+    """
+    if _levels_ok is not None and _levels_ok(levels):
+        return cast("list[list[str]]", levels)
     if type(levels) is not list:
         raise ValueError("levels are not a list")
     for lv in levels:

@@ -273,3 +273,39 @@ def test_side_sample_hands_edges_and_odd_levels_to_python() -> None:
         side_sample({}, [1.0], 1.0, 0.5, [10], [1.0])
     with pytest.raises(TypeError):
         side_sample(asks.levels, tuple(asks.keys), 1.0, 100.0, [], [])
+
+
+class _Str(str):
+    """A str subclass: not the exact type the wire gives, so not a level."""
+
+
+_atom = st.one_of(st.text(max_size=3), st.integers(), st.floats(allow_nan=False), st.none(),
+                  st.builds(_Str, st.text(max_size=2)))
+_level = st.one_of(st.lists(_atom, max_size=4), st.tuples(_atom, _atom), st.lists(st.text(max_size=3), max_size=4),
+                   _atom)
+
+
+def _python_levels_ok(levels: object) -> bool:
+    """venues.base.check_levels' rule, written out: a list of lists whose first two items are str."""
+    return type(levels) is list and all(
+        type(lv) is list and len(lv) >= 2 and type(lv[0]) is str and type(lv[1]) is str for lv in levels)
+
+
+@NEEDS_C
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(levels=st.one_of(st.lists(_level, max_size=5), _atom, st.tuples(_level)))
+@example(levels=[["1", "2"]])
+@example(levels=[["1", "2", "extra"]])
+@example(levels=[["1"]])
+@example(levels=[[_Str("1"), "2"]])
+@example(levels=[("1", "2")])
+def test_c_levels_ok_is_the_check_levels_rule(levels: object) -> None:
+    from lcm_tui.core._fastbook import levels_ok
+    from lcm_tui.venues.base import check_levels
+
+    assert levels_ok(levels) is _python_levels_ok(levels)
+    if _python_levels_ok(levels):
+        assert check_levels(levels) is levels
+    else:
+        with pytest.raises(ValueError):
+            check_levels(levels)
