@@ -91,9 +91,8 @@ def _per_call_us(fn: Callable[[], Any], quick: bool) -> float:
     return best * 1e6
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    states = _states(1000)
-    # Every venue on one 0.5 grid: the same prices on several venues (ties at the fill's threshold).
+def _grid_states() -> list[SymbolState]:
+    """Every venue on one 0.5 grid: the same prices on several venues (ties at the fill's threshold)."""
     rng = random.Random(8)
     grid = []
     for venue, symbol, _fee in _VENUES:
@@ -102,6 +101,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         gb.load_snapshot([(f"{top - 0.5 - i * 0.5:.1f}", f"{rng.uniform(0.001, 2):.5f}") for i in range(300)],
                          [(f"{top + 0.5 + i * 0.5:.1f}", f"{rng.uniform(0.001, 2):.5f}") for i in range(300)])
         grid.append(SymbolState(venue, symbol, gb, status=StreamStatus.LIVE))
+    return grid
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    states = _states(1000)
     typical = _settings([10_000.0, 100_000.0, 1_000_000.0])
     deep = _settings([10_000.0, 1_000_000.0, 125_000_000.0])  # ~half of each venue's ~50M per side
     lazy_typ = _per_call_us(lambda: consolidate(states, typical), quick)
@@ -207,15 +211,7 @@ def _variants() -> list[tuple[list[SymbolState], Settings, dict[str, Any]]]:
     bids = [(f"{float(p) + 3:.2f}", q) for p, q in book.bids]
     asks = [(f"{float(p) + 3:.2f}", q) for p, q in book.asks]
     book.load_snapshot(bids, asks)
-    # Every venue on one 0.5 grid: the same prices on several venues (ties at the fill's threshold).
-    rng = random.Random(8)
-    grid = []
-    for venue, symbol, _fee in _VENUES:
-        top = 50_000 + 0.5 * rng.randint(-4, 4)
-        gb = OrderBook(venue, symbol)
-        gb.load_snapshot([(f"{top - 0.5 - i * 0.5:.1f}", f"{rng.uniform(0.001, 2):.5f}") for i in range(300)],
-                         [(f"{top + 0.5 + i * 0.5:.1f}", f"{rng.uniform(0.001, 2):.5f}") for i in range(300)])
-        grid.append(SymbolState(venue, symbol, gb, status=StreamStatus.LIVE))
+    grid = _grid_states()
     typical = _settings([10_000.0, 100_000.0, 1_000_000.0])
     deep = _settings([1_000.0, 250_000.0, 5_000_000.0, 40_000_000.0, 1e12])
     converted = _settings([10_000.0, 100_000.0, 1_000_000.0])

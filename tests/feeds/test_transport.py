@@ -19,7 +19,7 @@ import struct
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import pytest
@@ -52,22 +52,20 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
-class _Relay:
-    """A loopback server that forwards every connection to ``target_port``.
+class _Server:
+    """A loopback server for one test: ``_handle`` serves each connection; closed with its connections."""
 
-    ``connect=True``: an HTTP CONNECT proxy (it records the request line and ignores the target it
-    names); ``tls``: a TLS terminator in front of the target.
-    """
+    tls: ssl.SSLContext | None = None
 
-    def __init__(self, target_port: int, *, connect: bool = False, tls: ssl.SSLContext | None = None) -> None:
-        self.target_port = target_port
-        self.connect = connect
-        self.tls = tls
-        self.requests: list[bytes] = []
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []  # what the clients sent first, as received
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> _Relay:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         return self
 
@@ -83,6 +81,20 @@ class _Relay:
     def port(self) -> int:
         assert self.server is not None
         return int(self.server.sockets[0].getsockname()[1])
+
+
+class _Relay(_Server):
+    """A loopback server that forwards every connection to ``target_port``.
+
+    ``connect=True``: an HTTP CONNECT proxy (it records the request line and ignores the target it
+    names); ``tls``: a TLS terminator in front of the target.
+    """
+
+    def __init__(self, target_port: int, *, connect: bool = False, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__()
+        self.target_port = target_port
+        self.connect = connect
+        self.tls = tls
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -197,32 +209,17 @@ async def test_wss_verifies_the_venue(cert: tuple[Path, Path], no_proxy_env: pyt
 
 
 # ------------------------------------------------------------------------- fragments and the frame cap
-class _Fragmenting:
+class _Fragmenting(_Server):
     """A Bybit spot venue that sends its snapshot as one message in ``parts`` fragments of ``size`` bytes
     of padding each (plus the book), then a delta a tick."""
 
     def __init__(self, parts: int, size: int) -> None:
+        super().__init__()
         self.parts, self.size = parts, size
-        self.requests: list[bytes] = []  # the upgrade requests, as received
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def __aenter__(self) -> _Fragmenting:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        for t in self.tasks:
-            t.cancel()
-        self.server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.server.wait_closed(), 2)
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v5/public/spot"
+        return f"ws://127.0.0.1:{self.port}/v5/public/spot"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
