@@ -57,16 +57,18 @@ async def test_two_collectors_a_viewer_and_a_recorder(bus: NatsOptions, pg_db: s
         samples, events = set(pub.samples.values()), pub.events
         conn = await asyncpg.connect(pg_db)
         try:
-            async def rows() -> int:
-                return int(await conn.fetchval("SELECT count(*) FROM metric_sample"))
+            async def stored() -> tuple[int, set[str]]:
+                # Samples and events come through consumers of their own: each may commit a batch later.
+                n = int(await conn.fetchval("SELECT count(*) FROM metric_sample"))
+                return n, {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM feed_event")}
             for _ in range(300):
-                if await rows() == len(samples):
+                n, db_events = await stored()
+                if n == len(samples) and events <= db_events:
                     break
                 await asyncio.sleep(0.1)
             got = {(r["venue"], r["symbol"], r["ts_ns"]) for r in
                    await conn.fetch("SELECT venue, symbol, ts_ns FROM metric_sample")}
             assert got == samples  # nothing lost; the primary key admits nothing twice
-            db_events = {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM feed_event")}
             assert events <= db_events
             assert {v for v, _, _ in samples} == {"binance", "okx", "kraken"}
         finally:
