@@ -61,23 +61,25 @@ class ZScorePanel(DirectLines):
         self.cfg = cfg
         self.rows: dict[str, tuple[str, list[float], str]] = {  # signal -> (severity, history, z text)
             s: ("warmup", [], z_text(s, None, cfg)) for s in STREAM_SIGNALS}
+        self._keys: dict[str, tuple[float | None, int, float | None, float | None]] = {}
         self._strips: list[Strip] | None = None
 
     def show(self, signals: Sequence[SignalView]) -> None:
         by = {sv.name: sv for sv in signals}
-        rows = {}
+        changed = False
         for s in STREAM_SIGNALS:
             sv = by.get(s)
             z = sv.z if sv is not None else None
-            history = list(sv.history) if sv is not None else []
-            rows[s] = (severity_class(s, z, self.cfg)[1:], history, z_text(s, z, self.cfg))
-        if rows != self.rows:
-            self.rows = rows
+            history = sv.history if sv is not None else []
+            # A history only grows or slides by a sample at a time: its length and ends tell a new one.
+            key = (z, len(history), history[0] if history else None, history[-1] if history else None)
+            if self._keys.get(s) != key:
+                self._keys[s] = key
+                self.rows[s] = (severity_class(s, z, self.cfg)[1:], list(history), z_text(s, z, self.cfg))
+                changed = True
+        if changed:
             self._strips = None
             self.refresh()
-
-    def severity_of(self, signal: str) -> str:
-        return self.rows[signal][0]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(STREAM_SIGNALS)
