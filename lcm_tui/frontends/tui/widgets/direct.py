@@ -7,8 +7,8 @@ widget whose lines are already complete (its ``render_line`` returns strips in i
 width) that pass changes nothing but the length of a short line, so :class:`DirectLines` does just that,
 applies the app's line filters as Textual does, and hands every other row (a border or padding row) and
 every other case (a side border, padding left or right, an outline, tint, opacity, hatching, links) to
-Textual. The result is the same strips, segment for segment; ``tests/tui/test_direct_lines.py`` compares
-both paths for every widget that uses it, in every theme.
+Textual. The result is the same strips, segment for segment; ``tests/ui/test_direct_lines.py`` compares
+both paths for every widget that uses it, in dark, light and ANSI themes.
 """
 
 from __future__ import annotations
