@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +159,17 @@ def wait_until() -> Callable[..., Awaitable[None]]:
 @pytest.fixture(name="fast_feeds")
 def fast_feeds_fixture() -> Callable[..., FeedsConfig]:
     return fast_feeds
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway certificate and key for 127.0.0.1, made with the openssl command (skipped without it)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    crt, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )
+    return crt, key

@@ -13,7 +13,6 @@ import asyncio
 import gzip
 import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,6 @@ from lcm_tui.runtime.http import HttpError, http_get
 BODY = b'{"lastUpdateId":7,"bids":[["100.0","1"]],"asks":[["101.0","2"]]}'
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-
-
-@pytest.fixture
-def cert(tmp_path: Path) -> tuple[Path, Path]:
-    crt, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True,
-    )
-    return crt, key
 
 
 async def _serve_tls(crt: Path, key: Path) -> asyncio.Server:

@@ -13,10 +13,8 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import shutil
 import ssl
 import struct
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Self
@@ -174,19 +172,6 @@ async def test_no_proxy_and_loopback_connect_directly(no_proxy_env: pytest.Monke
 
 
 # ---------------------------------------------------------------------------------------------- TLS
-@pytest.fixture
-def cert(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    crt, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True,
-    )
-    return crt, key
-
-
 async def test_wss_verifies_the_venue(cert: tuple[Path, Path], no_proxy_env: pytest.MonkeyPatch, fast_feeds: Any,
                                       wait_until: Any) -> None:
     crt, key = cert
