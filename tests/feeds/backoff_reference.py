@@ -107,6 +107,23 @@ def rewrite_stream(lb: InMemoryLoopback, symbol: str, rewrite: Callable[[str], s
     lb.sim.frames_for = frames_for  # type: ignore[method-assign,assignment]
 
 
+def check_never_matching_checksum(lb: InMemoryLoopback, plan: FaultPlan, venue: str, symbol: str, other: str,
+                                  is_resubscribe: Callable[[str], bool]) -> None:
+    """Every update of ``symbol`` fails the checksum for two minutes: its resubscribes follow the
+    documented backoff (with none, it was one per step: 1,200), the status says why it waits, one
+    failure is counted per resubscribe (updates are not checked while it waits), and ``other`` on the
+    same connection is unaffected."""
+    plan.schedule(FaultKind.CORRUPT_CHECKSUM, venue, symbol, count=10**9)
+    window = 120.0
+    times, details = run(lb, window, is_resubscribe, symbol)
+    assert len(times) <= max_resubscribes(window)
+    check_schedule(times, details, "checksum mismatch")
+    st = lb.adapter.states[symbol]
+    assert st.counters.checksum_failures == len(times) + lb.adapter.resync_pending(symbol)
+    assert lb.adapter.states[other].status is StreamStatus.LIVE and lb.adapter.states[other].counters.resyncs == 0
+    assert lb.book_matches(other)
+
+
 def check_reset_after_stable(lb: InMemoryLoopback, plan: FaultPlan, venue: str, symbol: str,
                              is_resubscribe: Callable[[str], bool]) -> None:
     """A checksum that keeps failing, then recovery: within ``STABLE_S`` of LIVE a new failure continues
