@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -57,18 +58,8 @@ async def test_down_while_unreachable_then_live_when_the_venue_returns(fast_feed
         assert runner.connects == 0
         server = await SimServer({"binance": ["BTCUSDT"]}, port=port, ping_interval_s=None).start()
 
-        async def stepping():
-            while True:
-                await server.step()
-                await asyncio.sleep(0.01)
-
-        mover = asyncio.create_task(stepping())
-        try:
+        async with _market_moving(server, 0.01):
             await wait_until(lambda: st.status is StreamStatus.LIVE, 5, "live after the venue came back")
-        finally:
-            mover.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await mover
         assert runner.attempts == 0 or runner.connects == 1
     finally:
         task.cancel()
@@ -203,6 +194,24 @@ async def _hostile_runner(venue, fast_feeds, **feeds):
     return runner, asyncio.create_task(runner.run())
 
 
+@contextlib.asynccontextmanager
+async def _market_moving(server: SimServer, every_s: float) -> AsyncIterator[None]:
+    """The simulated market steps every ``every_s`` while the block runs (deltas are what trigger syncing)."""
+
+    async def stepping() -> None:
+        while True:
+            await server.step()
+            await asyncio.sleep(every_s)
+
+    mover = asyncio.create_task(stepping())
+    try:
+        yield
+    finally:
+        mover.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mover
+
+
 async def _stop(task):
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -333,24 +342,16 @@ async def test_400_binance_symbols_reach_live_through_the_hub(fast_feeds, wait_u
     assert len(hub.runners) > 1 and not hub.unavailable
     task = asyncio.create_task(hub.run())
 
-    async def stepping():
-        while True:
-            await server.step()
-            await asyncio.sleep(0.25)
-
-    mover = asyncio.create_task(stepping())
     t0 = asyncio.get_running_loop().time()
     try:
-        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 90, "400 symbols live")
+        async with _market_moving(server, 0.25):
+            await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 90, "400 symbols live")
         print(f"400 symbols live after {asyncio.get_running_loop().time() - t0:.1f}s on {len(hub.runners)} connections")
         assert len(hub.states()) == 400
         # Snapshots went over a few reused WS-API connections, not one handshake per symbol.
         assert len(hub.runners) <= server.connections <= len(hub.runners) * (1 + StreamRunner.fetch_concurrency)
     finally:
-        mover.cancel()
         await _stop(task)
-        with contextlib.suppress(asyncio.CancelledError):
-            await mover
         await server.close()
 
 
@@ -362,23 +363,15 @@ async def test_60_okx_symbols_are_spread_over_connections_of_fewer_than_30_chann
     hub = FeedHub(settings, None)
     task = asyncio.create_task(hub.run())
 
-    async def stepping():
-        while True:
-            await server.step()
-            await asyncio.sleep(0.1)
-
-    mover = asyncio.create_task(stepping())
     try:
-        await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 60, "60 symbols live")
+        async with _market_moving(server, 0.1):
+            await wait_until(lambda: all(st.status is StreamStatus.LIVE for st in hub.states()), 60, "60 symbols live")
         streams = [c for c in server.conns("okx") if c.subs]
         assert len(streams) == 3
         assert sorted(s for c in streams for s in c.subs) == sorted(symbols)
         assert all(len(c.subs) < 30 for c in streams)  # OKX: fewer than 30 (docs/protocols.md)
     finally:
-        mover.cancel()
         await _stop(task)
-        with contextlib.suppress(asyncio.CancelledError):
-            await mover
         await server.close()
 
 
