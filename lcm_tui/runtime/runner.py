@@ -357,8 +357,6 @@ class StreamRunner:
     stable_after_s = 30.0  # a connection synced this long is healthy: the next failure is news again
     fetch_concurrency = 4  # snapshot requests in flight at once (hundreds of symbols sync at start)
     rollover_timeout_s = 60.0
-    # picows for the feed connection unless a proxy applies (runtime.transport); False: websockets always.
-    fast_transport = True
 
     def __init__(self, adapter_factory: AdapterFactory, feeds_cfg: FeedsConfig, capture: Capture | None = None,
                  *, seed: int | None = None, pacer: ConnectPacer | None = None,
@@ -471,7 +469,7 @@ class StreamRunner:
         try:
             url = adapter.url()
             ws: ClientConnection | FastConnection
-            if self.fast_transport and not self.cfg.compression and not proxied(url):
+            if not self.cfg.compression and not proxied(url):  # picows (runtime.transport)
                 ws = await FastConnection.open(url, max_frame_bytes=self.cfg.max_frame_bytes,
                                                open_timeout_s=self.open_timeout_s,
                                                ping_interval_s=self.cfg.ping_interval_s)

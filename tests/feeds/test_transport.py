@@ -272,10 +272,9 @@ def _raw(opcode: int, payload: bytes, *, fin: bool) -> bytes:
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["picows", "websockets"])
-async def test_a_fragmented_message_is_one_frame_to_the_adapter(fast: bool, monkeypatch: pytest.MonkeyPatch,
-                                                                fast_feeds: Any, wait_until: Any) -> None:
-    monkeypatch.setattr(StreamRunner, "fast_transport", fast)
-    async with _Fragmenting(parts=3, size=400) as venue, _running(venue.url, fast_feeds) as runner:
+async def test_a_fragmented_message_is_one_frame_to_the_adapter(fast: bool, fast_feeds: Any, wait_until: Any) -> None:
+    async with _Fragmenting(parts=3, size=400) as venue, \
+            _running(venue.url, fast_feeds, compression=not fast) as runner:
         st = runner.states["BTCUSDT"]
         await wait_until(lambda: st.status is StreamStatus.LIVE, 10, f"live ({st.status_detail!r})")
         assert [tuple(lv) for lv in st.book.bids] == [("100.5", "2")]
@@ -299,12 +298,10 @@ async def test_feeds_compression_asks_the_venue_for_compressed_frames(compressio
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["picows", "websockets"])
-async def test_the_frame_cap_counts_the_whole_message(fast: bool, monkeypatch: pytest.MonkeyPatch,
-                                                      fast_feeds: Any, wait_until: Any) -> None:
+async def test_the_frame_cap_counts_the_whole_message(fast: bool, fast_feeds: Any, wait_until: Any) -> None:
     """Three fragments each under the cap, together over it: refused, and the reason says so."""
-    monkeypatch.setattr(StreamRunner, "fast_transport", fast)
     async with _Fragmenting(parts=3, size=400) as venue, \
-            _running(venue.url, fast_feeds, max_frame_bytes=1000) as runner:
+            _running(venue.url, fast_feeds, max_frame_bytes=1000, compression=not fast) as runner:
         st = runner.states["BTCUSDT"]
         reason = "frame over max_frame_bytes (1000 bytes)"
         await wait_until(lambda: reason in st.status_detail, 10, f"{reason!r} shown ({st.status_detail!r})")
@@ -319,13 +316,12 @@ async def test_the_frame_cap_counts_the_whole_message(fast: bool, monkeypatch: p
     ("no_pong", "no pong within 0.2s", {"ping_interval_s": 0.2}),
 ])
 async def test_websockets_gives_the_same_reasons(misbehave: str, reason: str, feeds: dict[str, Any],
-                                                 monkeypatch: pytest.MonkeyPatch, fast_feeds: Any,
-                                                 wait_until: Any) -> None:
-    """The proxied path (websockets) says why in the same words as the picows one (tests/feeds/test_runner.py)."""
-    monkeypatch.setattr(StreamRunner, "fast_transport", False)
+                                                 fast_feeds: Any, wait_until: Any) -> None:
+    """The websockets path (proxies, compression) says why in the same words as the picows one
+    (tests/feeds/test_runner.py)."""
     venue = await HostileVenue(misbehave).start()
     try:
-        async with _running(venue.url, fast_feeds, **feeds) as runner:
+        async with _running(venue.url, fast_feeds, compression=True, **feeds) as runner:
             st = runner.states["BTCUSDT"]
             await wait_until(lambda: reason in st.status_detail, 10, f"{reason!r} shown ({st.status_detail!r})")
             venue.behave()
